@@ -1,0 +1,49 @@
+"""The ``pulla-personalize`` console script: one entry point, one module per subcommand.
+
+Each subcommand lives in its own module exposing ``configure_parser(parser)`` and ``run(args) -> int``. Modules
+are imported only when their command is chosen (or for ``--help``), so a quick command never pays for pandas,
+boto3 or Great Expectations it does not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lint-schemas": ("pulla_personalize.schema_lint", "check Personalize schema files against the service's rules"),
+    "seed-demo-db": ("pulla_personalize.sourcedb.seed", "create the Pulla tables and fill them with demo data"),
+}
+
+#: Exit code for bad usage, as argparse uses it.
+EXIT_USAGE = 2
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pulla-personalize",
+        description="Tools for the Pulla → Amazon Personalize pipeline.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            module = importlib.import_module(module_name)
+            module.configure_parser(sub)
+            sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((arg for arg in argv if arg in COMMANDS), None)
+    parser = build_parser(only=chosen)
+    args = parser.parse_args(argv)
+    return int(args._module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
