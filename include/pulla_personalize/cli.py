@@ -1,8 +1,8 @@
 """The ``pulla-personalize`` console script: one entry point, one module per subcommand.
 
-Each subcommand lives in its own module exposing ``configure_parser(parser)`` and ``run(args) -> int``. Modules
-are imported only when their command is chosen (or for ``--help``), so a quick command never pays for pandas,
-boto3 or Great Expectations it does not use.
+Each subcommand lives in its own module exposing ``configure_parser(parser)`` and ``run(args) -> int``.
+Modules are imported only when their command is chosen (or for ``--help``), so a quick command never pays
+for pandas, boto3 or Great Expectations it does not use.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "lint-schemas": ("pulla_personalize.schema_lint", "check Personalize schema files against the service's rules"),
-    "seed-demo-db": ("pulla_personalize.sourcedb.seed", "create the Pulla tables and fill them with demo data"),
+    "lint-schemas": ("pulla_personalize.schema_lint", "check Personalize schemas against its rules"),
+    "seed-demo-db": ("pulla_personalize.sourcedb.seed", "create and fill a demo Pulla database"),
 }
-
-#: Exit code for bad usage, as argparse uses it.
-EXIT_USAGE = 2
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -42,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     chosen = next((arg for arg in argv if arg in COMMANDS), None)
     parser = build_parser(only=chosen)
     args = parser.parse_args(argv)
-    return int(args._module.run(args) or 0)
+    try:
+        return int(args._module.run(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (``… | head``): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
