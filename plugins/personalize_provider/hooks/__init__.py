@@ -1,0 +1,1 @@
+"""Hooks for Amazon Personalize (control plane, runtime, events)."""

@@ -1,0 +1,1 @@
+"""Console links for Personalize tasks and the plugin that registers them."""

@@ -1,0 +1,1 @@
+"""Operators for Amazon Personalize and for staging import files on S3."""

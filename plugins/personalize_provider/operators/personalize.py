@@ -1,0 +1,1097 @@
+"""Operators for Amazon Personalize, in the shape of the amazon provider's operators.
+
+- "Ensure" operators create a resource or adopt the one that already has the wanted name, so the setup DAG can
+    run
+  any number of times: dataset group, schema, dataset, solution, campaign, event tracker, filter.
+- :class:`S3StageFolderOperator` publishes a local folder of CSVs on S3 all at once (see ``staging.py``).
+- :class:`PersonalizeDatasetImportJobOperator` imports one data interval, adopting the job of an earlier
+    attempt.
+- :class:`PersonalizeCreateSolutionVersionOperator` trains;
+    :class:`PersonalizeEvaluateSolutionVersionOperator`
+  compares the new version with the live one and decides; :class:`PersonalizeUpdateCampaignOperator` deploys.
+
+Every operator that waits does so with a waiter from ``waiters/personalize.json``: blocking in the worker, or,
+with ``deferrable=True``, in the triggerer through the matching trigger. Every failure names the resource and
+carries the service's error code and message or the resource's ``failureReason``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
+from airflow.providers.common.compat.sdk import AirflowException, conf
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from botocore.exceptions import ClientError
+
+from personalize_provider.gate import decide_deployment, validate_min_ratios
+from personalize_provider.hooks.personalize import (
+    CAMPAIGN,
+    CAMPAIGN_UPDATE,
+    DATASET,
+    DATASET_GROUP,
+    DATASET_IMPORT_JOB,
+    DATASET_UPDATE,
+    EVENT_TRACKER,
+    FILTER,
+    RESOURCE_KINDS,
+    SOLUTION,
+    SOLUTION_VERSION,
+    PersonalizeHook,
+    ResourceKind,
+    client_error_text,
+    error_code,
+    waiter_defaults,
+)
+from personalize_provider.links.personalize import (
+    PersonalizeCampaignLink,
+    PersonalizeDatasetGroupLink,
+    PersonalizeDatasetImportJobLink,
+    PersonalizeSolutionVersionLink,
+)
+from personalize_provider.naming import import_job_name, validate_resource_name, with_attempt
+from personalize_provider.policy import effective_import_mode, limit_backoff_seconds, validate_training_mode
+from personalize_provider.schemas import load_schema, next_schema_name, schema_differences, schema_text
+from personalize_provider.staging import sse_extra_args, stage_folder
+from personalize_provider.triggers.personalize import TRIGGER_FOR_KIND
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.links.base_aws import BaseAwsLink
+    from airflow.sdk import Context
+
+IN_PROGRESS = ("CREATE PENDING", "CREATE IN_PROGRESS", "UPDATE PENDING", "UPDATE IN_PROGRESS")
+
+
+class PersonalizeResourceError(AirflowException):
+    """A Personalize call or resource failed; the message names the resource and gives the service's reason."""
+
+
+class PersonalizeSchemaConflictError(PersonalizeResourceError):
+    """A schema of that name exists with other content; schemas are immutable."""
+
+
+class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
+    """
+    Common part of the Personalize operators: hook, waiting (blocking or deferred) and failure messages.
+
+    :param waiter_delay: Seconds between two status checks (default: the waiter's, in
+        waiters/personalize.json).
+    :param waiter_max_attempts: Maximum number of status checks (default: the waiter's).
+    :param deferrable: Wait in the triggerer instead of the worker (needs aiobotocore).
+        Default from ``[operators] default_deferrable``.
+    :param aws_conn_id: The Airflow connection used for AWS credentials and the endpoint (``endpoint_url`` in
+        its extras points at a local endpoint). If None, boto3's default chain is used.
+    :param region_name: AWS region; by default the connection's.
+    :param verify: Whether or not to verify SSL certificates.
+    :param botocore_config: Configuration dictionary (key-values) for the botocore client; its ``retries``
+        replaces the hook's default adaptive retry policy.
+    """
+
+    aws_hook_class = PersonalizeHook
+    template_fields: Sequence[str] = aws_template_fields()
+    ui_color = "#e8f3e6"
+
+    def __init__(
+        self,
+        *,
+        waiter_delay: int | None = None,
+        waiter_max_attempts: int | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.deferrable = deferrable
+
+    # -- errors
+
+    @staticmethod
+    def _api_error(action: str, error: ClientError) -> PersonalizeResourceError:
+        return PersonalizeResourceError(f"{action} failed: {client_error_text(error)}")
+
+    def _call(self, action: str, function: Callable[[], Any]) -> Any:
+        """Run one API call; a ClientError becomes an error that says what was being done to which resource."""
+        try:
+            return function()
+        except ClientError as error:
+            raise self._api_error(action, error) from error
+
+    def _failure(self, kind: ResourceKind, arn: str | None, detail: str) -> PersonalizeResourceError:
+        """An error carrying the resource's current status and the service's failureReason."""
+        status: str | None = None
+        reason: str | None = None
+        if arn:
+            try:
+                status, reason = self.hook.status_and_reason(kind, arn)
+            except ClientError as error:
+                reason = f"could not describe it: {client_error_text(error)}"
+        return PersonalizeResourceError(
+            f"Personalize {kind.label} {arn} did not become ACTIVE: status {status}, "
+            f"failureReason: {reason or 'none given'} ({detail})"
+        )
+
+    # -- waiting
+
+    def _waiter_settings(self, kind: ResourceKind) -> tuple[int, int]:
+        default_delay, default_attempts = waiter_defaults(kind.waiter_name)
+        delay = default_delay if self.waiter_delay is None else self.waiter_delay
+        attempts = default_attempts if self.waiter_max_attempts is None else self.waiter_max_attempts
+        return delay, attempts
+
+    def _wait_or_defer(self, kind: ResourceKind, arn: str) -> None:
+        """Return once ``arn`` is ACTIVE (blocking), or defer to the trigger; raise with failureReason on failure."""
+        delay, attempts = self._waiter_settings(kind)
+        if self.deferrable:
+            trigger = TRIGGER_FOR_KIND[kind.waiter_name](
+                resource_arn=arn,
+                waiter_delay=delay,
+                waiter_max_attempts=attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            )
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                kwargs={"kind": kind.waiter_name},
+                timeout=timedelta(seconds=max(delay, 1) * (attempts + 1)),
+            )
+        try:
+            wait(
+                waiter=self.hook.get_waiter(kind.waiter_name),
+                waiter_delay=delay,
+                waiter_max_attempts=attempts,
+                args={kind.arn_param: arn},
+                failure_message=f"Personalize {kind.label} {arn} failed",
+                status_message=f"Personalize {kind.label} {arn} status",
+                status_args=[kind.status_query, kind.failure_query],
+            )
+        except AirflowException as error:
+            raise self._failure(kind, arn, str(error)) from error
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, kind: str | None = None) -> Any:
+        """Resume after a trigger: fail with the service's reason, or return this operator's result."""
+        resource_kind = RESOURCE_KINDS.get(kind or "")
+        if resource_kind is None or not event:
+            raise PersonalizeResourceError(f"{self.task_id} resumed without a usable trigger event ({event!r})")
+        arn = event.get("resource_arn")
+        if event.get("status") != "success":
+            raise self._failure(resource_kind, arn, str(event.get("message", "trigger reported an error")))
+        self.log.info("Personalize %s %s is ACTIVE", resource_kind.label, arn)
+        return self._result(context, arn)
+
+    def _result(self, context: Context, arn: str) -> Any:
+        """What the task returns once the resource is ACTIVE; the ARN unless a subclass says otherwise."""
+        return arn
+
+    def _persist_link(self, context: Context, link: type[BaseAwsLink], arn: str) -> None:
+        link.persist(
+            context=context,
+            operator=self,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            resource_arn=arn,
+        )
+
+    # -- create or adopt
+
+    def _create_or_adopt(
+        self,
+        *,
+        label: str,
+        name: str,
+        arn_key: str,
+        find: Callable[[], dict[str, Any] | None],
+        create: Callable[[], str],
+    ) -> tuple[str, dict[str, Any] | None]:
+        """(ARN, existing summary or None when this call created it). Handles a concurrent create of the same name."""
+        validate_resource_name(name, field=f"{label} name")
+        existing = self._call(f"Looking up Personalize {label} {name!r}", find)
+        if existing is None:
+            try:
+                arn = create()
+            except ClientError as error:
+                if error_code(error) != "ResourceAlreadyExistsException":
+                    raise self._api_error(f"Creating Personalize {label} {name!r}", error) from error
+                # Someone created it between our lookup and our create: adopt theirs.
+                existing = self._call(f"Looking up Personalize {label} {name!r}", find)
+                if existing is None:
+                    raise PersonalizeResourceError(
+                        f"Creating Personalize {label} {name!r} failed with {client_error_text(error)}, "
+                        f"but no {label} of that name is listed where it was looked for"
+                    ) from error
+                self.log.info("Personalize %s %r was created concurrently; adopting it", label, name)
+            else:
+                self.log.info("Created Personalize %s %r: %s", label, name, arn)
+                return arn, None
+        arn = existing[arn_key]
+        self.log.info("Personalize %s %r already exists (%s); adopting it", label, name, arn)
+        return arn, existing
+
+    def _wait_unless_active(self, kind: ResourceKind, arn: str, existing: dict[str, Any] | None) -> Any:
+        """Wait for a created or not-yet-ACTIVE resource; adopted ACTIVE ones need no wait."""
+        if existing is None or existing.get("status") != "ACTIVE":
+            self._wait_or_defer(kind, arn)
+        return arn
+
+
+class PersonalizeEnsureDatasetGroupOperator(PersonalizeBaseOperator):
+    """
+    Create a Personalize dataset group, or adopt the one with this name; returns its ARN.
+
+    :param name: Dataset group name (1-63 characters).
+    :param role_arn: IAM role allowed to use ``kms_key_arn``.
+    :param kms_key_arn: KMS key to encrypt the datasets with.
+    :param domain: ``ECOMMERCE`` or ``VIDEO_ON_DEMAND`` for a domain group; None for a custom group.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("name", "role_arn", "kms_key_arn", "domain", "tags")
+    operator_extra_links = (PersonalizeDatasetGroupLink(),)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        role_arn: str | None = None,
+        kms_key_arn: str | None = None,
+        domain: str | None = None,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.role_arn = role_arn
+        self.kms_key_arn = kms_key_arn
+        self.domain = domain
+        self.tags = tags
+
+    def execute(self, context: Context) -> str:
+        arn, existing = self._create_or_adopt(
+            label="dataset group",
+            name=self.name,
+            arn_key="datasetGroupArn",
+            find=lambda: self.hook.find_dataset_group(name=self.name),
+            create=lambda: self.hook.create_dataset_group(
+                name=self.name,
+                role_arn=self.role_arn,
+                kms_key_arn=self.kms_key_arn,
+                domain=self.domain,
+                tags=self.tags,
+            ),
+        )
+        self._persist_link(context, PersonalizeDatasetGroupLink, arn)
+        return self._wait_unless_active(DATASET_GROUP, arn, existing)
+
+
+class PersonalizeEnsureSchemaOperator(PersonalizeBaseOperator):
+    """
+    Create a Personalize schema, or adopt the one with this name when its content is the same; returns its
+    ARN.
+
+    Schemas cannot be changed after creation. A schema of this name with other content is an error that lists
+    the differences: roll a new schema by bumping the version suffix of its name in the config (``...-v1`` ->
+    ``...-v2``); :class:`PersonalizeEnsureDatasetOperator` then moves the dataset to it.
+
+    :param name: Schema name (1-63 characters), conventionally ending in a version suffix such as ``-v1``.
+    :param schema: The Avro schema, as a dict or JSON text. Exactly one of ``schema`` and ``schema_path``.
+    :param schema_path: A JSON file holding the schema, read when the task runs.
+    :param domain: ``ECOMMERCE`` or ``VIDEO_ON_DEMAND`` for a domain schema.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("name", "schema", "schema_path", "domain")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"schema": "json"}
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        schema: str | dict[str, Any] | None = None,
+        schema_path: str | None = None,
+        domain: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.schema = schema
+        self.schema_path = schema_path
+        self.domain = domain
+
+    def execute(self, context: Context) -> str:
+        wanted = load_schema(self.schema, Path(self.schema_path) if self.schema_path else None)
+        arn, existing = self._create_or_adopt(
+            label="schema",
+            name=self.name,
+            arn_key="schemaArn",
+            find=lambda: self.hook.find_schema(name=self.name),
+            create=lambda: self.hook.create_schema(name=self.name, schema=schema_text(wanted), domain=self.domain),
+        )
+        if existing is not None:
+            stored = self._call(
+                f"Describing Personalize schema {self.name!r}",
+                lambda: self.hook.describe_schema(schema_arn=arn),
+            )
+            differences = schema_differences(load_schema(stored["schema"]), wanted)
+            if differences:
+                raise PersonalizeSchemaConflictError(
+                    f"Personalize schema {self.name!r} ({arn}) already exists with different content: "
+                    f"{'; '.join(differences)}. Schemas are immutable: roll a new one by bumping the version "
+                    f"suffix of the schema name in the config (e.g. {self.name!r} -> {next_schema_name(self.name)!r}); "
+                    "the dataset is then moved to the new schema by the ensure-dataset task."
+                )
+        return arn
+
+
+class PersonalizeEnsureDatasetOperator(PersonalizeBaseOperator):
+    """
+    Create a dataset in a dataset group, or adopt the one with this name; returns its ARN.
+
+    When the adopted dataset uses another schema (a rolled ``-vN``), it is moved to ``schema_arn`` with
+    UpdateDataset and the task waits for that update.
+
+    :param name: Dataset name.
+    :param dataset_group_arn: The dataset group.
+    :param dataset_type: ``Interactions``, ``Users`` or ``Items`` (case-insensitive).
+    :param schema_arn: The schema the dataset must use.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "name", "dataset_group_arn", "dataset_type", "schema_arn", "tags"
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        dataset_group_arn: str,
+        dataset_type: str,
+        schema_arn: str,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.dataset_group_arn = dataset_group_arn
+        self.dataset_type = dataset_type
+        self.schema_arn = schema_arn
+        self.tags = tags
+
+    def execute(self, context: Context) -> str:
+        arn, existing = self._create_or_adopt(
+            label="dataset",
+            name=self.name,
+            arn_key="datasetArn",
+            find=lambda: self.hook.find_dataset(dataset_group_arn=self.dataset_group_arn, name=self.name),
+            create=lambda: self.hook.create_dataset(
+                name=self.name,
+                schema_arn=self.schema_arn,
+                dataset_group_arn=self.dataset_group_arn,
+                dataset_type=self.dataset_type,
+                tags=self.tags,
+            ),
+        )
+        if existing is None:
+            self._wait_or_defer(DATASET, arn)
+            return arn
+        dataset = self._call(
+            f"Describing Personalize dataset {arn}", lambda: self.hook.describe_dataset(dataset_arn=arn)
+        )
+        if str(dataset.get("datasetType", "")).lower() != self.dataset_type.lower():
+            raise PersonalizeResourceError(
+                f"Personalize dataset {self.name!r} ({arn}) exists with type {dataset.get('datasetType')!r}, "
+                f"not {self.dataset_type!r}; choose another dataset name"
+            )
+        if dataset.get("schemaArn") != self.schema_arn:
+            self.log.info("Moving dataset %s from schema %s to %s", arn, dataset.get("schemaArn"), self.schema_arn)
+            self._call(
+                f"Updating Personalize dataset {arn} to schema {self.schema_arn}",
+                lambda: self.hook.update_dataset(dataset_arn=arn, schema_arn=self.schema_arn),
+            )
+            self._wait_or_defer(DATASET_UPDATE, arn)
+            return arn
+        return self._wait_unless_active(DATASET, arn, existing)
+
+
+class PersonalizeEnsureSolutionOperator(PersonalizeBaseOperator):
+    """
+    Create a solution (recipe and configuration), or adopt the one with this name; returns its ARN.
+
+    ``perform_auto_training`` is off by default: Airflow owns the training schedule, and the service's own
+    default (on, weekly) would train and bill behind its back.
+
+    :param name: Solution name.
+    :param dataset_group_arn: The dataset group.
+    :param recipe_arn: e.g. ``arn:aws:personalize:::recipe/aws-user-personalization``.
+    :param solution_config: The API's ``solutionConfig`` (hyperparameters, eventValueThreshold, ...).
+    :param event_type: Train only on interactions of this EVENT_TYPE.
+    :param perform_auto_training: Let the service create versions on its own schedule (default False).
+    :param perform_hpo: Hyperparameter optimisation.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "name", "dataset_group_arn", "recipe_arn", "solution_config", "event_type", "tags"
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"solution_config": "json"}
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        dataset_group_arn: str,
+        recipe_arn: str,
+        solution_config: dict[str, Any] | None = None,
+        event_type: str | None = None,
+        perform_auto_training: bool = False,
+        perform_hpo: bool | None = None,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.dataset_group_arn = dataset_group_arn
+        self.recipe_arn = recipe_arn
+        self.solution_config = solution_config
+        self.event_type = event_type
+        self.perform_auto_training = perform_auto_training
+        self.perform_hpo = perform_hpo
+        self.tags = tags
+
+    def execute(self, context: Context) -> str:
+        arn, existing = self._create_or_adopt(
+            label="solution",
+            name=self.name,
+            arn_key="solutionArn",
+            find=lambda: self.hook.find_solution(dataset_group_arn=self.dataset_group_arn, name=self.name),
+            create=lambda: self.hook.create_solution(
+                name=self.name,
+                dataset_group_arn=self.dataset_group_arn,
+                recipe_arn=self.recipe_arn,
+                solution_config=self.solution_config,
+                event_type=self.event_type,
+                perform_auto_training=self.perform_auto_training,
+                perform_hpo=self.perform_hpo,
+                tags=self.tags,
+            ),
+        )
+        if existing is not None:
+            solution = self._call(
+                f"Describing Personalize solution {arn}",
+                lambda: self.hook.describe_solution(solution_arn=arn),
+            )
+            if solution.get("recipeArn") != self.recipe_arn:
+                raise PersonalizeResourceError(
+                    f"Personalize solution {self.name!r} ({arn}) uses recipe {solution.get('recipeArn')!r}, "
+                    f"not {self.recipe_arn!r}; a solution's recipe cannot change, so give the new one another name"
+                )
+            if bool(solution.get("performAutoTraining")) != self.perform_auto_training:
+                self.log.warning(
+                    "Solution %s has performAutoTraining=%s but this task asks for %s; it is left as it is",
+                    arn,
+                    solution.get("performAutoTraining"),
+                    self.perform_auto_training,
+                )
+        return self._wait_unless_active(SOLUTION, arn, existing)
+
+
+class PersonalizeEnsureCampaignOperator(PersonalizeBaseOperator):
+    """
+    Create a campaign on a solution version, or adopt the one with this name; returns its ARN.
+
+    An adopted campaign keeps the version it serves: moving it is :class:`PersonalizeUpdateCampaignOperator`'s
+    job, behind the deploy gate.
+
+    :param name: Campaign name.
+    :param solution_version_arn: The (ACTIVE) solution version a new campaign serves.
+    :param min_provisioned_tps: Minimum provisioned transactions per second.
+    :param campaign_config: The API's ``campaignConfig`` (e.g. ``itemExplorationConfig``).
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "name", "solution_version_arn", "min_provisioned_tps", "campaign_config", "tags"
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"campaign_config": "json"}
+    operator_extra_links = (PersonalizeCampaignLink(),)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        solution_version_arn: str,
+        min_provisioned_tps: int | None = None,
+        campaign_config: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.solution_version_arn = solution_version_arn
+        self.min_provisioned_tps = min_provisioned_tps
+        self.campaign_config = campaign_config
+        self.tags = tags
+
+    def execute(self, context: Context) -> str:
+        version = self._call(
+            f"Describing Personalize solution version {self.solution_version_arn}",
+            lambda: self.hook.describe_solution_version(solution_version_arn=self.solution_version_arn),
+        )
+        arn, existing = self._create_or_adopt(
+            label="campaign",
+            name=self.name,
+            arn_key="campaignArn",
+            find=lambda: self.hook.find_campaign(solution_arn=version["solutionArn"], name=self.name),
+            create=lambda: self.hook.create_campaign(
+                name=self.name,
+                solution_version_arn=self.solution_version_arn,
+                min_provisioned_tps=self.min_provisioned_tps,
+                campaign_config=self.campaign_config,
+                tags=self.tags,
+            ),
+        )
+        self._persist_link(context, PersonalizeCampaignLink, arn)
+        return self._wait_unless_active(CAMPAIGN, arn, existing)
+
+
+class PersonalizeEnsureEventTrackerOperator(PersonalizeBaseOperator):
+    """
+    Create the dataset group's event tracker, or adopt the one with this name.
+
+    Returns ``{"event_tracker_arn": ..., "tracking_id": ...}``; the tracking id is what the web team's
+    PutEvents calls need (it identifies the tracker, it is not a secret credential).
+
+    :param name: Event tracker name.
+    :param dataset_group_arn: The dataset group (it can have only one tracker).
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("name", "dataset_group_arn", "tags")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        dataset_group_arn: str,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.dataset_group_arn = dataset_group_arn
+        self.tags = tags
+
+    def execute(self, context: Context) -> dict[str, str]:
+        arn, existing = self._create_or_adopt(
+            label="event tracker",
+            name=self.name,
+            arn_key="eventTrackerArn",
+            find=lambda: self.hook.find_event_tracker(dataset_group_arn=self.dataset_group_arn, name=self.name),
+            create=lambda: self.hook.create_event_tracker(
+                name=self.name, dataset_group_arn=self.dataset_group_arn, tags=self.tags
+            ),
+        )
+        self._wait_unless_active(EVENT_TRACKER, arn, existing)
+        return self._result(context, arn)
+
+    def _result(self, context: Context, arn: str) -> dict[str, str]:
+        tracker = self._call(
+            f"Describing Personalize event tracker {arn}",
+            lambda: self.hook.describe_event_tracker(event_tracker_arn=arn),
+        )
+        return {"event_tracker_arn": arn, "tracking_id": tracker["trackingId"]}
+
+
+class PersonalizeEnsureFilterOperator(PersonalizeBaseOperator):
+    """
+    Create a recommendation filter, or adopt the one with this name when its expression is the same.
+
+    Filters cannot be edited: a filter of this name with another expression is an error; give the new
+    expression a new name (e.g. with a version suffix).
+
+    :param name: Filter name.
+    :param dataset_group_arn: The dataset group.
+    :param filter_expression: e.g. ``EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")``.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("name", "dataset_group_arn", "filter_expression", "tags")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        dataset_group_arn: str,
+        filter_expression: str,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.dataset_group_arn = dataset_group_arn
+        self.filter_expression = filter_expression
+        self.tags = tags
+
+    def execute(self, context: Context) -> str:
+        arn, existing = self._create_or_adopt(
+            label="filter",
+            name=self.name,
+            arn_key="filterArn",
+            find=lambda: self.hook.find_filter(dataset_group_arn=self.dataset_group_arn, name=self.name),
+            create=lambda: self.hook.create_filter(
+                name=self.name,
+                dataset_group_arn=self.dataset_group_arn,
+                filter_expression=self.filter_expression,
+                tags=self.tags,
+            ),
+        )
+        if existing is not None:
+            current = self._call(
+                f"Describing Personalize filter {arn}", lambda: self.hook.describe_filter(filter_arn=arn)
+            )
+            if current.get("filterExpression") != self.filter_expression:
+                raise PersonalizeResourceError(
+                    f"Personalize filter {self.name!r} ({arn}) exists with expression "
+                    f"{current.get('filterExpression')!r}, not {self.filter_expression!r}; filters cannot be "
+                    f"edited, so give the new expression a new filter name (e.g. {next_schema_name(self.name)!r})"
+                )
+        return self._wait_unless_active(FILTER, arn, existing)
+
+
+class S3StageFolderOperator(AwsBaseOperator[S3Hook]):
+    """
+    Publish a local folder of CSVs at an S3 prefix atomically: nothing appears there until every file is
+    uploaded and checked (see :mod:`personalize_provider.staging`). Returns the folder URI
+    ``s3://bucket/prefix/`` for the import job's ``data_location``.
+
+    There is nothing to wait for afterwards, so this operator has no ``deferrable`` mode.
+
+    :param local_dir: The folder holding the files.
+    :param bucket: Destination bucket.
+    :param prefix: Destination folder (the import location); must not be the bucket root.
+    :param staging_prefix: Where files wait until all are uploaded; must lie outside ``prefix``.
+    :param pattern: Which files of ``local_dir`` to publish (glob, default ``*.csv``).
+    :param sse: Server-side encryption: ``AES256``, ``aws:kms``, ``aws:kms:dsse`` or None (bucket default).
+    :param sse_kms_key_id: The KMS key for ``aws:kms``; None uses the AWS-managed key.
+    :param delete_stale: Remove other files directly under ``prefix`` so it holds exactly this run's files.
+    """
+
+    aws_hook_class = S3Hook
+    template_fields: Sequence[str] = aws_template_fields(
+        "local_dir", "bucket", "prefix", "staging_prefix", "pattern", "sse", "sse_kms_key_id"
+    )
+
+    def __init__(
+        self,
+        *,
+        local_dir: str,
+        bucket: str,
+        prefix: str,
+        staging_prefix: str = "_staging/",
+        pattern: str = "*.csv",
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
+        delete_stale: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.local_dir = local_dir
+        self.bucket = bucket
+        self.prefix = prefix
+        self.staging_prefix = staging_prefix
+        self.pattern = pattern
+        self.sse = sse
+        self.sse_kms_key_id = sse_kms_key_id
+        self.delete_stale = delete_stale
+
+    def execute(self, context: Context) -> str:
+        sse_extra_args(self.sse, self.sse_kms_key_id)  # bad settings fail before any upload
+        staged = stage_folder(
+            self.hook.conn,
+            local_dir=Path(self.local_dir),
+            bucket=self.bucket,
+            prefix=self.prefix,
+            staging_prefix=self.staging_prefix,
+            pattern=self.pattern,
+            sse=self.sse,
+            sse_kms_key_id=self.sse_kms_key_id,
+            delete_stale=self.delete_stale,
+        )
+        return staged.uri
+
+
+class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
+    """
+    Import one data interval into a dataset and wait for the job; returns the job's ARN.
+
+    The job name derives from the dataset's name and the run's data interval (or is ``job_name``). If a job of
+    that name exists it is adopted and waited for, never duplicated; if that job FAILED (import jobs cannot be
+    deleted, so the name stays taken) the next attempt is named ``<name>-r2``, ``-r3`` ...
+
+    ``import_mode`` INCREMENTAL becomes FULL while the dataset has never had a successful bulk import. When
+    the service refuses with LimitExceededException (a few imports in flight per region), the task waits and
+    tries again with growing delays: deferred on a timer when ``deferrable``, else sleeping in the worker.
+
+    :param dataset_arn: The dataset to import into.
+    :param data_location: ``s3://bucket/folder/`` (all CSVs in it) or one file.
+    :param role_arn: IAM role Personalize assumes to read the bucket.
+    :param job_name: Explicit job name; by default ``<dataset name>-<interval start>-<interval end>`` (UTC).
+    :param import_mode: ``FULL`` (replace bulk data) or ``INCREMENTAL`` (append; the default).
+    :param publish_attribution_metrics_to_s3: Publish metric attribution metrics for this import.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    :param limit_retry_delay: First wait in seconds after LimitExceededException; doubles each time.
+    :param limit_retry_max_delay: Longest single wait in seconds.
+    :param limit_retry_max_attempts: Attempts to create the job before giving up.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "dataset_arn", "data_location", "role_arn", "job_name", "import_mode", "tags"
+    )
+    operator_extra_links = (PersonalizeDatasetImportJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        dataset_arn: str,
+        data_location: str,
+        role_arn: str | None = None,
+        job_name: str | None = None,
+        import_mode: str = "INCREMENTAL",
+        publish_attribution_metrics_to_s3: bool | None = None,
+        tags: list[dict[str, str]] | None = None,
+        limit_retry_delay: float = 300,
+        limit_retry_max_delay: float = 3600,
+        limit_retry_max_attempts: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataset_arn = dataset_arn
+        self.data_location = data_location
+        self.role_arn = role_arn
+        self.job_name = job_name
+        self.import_mode = import_mode
+        self.publish_attribution_metrics_to_s3 = publish_attribution_metrics_to_s3
+        self.tags = tags
+        self.limit_retry_delay = limit_retry_delay
+        self.limit_retry_max_delay = limit_retry_max_delay
+        self.limit_retry_max_attempts = limit_retry_max_attempts
+
+    def execute(self, context: Context) -> str:
+        return self._start(context, attempt=1)
+
+    def execute_after_limit(self, context: Context, event: dict[str, Any] | None = None, attempt: int = 2) -> str:
+        """Resume after the LimitExceededException back-off timer."""
+        return self._start(context, attempt=attempt)
+
+    def _base_job_name(self, context: Context) -> str:
+        if self.job_name:
+            return validate_resource_name(self.job_name, field="job_name")
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if start is None or end is None:
+            raise PersonalizeResourceError(
+                f"{self.task_id}: this run has no data interval to name the import job after; pass job_name"
+            )
+        dataset = self._call(
+            f"Describing Personalize dataset {self.dataset_arn}",
+            lambda: self.hook.describe_dataset(dataset_arn=self.dataset_arn),
+        )
+        return import_job_name(dataset["name"], start, end)
+
+    def _start(self, context: Context, attempt: int, after_race: bool = False) -> str:
+        base_name = self._base_job_name(context)
+        jobs = self._call(
+            f"Listing import jobs of Personalize dataset {self.dataset_arn}",
+            lambda: self.hook.list_dataset_import_jobs(dataset_arn=self.dataset_arn),
+        )
+        by_name = {job["jobName"]: job for job in jobs}
+        name_attempt = 1
+        name = base_name
+        while name in by_name and by_name[name].get("status") == "CREATE FAILED":
+            self.log.warning(
+                "Import job %s FAILED earlier (%s); this attempt gets the next name",
+                name,
+                by_name[name].get("failureReason"),
+            )
+            name_attempt += 1
+            name = with_attempt(base_name, name_attempt)
+        if name in by_name:
+            arn = by_name[name]["datasetImportJobArn"]
+            self.log.info("Import job %s already exists (%s, %s); adopting it", name, arn, by_name[name].get("status"))
+        else:
+            mode = effective_import_mode(self.import_mode, (job.get("status", "") for job in jobs))
+            if mode != self.import_mode.upper():
+                self.log.info("Dataset %s never had a bulk import: importing with FULL", self.dataset_arn)
+            try:
+                arn = self.hook.create_dataset_import_job(
+                    job_name=name,
+                    dataset_arn=self.dataset_arn,
+                    data_location=self.data_location,
+                    role_arn=self.role_arn,
+                    import_mode=mode,
+                    publish_attribution_metrics_to_s3=self.publish_attribution_metrics_to_s3,
+                    tags=self.tags,
+                )
+            except ClientError as error:
+                if error_code(error) == "LimitExceededException":
+                    return self._back_off(context, attempt, name, error)
+                if error_code(error) == "ResourceAlreadyExistsException" and not after_race:
+                    # Another run created this job between our listing and our create: look again and adopt it.
+                    self.log.info("Import job %s was created concurrently; adopting it", name)
+                    return self._start(context, attempt, after_race=True)
+                raise self._api_error(
+                    f"Creating Personalize import job {name!r} for {self.dataset_arn} from {self.data_location}",
+                    error,
+                ) from error
+            self.log.info("Started import job %s (%s, importMode %s) from %s", name, arn, mode, self.data_location)
+        self._persist_link(context, PersonalizeDatasetImportJobLink, arn)
+        self._wait_or_defer(DATASET_IMPORT_JOB, arn)
+        return arn
+
+    def _back_off(self, context: Context, attempt: int, name: str, error: ClientError) -> str:
+        if attempt >= self.limit_retry_max_attempts:
+            raise PersonalizeResourceError(
+                f"Creating Personalize import job {name!r} for {self.dataset_arn} was refused "
+                f"{attempt} times: {client_error_text(error)}"
+            ) from error
+        delay = limit_backoff_seconds(
+            attempt, base_seconds=self.limit_retry_delay, max_seconds=self.limit_retry_max_delay
+        )
+        self.log.warning(
+            "Import job %s refused (%s); attempt %d of %d in %.0f s",
+            name,
+            client_error_text(error),
+            attempt + 1,
+            self.limit_retry_max_attempts,
+            delay,
+        )
+        if self.deferrable:
+            self.defer(
+                trigger=TimeDeltaTrigger(timedelta(seconds=delay)),
+                method_name="execute_after_limit",
+                kwargs={"attempt": attempt + 1},
+            )
+        time.sleep(delay)
+        return self._start(context, attempt=attempt + 1)
+
+
+class PersonalizeCreateSolutionVersionOperator(PersonalizeBaseOperator):
+    """
+    Train a new solution version and wait for it; returns its ARN. A failed training fails the task with the
+    service's failureReason.
+
+    A version of this solution already training with the same mode (e.g. from an earlier attempt of this task)
+    is adopted instead of starting a second training.
+
+    :param solution_arn: The solution to train.
+    :param training_mode: ``FULL`` (retrain from all data) or ``UPDATE`` (add new items; needs a FULL
+        version).
+    :param name: Optional version name.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    :param adopt_in_progress: Adopt a version that is already training (default True).
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("solution_arn", "training_mode", "name", "tags")
+    operator_extra_links = (PersonalizeSolutionVersionLink(),)
+
+    def __init__(
+        self,
+        *,
+        solution_arn: str,
+        training_mode: str = "FULL",
+        name: str | None = None,
+        tags: list[dict[str, str]] | None = None,
+        adopt_in_progress: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.solution_arn = solution_arn
+        self.training_mode = training_mode
+        self.name = name
+        self.tags = tags
+        self.adopt_in_progress = adopt_in_progress
+
+    def execute(self, context: Context) -> str:
+        mode = validate_training_mode(self.training_mode)
+        arn = None
+        if self.adopt_in_progress:
+            versions = self._call(
+                f"Listing versions of Personalize solution {self.solution_arn}",
+                lambda: self.hook.list_solution_versions(solution_arn=self.solution_arn),
+            )
+            training = [v for v in versions if v.get("status") in IN_PROGRESS and v.get("trainingMode") == mode]
+            if training:
+                arn = training[0]["solutionVersionArn"]
+                self.log.info("Solution version %s is already training (%s); adopting it", arn, mode)
+        if arn is None:
+            arn = self._call(
+                f"Creating a {mode} version of Personalize solution {self.solution_arn}",
+                lambda: self.hook.create_solution_version(
+                    solution_arn=self.solution_arn, training_mode=mode, name=self.name, tags=self.tags
+                ),
+            )
+            self.log.info("Started training solution version %s (%s)", arn, mode)
+        self._persist_link(context, PersonalizeSolutionVersionLink, arn)
+        self._wait_or_defer(SOLUTION_VERSION, arn)
+        return arn
+
+
+class PersonalizeEvaluateSolutionVersionOperator(PersonalizeBaseOperator):
+    """
+    Compare a new solution version's metrics with those of the version the campaign serves, and decide.
+
+    Waits for the new version to finish training first if it has not. Returns (for XCom) a dict with
+    ``deploy`` (bool), ``reason``, ``new_metrics``, ``live_metrics`` (None when nothing is live),
+    ``min_ratios``, ``solution_version_arn``, ``live_solution_version_arn`` and ``campaign_arn``. The rule is
+    :func:`personalize_provider.gate.decide_deployment`: by default deploy when NDCG@25 and precision@25 are
+    each at least 98% of the live version's; always deploy when nothing is live.
+
+    :param solution_version_arn: The new version.
+    :param campaign_arn: The live campaign; None, missing or never ACTIVE means nothing is live.
+    :param min_ratios: Metric name -> minimum ratio new/live (default NDCG@25 and precision@25 at 0.98).
+    :param force_deploy: Decide deploy whatever the metrics say (the reason records the rule's verdict).
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "solution_version_arn", "campaign_arn", "min_ratios", "force_deploy"
+    )
+    operator_extra_links = (PersonalizeSolutionVersionLink(),)
+
+    def __init__(
+        self,
+        *,
+        solution_version_arn: str,
+        campaign_arn: str | None = None,
+        min_ratios: Mapping[str, float] | None = None,
+        force_deploy: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.solution_version_arn = solution_version_arn
+        self.campaign_arn = campaign_arn
+        self.min_ratios = min_ratios
+        self.force_deploy = force_deploy
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        validate_min_ratios(self.min_ratios)  # a bad rule fails before any wait
+        self._persist_link(context, PersonalizeSolutionVersionLink, self.solution_version_arn)
+        version = self._call(
+            f"Describing Personalize solution version {self.solution_version_arn}",
+            lambda: self.hook.describe_solution_version(solution_version_arn=self.solution_version_arn),
+        )
+        if version.get("status") != "ACTIVE":
+            self._wait_or_defer(SOLUTION_VERSION, self.solution_version_arn)
+        return self._result(context, self.solution_version_arn)
+
+    def _live_version(self) -> str | None:
+        if not self.campaign_arn:
+            return None
+        try:
+            campaign = self.hook.describe_campaign(campaign_arn=self.campaign_arn)
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return None
+            raise self._api_error(f"Describing Personalize campaign {self.campaign_arn}", error) from error
+        if campaign.get("status") != "ACTIVE":
+            self.log.info("Campaign %s is %s: nothing is live", self.campaign_arn, campaign.get("status"))
+            return None
+        return campaign.get("solutionVersionArn")
+
+    def _result(self, context: Context, arn: str) -> dict[str, Any]:
+        new_metrics = self._call(
+            f"Getting metrics of Personalize solution version {arn}",
+            lambda: self.hook.get_solution_metrics(solution_version_arn=arn),
+        )
+        live_arn = self._live_version()
+        live_metrics = None
+        if live_arn is not None:
+            live_metrics = self._call(
+                f"Getting metrics of live Personalize solution version {live_arn}",
+                lambda: self.hook.get_solution_metrics(solution_version_arn=live_arn),
+            )
+        if live_arn == arn:
+            result = decide_deployment(new_metrics, live_metrics, self.min_ratios).as_dict()
+            result.update(deploy=False, reason=f"{arn} is already the live version")
+        else:
+            result = decide_deployment(new_metrics, live_metrics, self.min_ratios).as_dict()
+            if self.force_deploy and not result["deploy"]:
+                result.update(deploy=True, reason=f"forced deploy (the rule said: {result['reason']})")
+        result.update(solution_version_arn=arn, live_solution_version_arn=live_arn, campaign_arn=self.campaign_arn)
+        self.log.info("Gate decision for %s: %s", arn, result["reason"])
+        return result
+
+
+class PersonalizeUpdateCampaignOperator(PersonalizeBaseOperator):
+    """
+    Move a campaign to a solution version and wait until the campaign *update* is ACTIVE (until then the
+    campaign keeps serving the previous version); returns the campaign ARN.
+
+    A campaign already serving the version with no update pending is left alone, so reruns do nothing.
+
+    :param campaign_arn: The campaign.
+    :param solution_version_arn: The version to serve.
+    :param min_provisioned_tps: New minimum provisioned TPS (None keeps the current one).
+    :param campaign_config: New ``campaignConfig`` (None keeps the current one).
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "campaign_arn", "solution_version_arn", "min_provisioned_tps", "campaign_config"
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"campaign_config": "json"}
+    operator_extra_links = (PersonalizeCampaignLink(),)
+
+    def __init__(
+        self,
+        *,
+        campaign_arn: str,
+        solution_version_arn: str,
+        min_provisioned_tps: int | None = None,
+        campaign_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.campaign_arn = campaign_arn
+        self.solution_version_arn = solution_version_arn
+        self.min_provisioned_tps = min_provisioned_tps
+        self.campaign_config = campaign_config
+
+    def execute(self, context: Context) -> str:
+        self._persist_link(context, PersonalizeCampaignLink, self.campaign_arn)
+        campaign = self._call(
+            f"Describing Personalize campaign {self.campaign_arn}",
+            lambda: self.hook.describe_campaign(campaign_arn=self.campaign_arn),
+        )
+        update = campaign.get("latestCampaignUpdate") or {}
+        settles_on_target = (
+            update.get("solutionVersionArn", campaign.get("solutionVersionArn")) == self.solution_version_arn
+        )
+        no_settings_change = self.min_provisioned_tps is None and self.campaign_config is None
+        if settles_on_target and no_settings_change and update.get("status") in (None, "ACTIVE", *IN_PROGRESS):
+            self.log.info(
+                "Campaign %s already serves (or is moving to) %s",
+                self.campaign_arn,
+                self.solution_version_arn,
+            )
+            if update.get("status") in IN_PROGRESS:
+                self._wait_or_defer(CAMPAIGN_UPDATE, self.campaign_arn)
+            return self.campaign_arn
+        self._call(
+            f"Updating Personalize campaign {self.campaign_arn} to {self.solution_version_arn}",
+            lambda: self.hook.update_campaign(
+                campaign_arn=self.campaign_arn,
+                solution_version_arn=self.solution_version_arn,
+                min_provisioned_tps=self.min_provisioned_tps,
+                campaign_config=self.campaign_config,
+            ),
+        )
+        self.log.info("Campaign %s is moving to %s", self.campaign_arn, self.solution_version_arn)
+        self._wait_or_defer(CAMPAIGN_UPDATE, self.campaign_arn)
+        return self.campaign_arn

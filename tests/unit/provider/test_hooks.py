@@ -1,0 +1,183 @@
+"""Hooks: where calls go comes only from the connection; retries default to adaptive; keyword arguments map to
+the API with None dropped (Stubber checks the exact request against the API model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.stub import Stubber
+from personalize_provider.hooks.personalize import (
+    CAMPAIGN_UPDATE,
+    DATASET_IMPORT_JOB,
+    PersonalizeEventsHook,
+    PersonalizeHook,
+    PersonalizeRuntimeHook,
+    drop_none,
+)
+
+from .conftest import REGION, arn
+
+HOOKS = [PersonalizeHook, PersonalizeRuntimeHook, PersonalizeEventsHook]
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, extra: dict) -> None:
+    connection = {"conn_type": "aws", "login": "AKIDCONN", "password": "conn-secret-value", "extra": extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+
+
+def test_drop_none_keeps_falsy_values() -> None:
+    assert drop_none(a=None, b=0, c=False, d="", e=[]) == {"b": 0, "c": False, "d": "", "e": []}
+
+
+@pytest.mark.parametrize("hook_class", HOOKS)
+def test_default_retries_are_adaptive(hook_class) -> None:
+    client = hook_class(aws_conn_id=None, region_name=REGION).conn
+    assert client.meta.config.retries["mode"] == "adaptive"
+
+
+@pytest.mark.parametrize("hook_class", HOOKS)
+def test_connection_endpoint_region_and_retries_win(hook_class, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(
+        monkeypatch,
+        "pulla_local",
+        {
+            "endpoint_url": "http://127.0.0.1:4599",
+            "region_name": "eu-west-1",
+            "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 4}},
+        },
+    )
+    client = hook_class(aws_conn_id="pulla_local").conn
+    assert client.meta.endpoint_url == "http://127.0.0.1:4599"
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.config.retries["mode"] == "standard"
+
+
+def test_connection_without_retry_settings_gets_adaptive(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, "pulla_plain", {"endpoint_url": "http://127.0.0.1:4599", "config_kwargs": {}})
+    client = PersonalizeHook(aws_conn_id="pulla_plain", region_name=REGION).conn
+    assert client.meta.config.retries["mode"] == "adaptive"
+    assert client.meta.endpoint_url == "http://127.0.0.1:4599"
+
+
+def test_caller_config_wins_over_the_default() -> None:
+    hook = PersonalizeHook(aws_conn_id=None, region_name=REGION, config={"retries": {"mode": "legacy"}})
+    assert hook.conn.meta.config.retries["mode"] == "legacy"
+
+
+class TestPersonalizeHook:
+    @pytest.fixture
+    def hook(self) -> PersonalizeHook:
+        return PersonalizeHook(aws_conn_id=None, region_name=REGION)
+
+    def test_none_arguments_are_not_sent(self, hook: PersonalizeHook) -> None:
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response("create_dataset_group", {"datasetGroupArn": arn("dataset-group/p")}, {"name": "p"})
+            assert hook.create_dataset_group(name="p") == arn("dataset-group/p")
+            stubber.assert_no_pending_responses()
+
+    def test_import_job_arguments_map_to_api_names(self, hook: PersonalizeHook) -> None:
+        expected = {
+            "jobName": "j",
+            "datasetArn": arn("dataset/p/INTERACTIONS"),
+            "dataSource": {"dataLocation": "s3://bucket/imports/"},
+            "roleArn": "arn:aws:iam::123456789012:role/personalize",
+            "importMode": "FULL",
+            "publishAttributionMetricsToS3": False,
+        }
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response("create_dataset_import_job", {"datasetImportJobArn": arn("x/j")}, expected)
+            hook.create_dataset_import_job(
+                job_name="j",
+                dataset_arn=arn("dataset/p/INTERACTIONS"),
+                data_location="s3://bucket/imports/",
+                role_arn="arn:aws:iam::123456789012:role/personalize",
+                import_mode="FULL",
+                publish_attribution_metrics_to_s3=False,
+            )
+            stubber.assert_no_pending_responses()
+
+    def test_find_by_name_reads_every_page(self, hook: PersonalizeHook) -> None:
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response(
+                "list_filters",
+                {"Filters": [{"name": "other", "filterArn": arn("filter/other")}], "nextToken": "t2"},
+                {"datasetGroupArn": arn("dataset-group/p")},
+            )
+            stubber.add_response(
+                "list_filters",
+                {"Filters": [{"name": "wanted", "filterArn": arn("filter/wanted")}]},
+                {"datasetGroupArn": arn("dataset-group/p"), "nextToken": "t2"},
+            )
+            found = hook.find_filter(dataset_group_arn=arn("dataset-group/p"), name="wanted")
+            stubber.assert_no_pending_responses()
+        assert found == {"name": "wanted", "filterArn": arn("filter/wanted")}
+
+    def test_status_and_reason_of_an_update(self, hook: PersonalizeHook) -> None:
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response(
+                "describe_campaign",
+                {
+                    "campaign": {
+                        "status": "ACTIVE",
+                        "latestCampaignUpdate": {"status": "CREATE FAILED", "failureReason": "version not ACTIVE"},
+                    }
+                },
+                {"campaignArn": arn("campaign/p")},
+            )
+            stubber.add_response(
+                "describe_dataset_import_job",
+                {"datasetImportJob": {"status": "ACTIVE"}},
+                {"datasetImportJobArn": arn("dataset-import-job/j")},
+            )
+            assert hook.status_and_reason(CAMPAIGN_UPDATE, arn("campaign/p")) == ("CREATE FAILED", "version not ACTIVE")
+            assert hook.status_and_reason(DATASET_IMPORT_JOB, arn("dataset-import-job/j")) == ("ACTIVE", None)
+
+
+def test_runtime_hook_get_recommendations() -> None:
+    hook = PersonalizeRuntimeHook(aws_conn_id=None, region_name=REGION)
+    with Stubber(hook.conn) as stubber:
+        stubber.add_response(
+            "get_recommendations",
+            {"itemList": [{"itemId": "P100", "score": 0.9}], "recommendationId": "RID-1"},
+            {"campaignArn": arn("campaign/p"), "userId": "U1", "numResults": 5, "filterArn": arn("filter/f")},
+        )
+        answer = hook.get_recommendations(
+            campaign_arn=arn("campaign/p"), user_id="U1", num_results=5, filter_arn=arn("filter/f")
+        )
+    assert answer == {"itemList": [{"itemId": "P100", "score": 0.9}], "recommendationId": "RID-1"}
+
+
+def test_events_hook_put_events_links_session_and_user() -> None:
+    from datetime import UTC, datetime
+
+    hook = PersonalizeEventsHook(aws_conn_id=None, region_name=REGION)
+    event = {"eventType": "login", "sentAt": datetime(2026, 11, 27, tzinfo=UTC), "itemId": "P1"}
+    with Stubber(hook.conn) as stubber:
+        stubber.add_response(
+            "put_events", {}, {"trackingId": "tid", "sessionId": "s-1", "userId": "U1", "eventList": [event]}
+        )
+        hook.put_events(tracking_id="tid", session_id="s-1", user_id="U1", event_list=[event])
+        stubber.assert_no_pending_responses()
+
+
+def test_one_connection_can_point_each_service_at_its_own_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local mode: S3 on moto's server, Personalize on the local endpoint, through the connection's service_config."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    set_connection(
+        monkeypatch,
+        "pulla_split",
+        {
+            "region_name": REGION,
+            "endpoint_url": "http://127.0.0.1:5000",
+            "service_config": {
+                "personalize": {"endpoint_url": "http://127.0.0.1:4599"},
+                "personalize-runtime": {"endpoint_url": "http://127.0.0.1:4599"},
+                "personalize-events": {"endpoint_url": "http://127.0.0.1:4599"},
+            },
+        },
+    )
+    for hook_class in HOOKS:
+        assert hook_class(aws_conn_id="pulla_split").conn.meta.endpoint_url == "http://127.0.0.1:4599"
+    assert S3Hook(aws_conn_id="pulla_split").conn.meta.endpoint_url == "http://127.0.0.1:5000"

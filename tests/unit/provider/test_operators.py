@@ -1,0 +1,888 @@
+"""Operators, every path through botocore's Stubber on the hook's real client: each request is checked against the
+Personalize API model and against the exact parameters expected, and every queued response must be consumed."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+from personalize_provider.operators import personalize as ops
+from personalize_provider.operators.personalize import (
+    PersonalizeCreateSolutionVersionOperator,
+    PersonalizeDatasetImportJobOperator,
+    PersonalizeEnsureCampaignOperator,
+    PersonalizeEnsureDatasetGroupOperator,
+    PersonalizeEnsureDatasetOperator,
+    PersonalizeEnsureEventTrackerOperator,
+    PersonalizeEnsureFilterOperator,
+    PersonalizeEnsureSchemaOperator,
+    PersonalizeEnsureSolutionOperator,
+    PersonalizeEvaluateSolutionVersionOperator,
+    PersonalizeResourceError,
+    PersonalizeSchemaConflictError,
+    PersonalizeUpdateCampaignOperator,
+)
+from personalize_provider.triggers.personalize import (
+    PersonalizeCampaignUpdateCompleteTrigger,
+    PersonalizeDatasetGroupActiveTrigger,
+    PersonalizeDatasetImportJobCompleteTrigger,
+    PersonalizeSolutionVersionCompleteTrigger,
+)
+
+from .conftest import REGION, arn, operator_kwargs
+
+GROUP = arn("dataset-group/pulla")
+DATASET = arn("dataset/pulla/INTERACTIONS")
+SCHEMA_V1 = arn("schema/pulla-interactions-v1")
+SCHEMA_V2 = arn("schema/pulla-interactions-v2")
+SOLUTION = arn("solution/pulla-user-personalization")
+VERSION_OLD = arn("solution/pulla-user-personalization/1a2b3c4d")
+VERSION_NEW = arn("solution/pulla-user-personalization/5e6f7a8b")
+CAMPAIGN = arn("campaign/pulla")
+RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization"
+JOB_NAME = "pulla-interactions-20261126T1800-20261127T1800"
+JOB = arn(f"dataset-import-job/{JOB_NAME}")
+NDCG = "normalized_discounted_cumulative_gain_at_25"
+PRECISION = "precision_at_25"
+
+
+def client_error(stubber, method: str, code: str, message: str, params: dict[str, Any] | None = None) -> None:
+    stubber.add_client_error(method, service_error_code=code, service_message=message, expected_params=params)
+
+
+class TestEnsureDatasetGroup:
+    def make(self, **kwargs: Any) -> PersonalizeEnsureDatasetGroupOperator:
+        return PersonalizeEnsureDatasetGroupOperator(task_id="dataset_group", name="pulla", **operator_kwargs(**kwargs))
+
+    def test_creates_waits_and_records_the_console_link(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+        stubber.add_response("create_dataset_group", {"datasetGroupArn": GROUP}, {"name": "pulla"})
+        for status in ("CREATE PENDING", "ACTIVE"):
+            stubber.add_response(
+                "describe_dataset_group", {"datasetGroup": {"status": status}}, {"datasetGroupArn": GROUP}
+            )
+        assert op.execute(context) == GROUP
+        assert context["ti"].xcom["personalize_dataset_group"] == {
+            "region_name": REGION,
+            "aws_domain": "aws.amazon.com",
+            "resource_arn": GROUP,
+        }
+
+    def test_adopts_an_active_group_without_waiting(self, stubbed, context) -> None:
+        op = self.make()
+        stubbed(op).add_response(
+            "list_dataset_groups",
+            {"datasetGroups": [{"name": "pulla", "datasetGroupArn": GROUP, "status": "ACTIVE"}]},
+            {},
+        )
+        assert op.execute(context) == GROUP
+
+    def test_adopts_a_group_still_being_created_and_waits(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response(
+            "list_dataset_groups",
+            {"datasetGroups": [{"name": "pulla", "datasetGroupArn": GROUP, "status": "CREATE IN_PROGRESS"}]},
+            {},
+        )
+        stubber.add_response(
+            "describe_dataset_group", {"datasetGroup": {"status": "ACTIVE"}}, {"datasetGroupArn": GROUP}
+        )
+        assert op.execute(context) == GROUP
+
+    def test_already_exists_race_adopts_the_winner(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+        client_error(
+            stubber, "create_dataset_group", "ResourceAlreadyExistsException", "pulla exists", {"name": "pulla"}
+        )
+        stubber.add_response(
+            "list_dataset_groups",
+            {"datasetGroups": [{"name": "pulla", "datasetGroupArn": GROUP, "status": "ACTIVE"}]},
+            {},
+        )
+        assert op.execute(context) == GROUP
+
+    def test_failed_creation_carries_the_failure_reason(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+        stubber.add_response("create_dataset_group", {"datasetGroupArn": GROUP}, {"name": "pulla"})
+        failed = {"datasetGroup": {"status": "CREATE FAILED", "failureReason": "KMS key not accessible"}}
+        stubber.add_response("describe_dataset_group", failed, {"datasetGroupArn": GROUP})
+        stubber.add_response("describe_dataset_group", failed, {"datasetGroupArn": GROUP})
+        with pytest.raises(PersonalizeResourceError) as raised:
+            op.execute(context)
+        message = str(raised.value)
+        assert GROUP in message
+        assert "dataset group" in message
+        assert "CREATE FAILED" in message
+        assert "KMS key not accessible" in message
+
+    def test_api_error_names_the_resource_and_the_error_code(self, stubbed, context) -> None:
+        op = self.make(role_arn="arn:aws:iam::123456789012:role/nope")
+        stubber = stubbed(op)
+        stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+        client_error(
+            stubber,
+            "create_dataset_group",
+            "InvalidInputException",
+            "roleArn needs kmsKeyArn",
+            {"name": "pulla", "roleArn": "arn:aws:iam::123456789012:role/nope"},
+        )
+        with pytest.raises(
+            PersonalizeResourceError, match="dataset group 'pulla' failed: InvalidInputException: roleArn"
+        ):
+            op.execute(context)
+
+    def test_deferrable_defers_to_the_group_trigger(self, stubbed, context) -> None:
+        op = self.make(deferrable=True, waiter_delay=5, waiter_max_attempts=10)
+        stubber = stubbed(op)
+        stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+        stubber.add_response("create_dataset_group", {"datasetGroupArn": GROUP}, {"name": "pulla"})
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, PersonalizeDatasetGroupActiveTrigger)
+        assert trigger.serialize()[1] == {
+            "resource_arn": GROUP,
+            "waiter_delay": 5,
+            "waiter_max_attempts": 10,
+            "aws_conn_id": None,
+            "region_name": REGION,
+        }
+        assert deferred.value.method_name == "execute_complete"
+        assert deferred.value.kwargs == {"kind": "dataset_group_active"}
+        assert deferred.value.timeout == timedelta(seconds=55)
+
+    def test_execute_complete_success_returns_the_arn(self, context) -> None:
+        event = {"status": "success", "resource_arn": GROUP}
+        assert self.make().execute_complete(context, event, kind="dataset_group_active") == GROUP
+
+    def test_execute_complete_error_fetches_the_failure_reason(self, stubbed, context) -> None:
+        op = self.make()
+        stubbed(op).add_response(
+            "describe_dataset_group",
+            {"datasetGroup": {"status": "CREATE FAILED", "failureReason": "quota"}},
+            {"datasetGroupArn": GROUP},
+        )
+        event = {"status": "error", "message": "Waiter failed", "resource_arn": GROUP}
+        with pytest.raises(PersonalizeResourceError, match="status CREATE FAILED, failureReason: quota"):
+            op.execute_complete(context, event, kind="dataset_group_active")
+
+    def test_execute_complete_without_event_is_an_error(self, context) -> None:
+        with pytest.raises(PersonalizeResourceError, match="without a usable trigger event"):
+            self.make().execute_complete(context, None, kind="dataset_group_active")
+
+
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+    ],
+    "version": "1.0",
+}
+
+
+class TestEnsureSchema:
+    def make(self, **kwargs: Any) -> PersonalizeEnsureSchemaOperator:
+        kwargs.setdefault("schema", INTERACTIONS_SCHEMA)
+        return PersonalizeEnsureSchemaOperator(
+            task_id="schema", name="pulla-interactions-v1", **operator_kwargs(**kwargs)
+        )
+
+    def test_creates_from_a_file(self, stubbed, context, tmp_path) -> None:
+        path = tmp_path / "interactions.json"
+        path.write_text(json.dumps(INTERACTIONS_SCHEMA, indent=2))
+        op = self.make(schema=None, schema_path=str(path))
+        stubber = stubbed(op)
+        stubber.add_response("list_schemas", {"schemas": []}, {})
+        stubber.add_response(
+            "create_schema",
+            {"schemaArn": SCHEMA_V1},
+            {"name": "pulla-interactions-v1", "schema": json.dumps(INTERACTIONS_SCHEMA, separators=(",", ":"))},
+        )
+        assert op.execute(context) == SCHEMA_V1
+
+    def test_adopts_a_schema_with_the_same_content(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response(
+            "list_schemas", {"schemas": [{"name": "pulla-interactions-v1", "schemaArn": SCHEMA_V1}]}, {}
+        )
+        stubber.add_response(
+            "describe_schema",
+            {
+                "schema": {
+                    "name": "pulla-interactions-v1",
+                    "schemaArn": SCHEMA_V1,
+                    "schema": json.dumps(INTERACTIONS_SCHEMA),
+                }
+            },
+            {"schemaArn": SCHEMA_V1},
+        )
+        assert op.execute(context) == SCHEMA_V1
+
+    def test_same_name_other_content_is_a_clear_error(self, stubbed, context) -> None:
+        changed = json.loads(json.dumps(INTERACTIONS_SCHEMA))
+        changed["fields"].append({"name": "EVENT_TYPE", "type": "string"})
+        op = self.make(schema=changed)
+        stubber = stubbed(op)
+        stubber.add_response(
+            "list_schemas", {"schemas": [{"name": "pulla-interactions-v1", "schemaArn": SCHEMA_V1}]}, {}
+        )
+        stubber.add_response(
+            "describe_schema",
+            {"schema": {"schemaArn": SCHEMA_V1, "schema": json.dumps(INTERACTIONS_SCHEMA)}},
+            {"schemaArn": SCHEMA_V1},
+        )
+        with pytest.raises(PersonalizeSchemaConflictError) as raised:
+            op.execute(context)
+        message = str(raised.value)
+        assert "Schemas are immutable" in message
+        assert "field EVENT_TYPE is new" in message
+        assert "'pulla-interactions-v2'" in message
+        assert "bumping the version suffix" in message
+
+
+class TestEnsureDataset:
+    def make(self, **kwargs: Any) -> PersonalizeEnsureDatasetOperator:
+        return PersonalizeEnsureDatasetOperator(
+            task_id="dataset",
+            name="pulla-interactions",
+            dataset_group_arn=GROUP,
+            dataset_type="Interactions",
+            schema_arn=SCHEMA_V2,
+            **operator_kwargs(**kwargs),
+        )
+
+    def list_response(self, stubber, datasets: list[dict[str, Any]]) -> None:
+        stubber.add_response("list_datasets", {"datasets": datasets}, {"datasetGroupArn": GROUP})
+
+    def test_creates_and_waits(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.list_response(stubber, [])
+        stubber.add_response(
+            "create_dataset",
+            {"datasetArn": DATASET},
+            {
+                "name": "pulla-interactions",
+                "schemaArn": SCHEMA_V2,
+                "datasetGroupArn": GROUP,
+                "datasetType": "Interactions",
+            },
+        )
+        stubber.add_response("describe_dataset", {"dataset": {"status": "ACTIVE"}}, {"datasetArn": DATASET})
+        assert op.execute(context) == DATASET
+
+    def test_adopts_a_dataset_on_the_same_schema(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.list_response(stubber, [{"name": "pulla-interactions", "datasetArn": DATASET, "status": "ACTIVE"}])
+        stubber.add_response(
+            "describe_dataset",
+            {"dataset": {"datasetType": "INTERACTIONS", "schemaArn": SCHEMA_V2, "status": "ACTIVE"}},
+            {"datasetArn": DATASET},
+        )
+        assert op.execute(context) == DATASET
+
+    def test_rolled_schema_moves_the_dataset_and_waits_for_the_update(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.list_response(stubber, [{"name": "pulla-interactions", "datasetArn": DATASET, "status": "ACTIVE"}])
+        stubber.add_response(
+            "describe_dataset",
+            {"dataset": {"datasetType": "Interactions", "schemaArn": SCHEMA_V1, "status": "ACTIVE"}},
+            {"datasetArn": DATASET},
+        )
+        stubber.add_response("update_dataset", {"datasetArn": DATASET}, {"datasetArn": DATASET, "schemaArn": SCHEMA_V2})
+        for status in ("UPDATE IN_PROGRESS", "ACTIVE"):
+            stubber.add_response(
+                "describe_dataset",
+                {"dataset": {"status": "ACTIVE", "latestDatasetUpdate": {"status": status, "schemaArn": SCHEMA_V2}}},
+                {"datasetArn": DATASET},
+            )
+        assert op.execute(context) == DATASET
+
+    def test_dataset_of_another_type_is_an_error(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.list_response(stubber, [{"name": "pulla-interactions", "datasetArn": DATASET, "status": "ACTIVE"}])
+        stubber.add_response(
+            "describe_dataset", {"dataset": {"datasetType": "Users", "schemaArn": SCHEMA_V2}}, {"datasetArn": DATASET}
+        )
+        with pytest.raises(PersonalizeResourceError, match="exists with type 'Users'"):
+            op.execute(context)
+
+
+class TestEnsureSolution:
+    def make(self, **kwargs: Any) -> PersonalizeEnsureSolutionOperator:
+        return PersonalizeEnsureSolutionOperator(
+            task_id="solution",
+            name="pulla-user-personalization",
+            dataset_group_arn=GROUP,
+            recipe_arn=RECIPE,
+            solution_config={"algorithmHyperParameters": {"hidden_dimension": "149"}},
+            **operator_kwargs(**kwargs),
+        )
+
+    def test_creates_with_auto_training_off(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": GROUP})
+        stubber.add_response(
+            "create_solution",
+            {"solutionArn": SOLUTION},
+            {
+                "name": "pulla-user-personalization",
+                "datasetGroupArn": GROUP,
+                "recipeArn": RECIPE,
+                "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "149"}},
+                "performAutoTraining": False,
+            },
+        )
+        stubber.add_response("describe_solution", {"solution": {"status": "ACTIVE"}}, {"solutionArn": SOLUTION})
+        assert op.execute(context) == SOLUTION
+
+    def test_existing_solution_with_another_recipe_is_an_error(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        stubber.add_response(
+            "list_solutions",
+            {"solutions": [{"name": "pulla-user-personalization", "solutionArn": SOLUTION, "status": "ACTIVE"}]},
+            {"datasetGroupArn": GROUP},
+        )
+        stubber.add_response(
+            "describe_solution",
+            {"solution": {"recipeArn": "arn:aws:personalize:::recipe/aws-similar-items", "status": "ACTIVE"}},
+            {"solutionArn": SOLUTION},
+        )
+        with pytest.raises(PersonalizeResourceError, match="recipe cannot change"):
+            op.execute(context)
+
+
+class TestEnsureCampaignTrackerFilter:
+    def test_campaign_created_on_the_version_and_waited_for(self, stubbed, context) -> None:
+        op = PersonalizeEnsureCampaignOperator(
+            task_id="campaign",
+            name="pulla",
+            solution_version_arn=VERSION_OLD,
+            campaign_config={"itemExplorationConfig": {"explorationWeight": "0.3"}},
+            **operator_kwargs(),
+        )
+        stubber = stubbed(op)
+        stubber.add_response(
+            "describe_solution_version",
+            {"solutionVersion": {"solutionArn": SOLUTION, "status": "ACTIVE"}},
+            {"solutionVersionArn": VERSION_OLD},
+        )
+        stubber.add_response("list_campaigns", {"campaigns": []}, {"solutionArn": SOLUTION})
+        stubber.add_response(
+            "create_campaign",
+            {"campaignArn": CAMPAIGN},
+            {
+                "name": "pulla",
+                "solutionVersionArn": VERSION_OLD,
+                "campaignConfig": {"itemExplorationConfig": {"explorationWeight": "0.3"}},
+            },
+        )
+        for status in ("CREATE IN_PROGRESS", "ACTIVE"):
+            stubber.add_response("describe_campaign", {"campaign": {"status": status}}, {"campaignArn": CAMPAIGN})
+        assert op.execute(context) == CAMPAIGN
+        assert context["ti"].xcom["personalize_campaign"]["resource_arn"] == CAMPAIGN
+
+    def test_event_tracker_returns_arn_and_tracking_id(self, stubbed, context) -> None:
+        tracker = arn("event-tracker/pulla-web")
+        op = PersonalizeEnsureEventTrackerOperator(
+            task_id="tracker", name="pulla-web", dataset_group_arn=GROUP, **operator_kwargs()
+        )
+        stubber = stubbed(op)
+        stubber.add_response("list_event_trackers", {"eventTrackers": []}, {"datasetGroupArn": GROUP})
+        stubber.add_response(
+            "create_event_tracker",
+            {"eventTrackerArn": tracker, "trackingId": "tid-123"},
+            {"name": "pulla-web", "datasetGroupArn": GROUP},
+        )
+        stubber.add_response(
+            "describe_event_tracker", {"eventTracker": {"status": "ACTIVE"}}, {"eventTrackerArn": tracker}
+        )
+        stubber.add_response(
+            "describe_event_tracker",
+            {"eventTracker": {"status": "ACTIVE", "trackingId": "tid-123"}},
+            {"eventTrackerArn": tracker},
+        )
+        assert op.execute(context) == {"event_tracker_arn": tracker, "tracking_id": "tid-123"}
+
+    def test_filter_with_another_expression_is_an_error(self, stubbed, context) -> None:
+        filter_arn = arn("filter/exclude-purchased")
+        op = PersonalizeEnsureFilterOperator(
+            task_id="filter",
+            name="exclude-purchased",
+            dataset_group_arn=GROUP,
+            filter_expression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
+            **operator_kwargs(),
+        )
+        stubber = stubbed(op)
+        stubber.add_response(
+            "list_filters",
+            {"Filters": [{"name": "exclude-purchased", "filterArn": filter_arn, "status": "ACTIVE"}]},
+            {"datasetGroupArn": GROUP},
+        )
+        stubber.add_response(
+            "describe_filter",
+            {"filter": {"filterExpression": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("cart")'}},
+            {"filterArn": filter_arn},
+        )
+        with pytest.raises(PersonalizeResourceError, match="filters cannot be edited"):
+            op.execute(context)
+
+
+class TestDatasetImportJob:
+    def make(self, **kwargs: Any) -> PersonalizeDatasetImportJobOperator:
+        return PersonalizeDatasetImportJobOperator(
+            task_id="import_interactions",
+            dataset_arn=DATASET,
+            data_location="s3://pulla-personalize/imports/interactions/2026-11-27/",
+            role_arn="arn:aws:iam::123456789012:role/PersonalizeS3",
+            limit_retry_delay=30,
+            limit_retry_max_delay=100,
+            limit_retry_max_attempts=3,
+            **operator_kwargs(**kwargs),
+        )
+
+    def expect_lookup(self, stubber, jobs: list[dict[str, Any]]) -> None:
+        stubber.add_response("describe_dataset", {"dataset": {"name": "pulla-interactions"}}, {"datasetArn": DATASET})
+        stubber.add_response("list_dataset_import_jobs", {"datasetImportJobs": jobs}, {"datasetArn": DATASET})
+
+    def expect_create(self, stubber, mode: str, name: str = JOB_NAME, job: str = JOB) -> None:
+        stubber.add_response("create_dataset_import_job", {"datasetImportJobArn": job}, self.create_params(mode, name))
+
+    def create_params(self, mode: str, name: str = JOB_NAME) -> dict[str, Any]:
+        return {
+            "jobName": name,
+            "datasetArn": DATASET,
+            "dataSource": {"dataLocation": "s3://pulla-personalize/imports/interactions/2026-11-27/"},
+            "roleArn": "arn:aws:iam::123456789012:role/PersonalizeS3",
+            "importMode": mode,
+        }
+
+    def expect_status(self, stubber, *statuses: str, job: str = JOB, reason: str | None = None) -> None:
+        for status in statuses:
+            body: dict[str, Any] = {"status": status}
+            if reason:
+                body["failureReason"] = reason
+            stubber.add_response(
+                "describe_dataset_import_job", {"datasetImportJob": body}, {"datasetImportJobArn": job}
+            )
+
+    def test_first_import_is_forced_to_full_and_named_after_the_interval(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber, "FULL")
+        self.expect_status(stubber, "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE")
+        assert op.execute(context) == JOB
+        assert context["ti"].xcom["personalize_dataset_import_job"]["resource_arn"] == JOB
+
+    def test_incremental_after_a_successful_bulk_import(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [{"jobName": "pulla-interactions-earlier", "status": "ACTIVE"}])
+        self.expect_create(stubber, "INCREMENTAL")
+        self.expect_status(stubber, "ACTIVE")
+        assert op.execute(context) == JOB
+
+    def test_adopts_the_job_of_an_earlier_attempt(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [{"jobName": JOB_NAME, "datasetImportJobArn": JOB, "status": "CREATE IN_PROGRESS"}])
+        self.expect_status(stubber, "CREATE IN_PROGRESS", "ACTIVE")
+        assert op.execute(context) == JOB
+
+    def test_already_exists_race_adopts_the_other_runs_job(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        client_error(
+            stubber, "create_dataset_import_job", "ResourceAlreadyExistsException", "exists", self.create_params("FULL")
+        )
+        self.expect_lookup(stubber, [{"jobName": JOB_NAME, "datasetImportJobArn": JOB, "status": "CREATE PENDING"}])
+        self.expect_status(stubber, "ACTIVE")
+        assert op.execute(context) == JOB
+
+    def test_failed_earlier_job_means_the_next_name(self, stubbed, context) -> None:
+        retry_job = arn(f"dataset-import-job/{JOB_NAME}-r2")
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(
+            stubber,
+            [
+                {"jobName": JOB_NAME, "datasetImportJobArn": JOB, "status": "CREATE FAILED", "failureReason": "IAM"},
+                {"jobName": "older", "status": "ACTIVE"},
+            ],
+        )
+        self.expect_create(stubber, "INCREMENTAL", name=f"{JOB_NAME}-r2", job=retry_job)
+        self.expect_status(stubber, "ACTIVE", job=retry_job)
+        assert op.execute(context) == retry_job
+
+    def test_failed_import_fails_with_the_failure_reason(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber, "FULL")
+        reason = "Input CSV is missing the following columns: [TIMESTAMP]"
+        self.expect_status(stubber, "CREATE IN_PROGRESS", "CREATE FAILED", reason=reason)
+        self.expect_status(stubber, "CREATE FAILED", reason=reason)
+        with pytest.raises(PersonalizeResourceError) as raised:
+            op.execute(context)
+        assert JOB in str(raised.value)
+        assert reason in str(raised.value)
+
+    def test_limit_exceeded_waits_with_backoff_then_succeeds(self, stubbed, context, monkeypatch) -> None:
+        sleeps: list[float] = []
+        monkeypatch.setattr(ops.time, "sleep", sleeps.append)
+        op = self.make()
+        stubber = stubbed(op)
+        for _ in range(2):
+            self.expect_lookup(stubber, [])
+            client_error(
+                stubber,
+                "create_dataset_import_job",
+                "LimitExceededException",
+                "5 jobs in flight",
+                self.create_params("FULL"),
+            )
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber, "FULL")
+        self.expect_status(stubber, "ACTIVE")
+        assert op.execute(context) == JOB
+        assert sleeps == [30, 60]
+
+    def test_limit_exceeded_too_often_fails_with_the_service_message(self, stubbed, context, monkeypatch) -> None:
+        monkeypatch.setattr(ops.time, "sleep", lambda seconds: None)
+        op = self.make()
+        stubber = stubbed(op)
+        for _ in range(3):
+            self.expect_lookup(stubber, [])
+            client_error(
+                stubber,
+                "create_dataset_import_job",
+                "LimitExceededException",
+                "5 jobs in flight",
+                self.create_params("FULL"),
+            )
+        with pytest.raises(PersonalizeResourceError, match="refused 3 times: LimitExceededException: 5 jobs in flight"):
+            op.execute(context)
+
+    def test_limit_exceeded_when_deferrable_defers_on_a_timer_then_on_the_job(self, stubbed, context) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        op = self.make(deferrable=True)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        client_error(stubber, "create_dataset_import_job", "LimitExceededException", "busy", self.create_params("FULL"))
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert isinstance(deferred.value.trigger, DateTimeTrigger)
+        assert deferred.value.method_name == "execute_after_limit"
+        assert deferred.value.kwargs == {"attempt": 2}
+
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber, "FULL")
+        with pytest.raises(TaskDeferred) as resumed:
+            op.execute_after_limit(context, event={"status": "success"}, **deferred.value.kwargs)
+        assert isinstance(resumed.value.trigger, PersonalizeDatasetImportJobCompleteTrigger)
+        assert resumed.value.trigger.serialize()[1]["resource_arn"] == JOB
+
+    def test_execute_complete_failure_reports_the_reason(self, stubbed, context) -> None:
+        op = self.make()
+        self.expect_status(stubbed(op), "CREATE FAILED", reason="Insufficient privileges for accessing data in S3")
+        event = {"status": "error", "message": "terminal failure", "resource_arn": JOB}
+        with pytest.raises(PersonalizeResourceError, match="Insufficient privileges"):
+            op.execute_complete(context, event, kind="dataset_import_job_complete")
+
+    def test_run_without_data_interval_needs_a_job_name(self, context) -> None:
+        context.update(data_interval_start=None, data_interval_end=None)
+        with pytest.raises(PersonalizeResourceError, match="pass job_name"):
+            self.make().execute(context)
+
+    def test_explicit_job_name(self, stubbed, context) -> None:
+        op = self.make(job_name="backfill-2026-11")
+        stubber = stubbed(op)
+        stubber.add_response("list_dataset_import_jobs", {"datasetImportJobs": []}, {"datasetArn": DATASET})
+        self.expect_create(stubber, "FULL", name="backfill-2026-11")
+        self.expect_status(stubber, "ACTIVE")
+        assert op.execute(context) == JOB
+
+
+class TestSolutionVersion:
+    def make(self, **kwargs: Any) -> PersonalizeCreateSolutionVersionOperator:
+        return PersonalizeCreateSolutionVersionOperator(
+            task_id="train", solution_arn=SOLUTION, **operator_kwargs(**kwargs)
+        )
+
+    def test_trains_and_returns_the_arn(self, stubbed, context) -> None:
+        op = self.make(training_mode="update")
+        stubber = stubbed(op)
+        stubber.add_response(
+            "list_solution_versions",
+            {"solutionVersions": [{"solutionVersionArn": VERSION_OLD, "status": "ACTIVE", "trainingMode": "FULL"}]},
+            {"solutionArn": SOLUTION},
+        )
+        stubber.add_response(
+            "create_solution_version",
+            {"solutionVersionArn": VERSION_NEW},
+            {"solutionArn": SOLUTION, "trainingMode": "UPDATE"},
+        )
+        for status in ("CREATE IN_PROGRESS", "ACTIVE"):
+            stubber.add_response(
+                "describe_solution_version",
+                {"solutionVersion": {"status": status}},
+                {"solutionVersionArn": VERSION_NEW},
+            )
+        assert op.execute(context) == VERSION_NEW
+        assert context["ti"].xcom["personalize_solution_version"]["resource_arn"] == VERSION_NEW
+
+    def test_adopts_a_version_already_training(self, stubbed, context) -> None:
+        op = self.make(deferrable=True)
+        stubbed(op).add_response(
+            "list_solution_versions",
+            {
+                "solutionVersions": [
+                    {"solutionVersionArn": VERSION_NEW, "status": "CREATE IN_PROGRESS", "trainingMode": "FULL"}
+                ]
+            },
+            {"solutionArn": SOLUTION},
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert isinstance(deferred.value.trigger, PersonalizeSolutionVersionCompleteTrigger)
+        assert deferred.value.trigger.serialize()[1]["resource_arn"] == VERSION_NEW
+
+    def test_failed_training_fails_with_the_failure_reason(self, stubbed, context) -> None:
+        op = self.make(adopt_in_progress=False)
+        stubber = stubbed(op)
+        stubber.add_response(
+            "create_solution_version",
+            {"solutionVersionArn": VERSION_NEW},
+            {"solutionArn": SOLUTION, "trainingMode": "FULL"},
+        )
+        failed = {
+            "solutionVersion": {"status": "CREATE FAILED", "failureReason": "Not enough interactions: 812 < 1000"}
+        }
+        stubber.add_response("describe_solution_version", failed, {"solutionVersionArn": VERSION_NEW})
+        stubber.add_response("describe_solution_version", failed, {"solutionVersionArn": VERSION_NEW})
+        with pytest.raises(PersonalizeResourceError, match=r"Not enough interactions: 812 < 1000"):
+            op.execute(context)
+
+    def test_service_refusal_names_the_solution(self, stubbed, context) -> None:
+        op = self.make(adopt_in_progress=False)
+        client_error(
+            stubbed(op),
+            "create_solution_version",
+            "ResourceInUseException",
+            "a version is being created",
+            {"solutionArn": SOLUTION, "trainingMode": "FULL"},
+        )
+        with pytest.raises(PersonalizeResourceError, match=f"{SOLUTION} failed: ResourceInUseException"):
+            op.execute(context)
+
+
+class TestEvaluate:
+    def make(self, **kwargs: Any) -> PersonalizeEvaluateSolutionVersionOperator:
+        return PersonalizeEvaluateSolutionVersionOperator(
+            task_id="evaluate", solution_version_arn=VERSION_NEW, campaign_arn=CAMPAIGN, **operator_kwargs(**kwargs)
+        )
+
+    def expect_metrics(self, stubber, version: str, ndcg: float, precision: float) -> None:
+        stubber.add_response(
+            "get_solution_metrics",
+            {"solutionVersionArn": version, "metrics": {NDCG: ndcg, PRECISION: precision, "coverage": 0.3}},
+            {"solutionVersionArn": version},
+        )
+
+    def expect_live(self, stubber) -> None:
+        stubber.add_response(
+            "describe_campaign",
+            {"campaign": {"status": "ACTIVE", "solutionVersionArn": VERSION_OLD}},
+            {"campaignArn": CAMPAIGN},
+        )
+
+    def expect_new_active(self, stubber, status: str = "ACTIVE") -> None:
+        stubber.add_response(
+            "describe_solution_version", {"solutionVersion": {"status": status}}, {"solutionVersionArn": VERSION_NEW}
+        )
+
+    @pytest.mark.parametrize(
+        ("new_ndcg", "new_precision", "deploy"),
+        [
+            pytest.param(0.40, 0.099, True, id="deploy-within-2-percent"),
+            pytest.param(0.38, 0.120, False, id="keep-ndcg-dropped"),
+        ],
+    )
+    def test_gate(self, stubbed, context, new_ndcg: float, new_precision: float, deploy: bool) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_new_active(stubber)
+        self.expect_metrics(stubber, VERSION_NEW, new_ndcg, new_precision)
+        self.expect_live(stubber)
+        self.expect_metrics(stubber, VERSION_OLD, 0.40, 0.10)
+        result = op.execute(context)
+        assert result["deploy"] is deploy
+        assert result["new_metrics"][NDCG] == new_ndcg
+        assert result["live_metrics"] == {NDCG: 0.40, PRECISION: 0.10, "coverage": 0.3}
+        assert result["solution_version_arn"] == VERSION_NEW
+        assert result["live_solution_version_arn"] == VERSION_OLD
+        assert (NDCG in result["reason"]) is True
+        json.dumps(result)  # XCom-able
+
+    def test_nothing_live_deploys(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_new_active(stubber)
+        self.expect_metrics(stubber, VERSION_NEW, 0.1, 0.01)
+        client_error(
+            stubber, "describe_campaign", "ResourceNotFoundException", "no campaign", {"campaignArn": CAMPAIGN}
+        )
+        result = op.execute(context)
+        assert result["deploy"] is True
+        assert result["live_metrics"] is None
+        assert "nothing is live" in result["reason"]
+
+    def test_force_deploy_records_what_the_rule_said(self, stubbed, context) -> None:
+        op = self.make(force_deploy=True, min_ratios={"coverage": 2.0})
+        stubber = stubbed(op)
+        self.expect_new_active(stubber)
+        self.expect_metrics(stubber, VERSION_NEW, 0.5, 0.5)
+        self.expect_live(stubber)
+        self.expect_metrics(stubber, VERSION_OLD, 0.4, 0.1)
+        result = op.execute(context)
+        assert result["deploy"] is True
+        assert result["reason"].startswith("forced deploy (the rule said: keep the live version: coverage")
+
+    def test_waits_for_training_when_deferrable_then_decides(self, stubbed, context) -> None:
+        op = self.make(deferrable=True)
+        stubber = stubbed(op)
+        self.expect_new_active(stubber, "CREATE IN_PROGRESS")
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert isinstance(deferred.value.trigger, PersonalizeSolutionVersionCompleteTrigger)
+        self.expect_metrics(stubber, VERSION_NEW, 0.5, 0.5)
+        self.expect_live(stubber)
+        self.expect_metrics(stubber, VERSION_OLD, 0.4, 0.1)
+        event = {"status": "success", "resource_arn": VERSION_NEW}
+        assert op.execute_complete(context, event, **deferred.value.kwargs)["deploy"] is True
+
+
+class TestUpdateCampaign:
+    def make(self, **kwargs: Any) -> PersonalizeUpdateCampaignOperator:
+        return PersonalizeUpdateCampaignOperator(
+            task_id="deploy", campaign_arn=CAMPAIGN, solution_version_arn=VERSION_NEW, **operator_kwargs(**kwargs)
+        )
+
+    def expect_campaign(self, stubber, serving: str, update: dict[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {"status": "ACTIVE", "solutionVersionArn": serving}
+        if update is not None:
+            body["latestCampaignUpdate"] = update
+        stubber.add_response("describe_campaign", {"campaign": body}, {"campaignArn": CAMPAIGN})
+
+    def test_updates_and_waits_for_the_update_not_the_campaign(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_campaign(stubber, VERSION_OLD)
+        stubber.add_response(
+            "update_campaign", {"campaignArn": CAMPAIGN}, {"campaignArn": CAMPAIGN, "solutionVersionArn": VERSION_NEW}
+        )
+        self.expect_campaign(stubber, VERSION_OLD, {"status": "CREATE IN_PROGRESS", "solutionVersionArn": VERSION_NEW})
+        self.expect_campaign(stubber, VERSION_NEW, {"status": "ACTIVE", "solutionVersionArn": VERSION_NEW})
+        assert op.execute(context) == CAMPAIGN
+
+    def test_campaign_already_serving_the_version_is_left_alone(self, stubbed, context) -> None:
+        op = self.make()
+        self.expect_campaign(stubbed(op), VERSION_NEW, {"status": "ACTIVE", "solutionVersionArn": VERSION_NEW})
+        assert op.execute(context) == CAMPAIGN
+
+    def test_failed_update_fails_with_its_reason(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_campaign(stubber, VERSION_OLD)
+        stubber.add_response(
+            "update_campaign", {"campaignArn": CAMPAIGN}, {"campaignArn": CAMPAIGN, "solutionVersionArn": VERSION_NEW}
+        )
+        failed = {"status": "CREATE FAILED", "failureReason": "solution version is not ACTIVE"}
+        self.expect_campaign(stubber, VERSION_OLD, failed)
+        self.expect_campaign(stubber, VERSION_OLD, failed)
+        with pytest.raises(PersonalizeResourceError, match=r"campaign update .* solution version is not ACTIVE"):
+            op.execute(context)
+
+    def test_deferrable_defers_on_the_update_trigger(self, stubbed, context) -> None:
+        op = self.make(deferrable=True, min_provisioned_tps=2)
+        stubber = stubbed(op)
+        self.expect_campaign(stubber, VERSION_OLD)
+        stubber.add_response(
+            "update_campaign",
+            {"campaignArn": CAMPAIGN},
+            {"campaignArn": CAMPAIGN, "solutionVersionArn": VERSION_NEW, "minProvisionedTPS": 2},
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert isinstance(deferred.value.trigger, PersonalizeCampaignUpdateCompleteTrigger)
+        assert deferred.value.kwargs == {"kind": "campaign_update_complete"}
+        assert op.execute_complete(
+            context, {"status": "success", "resource_arn": CAMPAIGN}, **deferred.value.kwargs
+        ) == (CAMPAIGN)
+
+
+def test_no_credential_reaches_the_logs(stubbed, context, monkeypatch, caplog, capsys) -> None:
+    secret = "conn-secret-value-42"
+    connection = {
+        "conn_type": "aws",
+        "login": "AKIDCONNLOGIN",
+        "password": secret,
+        "extra": {"region_name": REGION, "endpoint_url": "http://127.0.0.1:4599", "aws_session_token": "tok-secret-9"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_PULLA_SECRET", json.dumps(connection))
+    caplog.set_level("DEBUG")
+    op = PersonalizeEnsureDatasetGroupOperator(
+        task_id="dataset_group", name="pulla", **operator_kwargs(aws_conn_id="pulla_secret", region_name=None)
+    )
+    stubber = stubbed(op)
+    stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+    client_error(stubber, "create_dataset_group", "AccessDeniedException", "not allowed", {"name": "pulla"})
+    with pytest.raises(PersonalizeResourceError) as raised:
+        op.execute(context)
+    output = caplog.text + capsys.readouterr().out + str(raised.value)
+    assert "AccessDeniedException" in output
+    assert secret not in output
+    assert "tok-secret-9" not in output
+
+
+def test_schema_operator_over_the_wire_against_moto(context) -> None:
+    """moto implements Personalize schemas only: enough to run create, adopt and conflict over real HTTP calls."""
+    from moto import mock_aws
+
+    with mock_aws():
+        first = PersonalizeEnsureSchemaOperator(
+            task_id="schema", name="pulla-interactions-v1", schema=INTERACTIONS_SCHEMA, **operator_kwargs()
+        ).execute(context)
+        again = PersonalizeEnsureSchemaOperator(
+            task_id="schema", name="pulla-interactions-v1", schema=json.dumps(INTERACTIONS_SCHEMA), **operator_kwargs()
+        ).execute(context)
+        changed = dict(INTERACTIONS_SCHEMA, fields=INTERACTIONS_SCHEMA["fields"][:2])
+        with pytest.raises(PersonalizeSchemaConflictError, match="field TIMESTAMP was removed"):
+            PersonalizeEnsureSchemaOperator(
+                task_id="schema", name="pulla-interactions-v1", schema=changed, **operator_kwargs()
+            ).execute(context)
+    assert first == again
+    assert first.endswith(":schema/pulla-interactions-v1")

@@ -1,0 +1,174 @@
+"""Triggers: serialize -> rebuild from the classpath gives the same trigger; run() against the hook's real
+aiobotocore client, stubbed with AioStubber, ends in a success or an error event."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiobotocore.stub import AioStubber
+from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from personalize_provider.hooks.personalize import RESOURCE_KINDS, PersonalizeHook
+from personalize_provider.triggers.personalize import (
+    TRIGGER_FOR_KIND,
+    PersonalizeCampaignUpdateCompleteTrigger,
+    PersonalizeDatasetImportJobCompleteTrigger,
+)
+
+from .conftest import REGION, arn
+
+ALL_TRIGGERS = sorted(TRIGGER_FOR_KIND.values(), key=lambda cls: cls.__name__)
+
+
+def rebuild(trigger: AwsBaseWaiterTrigger) -> AwsBaseWaiterTrigger:
+    classpath, kwargs = trigger.serialize()
+    module_name, class_name = classpath.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)(**kwargs)
+
+
+@pytest.mark.parametrize("trigger_class", ALL_TRIGGERS, ids=lambda cls: cls.__name__)
+def test_serialize_rebuild_round_trip(trigger_class: type[AwsBaseWaiterTrigger]) -> None:
+    trigger = trigger_class(
+        resource_arn=arn("thing/x"),
+        waiter_delay=7,
+        waiter_max_attempts=9,
+        aws_conn_id="pulla_aws",
+        region_name=REGION,
+        verify=False,
+        botocore_config={"retries": {"mode": "standard", "max_attempts": 4}},
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == f"personalize_provider.triggers.personalize.{trigger_class.__name__}"
+    assert kwargs == {
+        "resource_arn": arn("thing/x"),
+        "waiter_delay": 7,
+        "waiter_max_attempts": 9,
+        "aws_conn_id": "pulla_aws",
+        "region_name": REGION,
+        "verify": False,
+        "botocore_config": {"retries": {"mode": "standard", "max_attempts": 4}},
+    }
+    rebuilt = rebuild(trigger)
+    assert type(rebuilt) is trigger_class
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.waiter_args == {trigger_class.kind.arn_param: arn("thing/x")}
+
+
+@pytest.mark.parametrize("trigger_class", ALL_TRIGGERS, ids=lambda cls: cls.__name__)
+def test_defaults_come_from_the_waiter_file_and_hook_is_personalize(trigger_class) -> None:
+    trigger = trigger_class(resource_arn=arn("thing/x"), region_name=REGION, botocore_config={"read_timeout": 5})
+    _, kwargs = trigger.serialize()
+    assert kwargs["waiter_delay"] > 0
+    assert kwargs["waiter_max_attempts"] > 0
+    assert trigger.aws_hook_class is PersonalizeHook
+    hook = trigger.hook()
+    assert isinstance(hook, PersonalizeHook)
+    assert hook.region_name == REGION
+    assert hook.config.read_timeout == 5
+
+
+@pytest.fixture
+def stub_async_client(monkeypatch: pytest.MonkeyPatch):
+    """Queue responses for the trigger's async client: the hook still builds the real aiobotocore client."""
+    queued: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    leftovers: list[int] = []
+    original = PersonalizeHook.get_async_conn
+
+    async def stubbed_async_conn(self: PersonalizeHook):
+        client_context = await original(self)
+
+        @asynccontextmanager
+        async def stubbed():
+            async with client_context as client:
+                stubber = AioStubber(client)
+                for method, response, params in queued:
+                    stubber.add_response(method, response, params)
+                with stubber:
+                    yield client
+                leftovers.append(len(stubber._queue))
+
+        return stubbed()
+
+    monkeypatch.setattr(PersonalizeHook, "get_async_conn", stubbed_async_conn)
+    yield queued
+    assert leftovers == [0], "every queued response must be used"
+
+
+def run_trigger(trigger: AwsBaseWaiterTrigger) -> dict[str, Any]:
+    """Run the trigger to its end; it must fire exactly one event."""
+
+    async def all_events() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    events = asyncio.run(all_events())
+    assert len(events) == 1
+    return events[0]
+
+
+def test_import_job_trigger_success(stub_async_client) -> None:
+    job = arn("dataset-import-job/pulla-interactions-20261126T1800-20261127T1800")
+    for status in ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"):
+        stub_async_client.append(
+            ("describe_dataset_import_job", {"datasetImportJob": {"status": status}}, {"datasetImportJobArn": job})
+        )
+    trigger = PersonalizeDatasetImportJobCompleteTrigger(
+        resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+    )
+    assert run_trigger(trigger) == {"status": "success", "resource_arn": job}
+
+
+def test_import_job_trigger_failure_reports_an_error_event(stub_async_client) -> None:
+    job = arn("dataset-import-job/bad")
+    stub_async_client.append(
+        (
+            "describe_dataset_import_job",
+            {"datasetImportJob": {"status": "CREATE FAILED", "failureReason": "Insufficient privileges"}},
+            {"datasetImportJobArn": job},
+        )
+    )
+    trigger = PersonalizeDatasetImportJobCompleteTrigger(
+        resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+    )
+    event = run_trigger(trigger)
+    assert event["status"] == "error"
+    assert event["resource_arn"] == job
+    assert "did not become ACTIVE" in event["message"]
+
+
+def test_campaign_update_trigger_watches_the_update_not_the_campaign(stub_async_client) -> None:
+    campaign = arn("campaign/pulla")
+    # The campaign itself stays ACTIVE while its update is in progress; only the update's status counts.
+    for update_status in ("CREATE IN_PROGRESS", "ACTIVE"):
+        stub_async_client.append(
+            (
+                "describe_campaign",
+                {"campaign": {"status": "ACTIVE", "latestCampaignUpdate": {"status": update_status}}},
+                {"campaignArn": campaign},
+            )
+        )
+    trigger = PersonalizeCampaignUpdateCompleteTrigger(
+        resource_arn=campaign, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+    )
+    assert run_trigger(trigger) == {"status": "success", "resource_arn": campaign}
+    assert RESOURCE_KINDS[trigger.waiter_name].status_query == "campaign.latestCampaignUpdate.status"
+
+
+def test_trigger_gives_up_after_max_attempts(stub_async_client) -> None:
+    version = arn("solution/pulla/abc")
+    for _ in range(2):
+        stub_async_client.append(
+            (
+                "describe_solution_version",
+                {"solutionVersion": {"status": "CREATE IN_PROGRESS"}},
+                {"solutionVersionArn": version},
+            )
+        )
+    trigger = TRIGGER_FOR_KIND["solution_version_complete"](
+        resource_arn=version, waiter_delay=0, waiter_max_attempts=2, aws_conn_id=None, region_name=REGION
+    )
+    event = run_trigger(trigger)
+    assert event["status"] == "error"
+    assert "max attempts" in event["message"].lower()
