@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test
+.PHONY: install lint format test demo airflow bench
 
 install: $(STAMP)
 
@@ -26,3 +26,6 @@ format: install
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m pulla_personalize.demo $(DEMO_ARGS)

@@ -145,16 +145,8 @@ def stage_folder(
                     f"staged copy of {path.name} has {size} bytes, the local file {path.stat().st_size}; "
                     f"nothing was published at s3://{bucket}/{destination}"
                 )
-        published = _publish(s3_client, bucket, destination, staged, extra_args)
-        stale: list[str] = []
-        if delete_stale:
-            wanted = set(published)
-            stale = [
-                key
-                for key in _list_keys(s3_client, bucket, destination)
-                if key not in wanted and "/" not in key[len(destination) :]
-            ]
-            _delete_keys(s3_client, bucket, stale)
+        published = _publish(s3_client, bucket, destination, staged, extra_args, source_bucket=bucket)
+        stale = _remove_stale(s3_client, bucket, destination, published) if delete_stale else []
         log.info(
             "Published %d file(s) at s3://%s/%s (%d stale removed)",
             len(published),
@@ -176,15 +168,70 @@ def stage_folder(
                 )
 
 
+def _remove_stale(s3_client: Any, bucket: str, destination: str, published: list[str]) -> list[str]:
+    """Deletes the objects directly in ``destination`` that this run did not publish; returns their keys."""
+    wanted = set(published)
+    stale = [
+        key
+        for key in _list_keys(s3_client, bucket, destination)
+        if key not in wanted and "/" not in key[len(destination) :]
+    ]
+    _delete_keys(s3_client, bucket, stale)
+    return stale
+
+
+def publish_s3_objects(
+    s3_client: Any,
+    *,
+    source_bucket: str,
+    source_keys: list[str],
+    bucket: str,
+    prefix: str,
+    sse: str | None = None,
+    sse_kms_key_id: str | None = None,
+    delete_stale: bool = True,
+) -> StagedFolder:
+    """Publish objects that are already on S3 (a run archive) at ``s3://bucket/prefix/``, all at once or not at all.
+
+    The source objects play the part of the staging copies: every one is checked before the first copy, each
+    keeps its file name, and a failed copy removes what this call had added.
+    """
+    destination = _folder_prefix(prefix, "prefix")
+    extra_args = sse_extra_args(sse, sse_kms_key_id)
+    staged: dict[str, str] = {}
+    for key in source_keys:
+        name = key.rsplit("/", 1)[-1]
+        if not name or name in staged:
+            raise ValueError(f"source key {key!r} has no file name, or repeats one; nothing was published")
+        try:
+            s3_client.head_object(Bucket=source_bucket, Key=key)
+        except Exception as error:
+            raise StagingError(
+                f"source object s3://{source_bucket}/{key} cannot be read ({_error_text(error)}); "
+                f"nothing was published at s3://{bucket}/{destination}"
+            ) from error
+        staged[name] = key
+    published = _publish(s3_client, bucket, destination, staged, extra_args, source_bucket=source_bucket)
+    stale = _remove_stale(s3_client, bucket, destination, published) if delete_stale else []
+    log.info("Published %d object(s) at s3://%s/%s (%d stale removed)", len(published), bucket, destination, len(stale))
+    return StagedFolder(bucket, destination, tuple(published), tuple(stale))
+
+
 def _publish(
-    s3_client: Any, bucket: str, destination: str, staged: dict[str, str], extra_args: dict[str, str]
+    s3_client: Any,
+    bucket: str,
+    destination: str,
+    staged: dict[str, str],
+    extra_args: dict[str, str],
+    *,
+    source_bucket: str,
 ) -> list[str]:
     existing = set(_list_keys(s3_client, bucket, destination))
     copied: list[str] = []
     try:
         for name, staged_key in staged.items():
             key = destination + name
-            s3_client.copy({"Bucket": bucket, "Key": staged_key}, bucket, key, ExtraArgs=extra_args or None)
+            s3_client.copy({"Bucket": source_bucket, "Key": staged_key}, bucket, key, ExtraArgs=extra_args or None)
             copied.append(key)
     except Exception as error:
         # Roll back the objects this run added; keys that existed before hold an earlier run's bytes for the same

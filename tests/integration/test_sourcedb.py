@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+
 from pulla_personalize.sourcedb import generator, queries, seed, tables
 from pulla_personalize.sourcedb.generator import SeedConfig, generate
 from pulla_personalize.sourcedb.seed import SourceDatabaseExistsError, seed_demo_database

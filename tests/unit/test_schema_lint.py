@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pulla_personalize import SCHEMAS_DIR
 from pulla_personalize.cli import main
 from pulla_personalize.schema_lint import (
@@ -22,7 +23,6 @@ from pulla_personalize.schema_lint import (
     lint_schema_file,
     lint_schema_text,
 )
-
 from tests.conftest import SHARED_DIR
 
 CORPUS = Path("testdata") / "personalize-schemas"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+
 from pulla_personalize import cli
 from pulla_personalize.sourcedb import generator, queries, tables
 from pulla_personalize.sourcedb.generator import SeedConfig, generate

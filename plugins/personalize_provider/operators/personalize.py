@@ -180,7 +180,7 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, kind: str | None = None) -> Any:
         """Resume after a trigger: fail with the service's reason, or return this operator's result."""
-        resource_kind = RESOURCE_KINDS.get(kind or "")
+        resource_kind = RESOURCE_KINDS.get(kind or (event or {}).get("waiter") or "")
         if resource_kind is None or not event:
             raise PersonalizeResourceError(f"{self.task_id} resumed without a usable trigger event ({event!r})")
         arn = event.get("resource_arn")

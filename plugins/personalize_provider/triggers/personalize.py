@@ -4,16 +4,19 @@
 All of them take the ARN of the resource to watch as ``resource_arn`` plus the usual AWS parameters, and
 serialize to exactly those keyword arguments, so the triggerer rebuilds them from ``serialize()``. On success
 the event is
-``{"status": "success", "resource_arn": arn}``; on a failed or timed-out wait it is ``{"status": "error",
-"message": ..., "resource_arn": arn}`` and the operator's ``execute_complete`` fetches the service's
-failureReason.
+``{"status": "success", "resource_arn": arn, "waiter": name}``; on a failed or timed-out wait it is
+``{"status": "error", "message": ..., "resource_arn": arn, "waiter": name}`` and the operator's
+``execute_complete`` fetches the service's failureReason. The event names its waiter so that resuming needs
+nothing else: ``dag.test()`` (unlike the triggerer) passes the event alone, without the ``defer()`` kwargs.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.triggers.base import TriggerEvent
 
 from personalize_provider.hooks.personalize import (
     CAMPAIGN,
@@ -80,6 +83,10 @@ class PersonalizeResourceTrigger(AwsBaseWaiterTrigger):
             verify=verify,
             botocore_config=botocore_config,
         )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        async for event in super().run():
+            yield TriggerEvent({**event.payload, "waiter": self.kind.waiter_name})
 
     def hook(self) -> PersonalizeHook:
         # aws_hook_class is enough for provider 9.39; older 9.x releases only call hook().

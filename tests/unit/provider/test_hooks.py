@@ -7,6 +7,7 @@ import json
 
 import pytest
 from botocore.stub import Stubber
+
 from personalize_provider.hooks.personalize import (
     CAMPAIGN_UPDATE,
     DATASET_IMPORT_JOB,

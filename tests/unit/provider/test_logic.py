@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from personalize_provider.gate import DEFAULT_MIN_RATIOS, decide_deployment, validate_min_ratios
 from personalize_provider.naming import NAME_PATTERN, import_job_name, validate_resource_name, with_attempt
 from personalize_provider.policy import effective_import_mode, limit_backoff_seconds, validate_training_mode

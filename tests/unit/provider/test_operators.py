@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
+
 from personalize_provider.operators import personalize as ops
 from personalize_provider.operators.personalize import (
     PersonalizeCreateSolutionVersionOperator,
@@ -179,6 +180,15 @@ class TestEnsureDatasetGroup:
     def test_execute_complete_without_event_is_an_error(self, context) -> None:
         with pytest.raises(PersonalizeResourceError, match="without a usable trigger event"):
             self.make().execute_complete(context, None, kind="dataset_group_active")
+
+    def test_execute_complete_with_the_event_alone_uses_the_waiter_it_names(self, context) -> None:
+        # dag.test() resumes with {"event": ...} only, dropping the kwargs given to defer().
+        event = {"status": "success", "resource_arn": GROUP, "waiter": "dataset_group_active"}
+        assert self.make().execute_complete(context, event) == GROUP
+
+    def test_execute_complete_with_neither_kind_nor_waiter_is_an_error(self, context) -> None:
+        with pytest.raises(PersonalizeResourceError, match="without a usable trigger event"):
+            self.make().execute_complete(context, {"status": "success", "resource_arn": GROUP})
 
 
 INTERACTIONS_SCHEMA = {

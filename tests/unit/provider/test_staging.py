@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from personalize_provider.operators.personalize import S3StageFolderOperator
 from personalize_provider.staging import StagingError, sse_extra_args, stage_folder
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiobotocore.stub import AioStubber
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+
 from personalize_provider.hooks.personalize import RESOURCE_KINDS, PersonalizeHook
 from personalize_provider.triggers.personalize import (
     TRIGGER_FOR_KIND,
@@ -117,7 +118,7 @@ def test_import_job_trigger_success(stub_async_client) -> None:
     trigger = PersonalizeDatasetImportJobCompleteTrigger(
         resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
     )
-    assert run_trigger(trigger) == {"status": "success", "resource_arn": job}
+    assert run_trigger(trigger) == {"status": "success", "resource_arn": job, "waiter": "dataset_import_job_complete"}
 
 
 def test_import_job_trigger_failure_reports_an_error_event(stub_async_client) -> None:
@@ -135,6 +136,7 @@ def test_import_job_trigger_failure_reports_an_error_event(stub_async_client) ->
     event = run_trigger(trigger)
     assert event["status"] == "error"
     assert event["resource_arn"] == job
+    assert event["waiter"] == "dataset_import_job_complete"
     assert "did not become ACTIVE" in event["message"]
 
 
@@ -152,7 +154,7 @@ def test_campaign_update_trigger_watches_the_update_not_the_campaign(stub_async_
     trigger = PersonalizeCampaignUpdateCompleteTrigger(
         resource_arn=campaign, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
     )
-    assert run_trigger(trigger) == {"status": "success", "resource_arn": campaign}
+    assert run_trigger(trigger) == {"status": "success", "resource_arn": campaign, "waiter": trigger.waiter_name}
     assert RESOURCE_KINDS[trigger.waiter_name].status_query == "campaign.latestCampaignUpdate.status"
 
 

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import WaiterError
 from botocore.stub import Stubber
 from botocore.waiter import WaiterModel
+
 from personalize_provider.hooks.personalize import RESOURCE_KINDS, WAITERS_FILE, PersonalizeHook, ResourceKind
 
 from .conftest import REGION, arn

@@ -1,0 +1,165 @@
+"""
+### Pulla → Personalize: daily export and import
+
+**What it does.** Every day at 03:00 Asia/Seoul it exports the previous local day of the Pulla database
+(orders, click logs, members, products) as Personalize's Interactions, Users and Items datasets, validates them with
+Great Expectations, publishes them on S3 and runs one Personalize dataset import job per dataset.
+
+| task | does |
+| --- | --- |
+| `prepare_run` | reads `include/config/personalize.yaml`, finds the datasets by name, plans the window and job names |
+| `export_window` | extract (SQL) → transform (pandas) → validate (GX gate), all streamed; archives the run on S3 |
+| `publish_<dataset>` | copies the dataset's CSV to its import partition, all or nothing |
+| `import_<dataset>` | the dataset import job (Interactions INCREMENTAL; Users and Items FULL), deferred while it runs |
+| `summarize_run` | writes `summary.json` beside the run's report and returns it |
+
+**Reads** the `pulla_db` connection. **Writes** `s3://<bucket>/<prefix>/runs/window=<label>/` (CSVs, `report.json`,
+`rejects/`, Data Docs, `summary.json`) and `…/import/<dataset>/window=<label>/`; emits the Assets
+`pulla_personalize.interactions`, `.users` and `.items` when each import is ACTIVE.
+
+**When validation fails** `export_window` fails with the failed expectations in its log; the report and rejects are in
+the run archive; nothing is published for import and no Personalize call is made. Fix the source or the rule, then
+clear the task.
+
+**Rerun or backfill a day.** Clear the run (same window → same S3 keys, same bytes, and the import job of that name
+is adopted, not duplicated), or trigger with the form: `window_start`/`window_end` (ISO dates, local time, end
+excluded) and `full_reload` (FULL imports of every dataset, e.g. after a schema change or to rebuild history).
+From the CLI: `airflow dags trigger pulla_personalize_daily -c '{"window_start": "2026-11-20", "window_end":
+"2026-11-21"}'`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
+
+from personalize_provider.operators.personalize import PersonalizeDatasetImportJobOperator
+from pulla_personalize.dag_support.policy import (
+    AWS_CONN_ID,
+    SOURCE_DB_CONN_ID,
+    TIME_ZONE,
+    Tag,
+    dag_failure_callbacks,
+    default_args,
+)
+
+DATASET_TYPES = ("interactions", "users", "items")
+DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATASET_TYPES}
+
+
+@dag(
+    dag_id="pulla_personalize_daily",
+    schedule=CronTriggerTimetable("0 3 * * *", timezone=TIME_ZONE),
+    start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=8),
+    default_args=default_args(),
+    on_failure_callback=dag_failure_callbacks(),
+    tags=[Tag.PERSONALIZE, Tag.INGEST, Tag.TIER_1],
+    doc_md=__doc__,
+    params={
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            title="Window start",
+            description="First local day (or date-time) to export, e.g. 2026-11-20. Empty: the previous day.",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            title="Window end",
+            description="First local day (or date-time) NOT exported, e.g. 2026-11-21. Empty: today 00:00.",
+        ),
+        "full_reload": Param(
+            False,
+            type="boolean",
+            title="Full reload",
+            description="Import every dataset in FULL mode (replaces Personalize's bulk data).",
+        ),
+    },
+)
+def pulla_personalize_daily():
+    @task(multiple_outputs=True)
+    def prepare_run(params=None, dag_run=None) -> dict:
+        from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_personalize.dag_support.tasks import daily_values, plan_window, resolve_resources
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        config = load_pipeline_config()
+        window = plan_window(dag_run.run_after, params, config.time_zone)
+        resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config)
+        return daily_values(config, resources, window)
+
+    @task
+    def export_window(window: dict) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from pulla_personalize.dag_support.connections import sqlalchemy_url
+        from pulla_personalize.dag_support.tasks import ValidationGateFailed, export_to_run_archive
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        try:
+            return export_to_run_archive(
+                db_url=sqlalchemy_url(BaseHook.get_connection(SOURCE_DB_CONN_ID)),
+                window=window,
+                config=load_pipeline_config(),
+                s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+            )
+        except ValidationGateFailed as failure:
+            # Retrying cannot change the data: fail at once.
+            raise AirflowFailException(str(failure)) from failure
+
+    @task
+    def publish(dataset_type: str, label: str, export: dict) -> str:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from pulla_personalize.dag_support.tasks import publish_dataset
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        return publish_dataset(
+            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+            config=load_pipeline_config(),
+            label=label,
+            dataset_type=dataset_type,
+        )
+
+    @task
+    def summarize_run(export: dict, import_jobs: dict) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from pulla_personalize.dag_support.tasks import write_run_summary
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        return write_run_summary(
+            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+            config=load_pipeline_config(),
+            export=export,
+            import_jobs=import_jobs,
+        )
+
+    plan = prepare_run()
+    export = export_window(plan["window"])
+    import_jobs = {}
+    for kind in DATASET_TYPES:
+        location = publish.override(task_id=f"publish_{kind}")(kind, plan["label"], export)
+        job = PersonalizeDatasetImportJobOperator(
+            task_id=f"import_{kind}",
+            aws_conn_id=AWS_CONN_ID,
+            dataset_arn=plan[f"{kind}_dataset_arn"],
+            data_location=location,
+            role_arn=plan["role_arn"],
+            job_name=plan[f"{kind}_job_name"],
+            import_mode=plan[f"{kind}_import_mode"],
+            deferrable=True,
+            outlets=[DATASET_ASSETS[kind]],
+        )
+        import_jobs[kind] = job.output
+    summarize_run(export, import_jobs)
+
+
+pulla_personalize_daily()

@@ -1,0 +1,154 @@
+"""
+### Pulla → Personalize: retrain, evaluate, deploy only when the metrics hold
+
+**What it does.** Every Sunday at 04:00 Asia/Seoul (after the daily import) and whenever an ML engineer triggers it,
+it trains a new version of the User-Personalization solution, compares its offline metrics with the version the
+campaign serves, and moves the campaign to the new version only when the quality gate passes.
+
+| task | does |
+| --- | --- |
+| `prepare_retrain` | reads the config, finds the solution and campaign by name, builds the gate rule |
+| `train_solution_version` | CreateSolutionVersion (FULL or UPDATE), deferred until ACTIVE; fails with the reason |
+| `evaluate_gate` | metrics of the new and the live version: `{deploy, reason, new_metrics, live_metrics}` |
+| `choose_deployment` | branches: `create_campaign` (first version), `update_campaign`, or `keep_live_version` |
+| `record_metrics` | appends to `metrics/history.jsonl` on S3, redraws `metrics/history.png` (task link: the chart) |
+
+**The gate.** By default a version is deployed when NDCG@25 and precision@25 are each at least 98% of the live
+version's (`quality_gate.min_ratios` in the config), and always when nothing is live. The reason is in the
+`evaluate_gate` result and the `keep_live_version` log.
+
+**Trigger with the form**: `training_mode` FULL (retrain on everything) or UPDATE (only adds new items to the
+latest FULL version), `force_deploy` (skip the gate, e.g. to roll back by hand), and per-run gate ratios.
+CLI: `airflow dags trigger pulla_personalize_retrain -c '{"training_mode": "FULL", "force_deploy": false}'`.
+
+**Reads** the `aws_default` connection and the config. **Writes** a solution version, the campaign, and
+`metrics/` on S3. A rerun adopts a version that is still training instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, task
+
+from personalize_provider.operators.personalize import (
+    PersonalizeCreateSolutionVersionOperator,
+    PersonalizeEnsureCampaignOperator,
+    PersonalizeEvaluateSolutionVersionOperator,
+    PersonalizeUpdateCampaignOperator,
+)
+from pulla_personalize.dag_support.operators import RecordSolutionMetricsOperator
+from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
+
+
+@dag(
+    dag_id="pulla_personalize_retrain",
+    schedule=CronTriggerTimetable("0 4 * * 0", timezone=TIME_ZONE),
+    start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=12),
+    default_args=default_args(),
+    on_failure_callback=dag_failure_callbacks(),
+    tags=[Tag.PERSONALIZE, Tag.TRAINING, Tag.TIER_1],
+    doc_md=__doc__,
+    params={
+        "training_mode": Param(
+            "FULL",
+            enum=["FULL", "UPDATE"],
+            title="Training mode",
+            description="FULL retrains on all data; UPDATE only adds new items to the latest FULL version.",
+        ),
+        "force_deploy": Param(
+            False,
+            type="boolean",
+            title="Force deploy",
+            description="Deploy the new version even if the quality gate says keep the live one.",
+        ),
+        "min_ndcg_ratio": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Minimum NDCG@25 ratio",
+            description="New/live NDCG@25 needed to deploy (e.g. 0.98). Empty: the configured rule.",
+        ),
+        "min_precision_ratio": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Minimum precision@25 ratio",
+            description="New/live precision@25 needed to deploy (e.g. 0.98). Empty: the configured rule.",
+        ),
+    },
+)
+def pulla_personalize_retrain():
+    @task(multiple_outputs=True)
+    def prepare_retrain(params=None) -> dict:
+        from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_personalize.dag_support.tasks import resolve_resources, retrain_values
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        config = load_pipeline_config()
+        resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config, require_solution=True)
+        return retrain_values(config, resources, params)
+
+    @task.branch
+    def choose_deployment(decision: dict, campaign_arn: str | None) -> str:
+        from pulla_personalize.dag_support.tasks import deployment_branch
+
+        return deployment_branch(decision, campaign_arn)
+
+    @task
+    def keep_live_version(decision: dict) -> str:
+        import logging
+
+        logging.getLogger(__name__).info("Keeping the live version: %s", decision["reason"])
+        return decision["reason"]
+
+    plan = prepare_retrain()
+    version = PersonalizeCreateSolutionVersionOperator(
+        task_id="train_solution_version",
+        aws_conn_id=AWS_CONN_ID,
+        solution_arn=plan["solution_arn"],
+        training_mode=plan["training_mode"],
+        deferrable=True,
+        execution_timeout=timedelta(hours=10),
+    )
+    decision = PersonalizeEvaluateSolutionVersionOperator(
+        task_id="evaluate_gate",
+        aws_conn_id=AWS_CONN_ID,
+        solution_version_arn=version.output,
+        campaign_arn=plan["campaign_arn"],
+        min_ratios=plan["min_ratios"],
+        force_deploy=plan["force_deploy"],
+        deferrable=True,
+    )
+    create = PersonalizeEnsureCampaignOperator(
+        task_id="create_campaign",
+        aws_conn_id=AWS_CONN_ID,
+        name=plan["campaign_name"],
+        solution_version_arn=version.output,
+        min_provisioned_tps=plan["min_provisioned_tps"],
+        campaign_config=plan["campaign_config"],
+        deferrable=True,
+    )
+    update = PersonalizeUpdateCampaignOperator(
+        task_id="update_campaign",
+        aws_conn_id=AWS_CONN_ID,
+        campaign_arn=plan["campaign_arn"],
+        solution_version_arn=version.output,
+        campaign_config=plan["campaign_config"],
+        deferrable=True,
+    )
+    keep = keep_live_version(decision.output)
+    record = RecordSolutionMetricsOperator(
+        task_id="record_metrics",
+        decision=decision.output,
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    )
+    choose_deployment(decision.output, plan["campaign_arn"]) >> [create, update, keep]
+    [create, update, keep] >> record
+
+
+pulla_personalize_retrain()

@@ -1,0 +1,139 @@
+"""
+### Pulla → Personalize: set up (or check) every Personalize resource
+
+**What it does.** Makes sure every resource named in `include/config/personalize.yaml` exists: the dataset group,
+the three schemas, the Interactions, Users and Items datasets, the event tracker, the filters and the
+User-Personalization solution. Each task creates the resource or adopts the one of that name, so a second run
+changes nothing. The campaign needs a trained solution version, so the first `pulla_personalize_retrain` run
+creates it; its ARN is known in advance and published here.
+
+**For the web team** `publish_resources` writes `s3://<bucket>/<prefix>/setup/resources.json` (and returns it):
+the event tracker's tracking id for PutEvents, the campaign ARN for GetRecommendations, and the filter ARNs.
+
+**When to run it.** Once per environment, and after changing the config. Schemas are immutable: to change one, add
+a field to `include/schemas/<dataset>.json`, bump its name's `-vN` suffix in the config and run this DAG; the
+dataset moves to the new schema (`ensure_<dataset>_dataset`). A schema name reused with other content fails with a
+message saying so.
+
+**Reads** `include/config/personalize.yaml`, `include/schemas/*.json` and the `aws_default` connection. **Writes**
+Personalize resources and `setup/resources.json`. Safe to rerun at any time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from personalize_provider.operators.personalize import (
+    PersonalizeEnsureDatasetGroupOperator,
+    PersonalizeEnsureDatasetOperator,
+    PersonalizeEnsureEventTrackerOperator,
+    PersonalizeEnsureFilterOperator,
+    PersonalizeEnsureSchemaOperator,
+    PersonalizeEnsureSolutionOperator,
+)
+from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
+
+DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Items"}
+
+
+@dag(
+    dag_id="pulla_personalize_setup",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args=default_args(),
+    on_failure_callback=dag_failure_callbacks(),
+    tags=[Tag.PERSONALIZE, Tag.SETUP, Tag.TIER_2],
+    doc_md=__doc__,
+)
+def pulla_personalize_setup():
+    @task(multiple_outputs=True)
+    def read_config() -> dict:
+        from pulla_personalize.dag_support.tasks import setup_values
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        return setup_values(load_pipeline_config())
+
+    @task
+    def filter_definitions() -> list[dict]:
+        """One ``{name, filter_expression}`` per configured filter (the list the filter task maps over)."""
+        from pulla_personalize.dag_support.tasks import setup_values
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        return setup_values(load_pipeline_config())["filters"]
+
+    @task
+    def publish_resources(dataset_group_arn: str, tracker: dict, solution_arn: str, filter_arns: list) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from pulla_personalize.dag_support.tasks import expected_campaign_arn, publish_setup_resources
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        config = load_pipeline_config()
+        resources = {
+            "dataset_group_arn": dataset_group_arn,
+            "event_tracker_arn": tracker["event_tracker_arn"],
+            "tracking_id": tracker["tracking_id"],
+            "solution_arn": solution_arn,
+            "campaign_arn": expected_campaign_arn(dataset_group_arn, config.personalize.campaign.name),
+            "filter_arns": dict(zip(sorted(config.personalize.filters), filter_arns, strict=True)),
+        }
+        return publish_setup_resources(
+            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), config=config, resources=resources
+        )
+
+    config = read_config()
+    group = PersonalizeEnsureDatasetGroupOperator(
+        task_id="ensure_dataset_group", aws_conn_id=AWS_CONN_ID, name=config["dataset_group"]
+    )
+    datasets = []
+    for kind, dataset_type in DATASET_TYPES.items():
+        schema = PersonalizeEnsureSchemaOperator(
+            task_id=f"ensure_{kind}_schema",
+            aws_conn_id=AWS_CONN_ID,
+            name=config[f"{kind}_schema"],
+            schema_path=config[f"{kind}_schema_path"],
+        )
+        datasets.append(
+            PersonalizeEnsureDatasetOperator(
+                task_id=f"ensure_{kind}_dataset",
+                aws_conn_id=AWS_CONN_ID,
+                name=config[f"{kind}_dataset"],
+                dataset_group_arn=group.output,
+                dataset_type=dataset_type,
+                schema_arn=schema.output,
+                deferrable=True,
+            )
+        )
+    tracker = PersonalizeEnsureEventTrackerOperator(
+        task_id="ensure_event_tracker",
+        aws_conn_id=AWS_CONN_ID,
+        name=config["event_tracker"],
+        dataset_group_arn=group.output,
+        deferrable=True,
+    )
+    solution = PersonalizeEnsureSolutionOperator(
+        task_id="ensure_solution",
+        aws_conn_id=AWS_CONN_ID,
+        name=config["solution_name"],
+        dataset_group_arn=group.output,
+        recipe_arn=config["recipe_arn"],
+        solution_config=config["solution_config"],
+        event_type=config["event_type"],
+        deferrable=True,
+    )
+    filters = PersonalizeEnsureFilterOperator.partial(
+        task_id="ensure_filter", aws_conn_id=AWS_CONN_ID, dataset_group_arn=group.output, deferrable=True
+    ).expand_kwargs(filter_definitions())
+    datasets >> tracker
+    datasets >> solution
+    datasets >> filters
+    publish_resources(group.output, tracker.output, solution.output, filters.output)
+
+
+pulla_personalize_setup()

@@ -1,0 +1,436 @@
+"""The bodies of the Pulla DAG tasks that are not Personalize operators.
+
+Each function takes plain values and clients (a boto3 S3 client, a Personalize hook) and returns small JSON-able
+dicts, so the DAG files stay wiring and these are unit-tested against moto's S3 without a scheduler. Heavy imports
+(pandas through the export, matplotlib) happen inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pulla_personalize.pipeline_config import DATASET_TYPES, PipelineConfig
+
+#: Objects a run archive holds besides the data docs.
+REPORT_NAME = "report.json"
+SUMMARY_NAME = "summary.json"
+SETUP_RESOURCES_KEY = "setup/resources.json"
+METRICS_HISTORY_KEY = "metrics/history.jsonl"
+METRICS_CHART_KEY = "metrics/history.png"
+CHART_LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
+
+
+class ValidationGateFailed(RuntimeError):
+    """The export's blocking expectations failed: nothing was published for import."""
+
+
+# --- windows -------------------------------------------------------------------------------------------------------
+
+
+def _parse_bound(text: str, zone: ZoneInfo, name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ValueError(f"param {name}={text!r} is not an ISO 8601 date or date-time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value
+
+
+def window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """A name for the window usable in S3 keys and Personalize job names: ``20261127`` for one local day,
+    ``20261101-20261128`` for whole days (end excluded), ``20261127T0300-20261127T0900`` otherwise."""
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    whole_days = local_start.time() == time(0) and local_end.time() == time(0)
+    if whole_days and local_end - local_start == timedelta(days=1):
+        return f"{local_start:%Y%m%d}"
+    if whole_days:
+        return f"{local_start:%Y%m%d}-{local_end:%Y%m%d}"
+    return f"{local_start:%Y%m%dT%H%M}-{local_end:%Y%m%dT%H%M}"
+
+
+def plan_window(run_after: datetime, params: Mapping[str, Any], time_zone: str) -> dict[str, Any]:
+    """The export window of a daily run.
+
+    A scheduled run (03:00 local) exports the previous local calendar day. A manual run may override the window
+    with ``window_start``/``window_end`` (ISO dates or date-times; without an offset they are local time).
+    """
+    zone = ZoneInfo(time_zone)
+    start_param, end_param = params.get("window_start"), params.get("window_end")
+    if bool(start_param) != bool(end_param):
+        raise ValueError("give both window_start and window_end, or neither")
+    if start_param:
+        start = _parse_bound(start_param, zone, "window_start")
+        end = _parse_bound(end_param, zone, "window_end")
+    else:
+        local_day = run_after.astimezone(zone).date()
+        end = datetime.combine(local_day, time(0), tzinfo=zone)
+        start = end - timedelta(days=1)
+    if start >= end:
+        raise ValueError(f"window_start {start.isoformat()} is not before window_end {end.isoformat()}")
+    full_reload = bool(params.get("full_reload", False))
+    return {
+        "start": start.astimezone(UTC).isoformat(),
+        "end": end.astimezone(UTC).isoformat(),
+        "label": window_label(start, end, zone),
+        "full_reload": full_reload,
+        "import_modes": import_modes(full_reload),
+    }
+
+
+def import_modes(full_reload: bool) -> dict[str, str]:
+    """Interactions append day by day; Users and Items are snapshots and replace. ``full_reload`` replaces all.
+
+    (The import operator still turns INCREMENTAL into FULL for a dataset that never had a bulk import.)
+    """
+    return {kind: "FULL" if full_reload or kind != "interactions" else "INCREMENTAL" for kind in DATASET_TYPES}
+
+
+def import_job_name(dataset_name: str, label: str, mode: str) -> str:
+    """``pulla-interactions-20261127-incremental``: the same window and mode always give the same job."""
+    name = f"{dataset_name}-{label}-{mode.lower()}"
+    if len(name) > 63:
+        raise ValueError(f"import job name {name!r} is longer than Personalize's 63 characters")
+    return name
+
+
+# --- S3 helpers ----------------------------------------------------------------------------------------------------
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def _list_keys(s3_client: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def _sse_args(config: PipelineConfig) -> dict[str, str]:
+    from personalize_provider.staging import sse_extra_args
+
+    return sse_extra_args(config.s3.server_side_encryption, config.s3.kms_key_id)
+
+
+def upload_folder(s3_client: Any, local_dir: Path, bucket: str, prefix: str, extra_args: dict[str, str]) -> list[str]:
+    """Uploads every file below ``local_dir`` under ``prefix`` and removes objects there it did not write."""
+    written = []
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        key = prefix + path.relative_to(local_dir).as_posix()
+        s3_client.upload_file(str(path), bucket, key, ExtraArgs=extra_args or None)
+        written.append(key)
+    stale = sorted(set(_list_keys(s3_client, bucket, prefix)) - set(written))
+    for start in range(0, len(stale), 1000):
+        s3_client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in stale[start : start + 1000]]}
+        )
+    return written
+
+
+def read_json_object(s3_client: Any, bucket: str, key: str) -> Any:
+    body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return json.loads(body)
+
+
+def write_json_object(s3_client: Any, bucket: str, key: str, value: Any, extra_args: dict[str, str]) -> str:
+    body = (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
+    s3_client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", **extra_args)
+    return s3_uri(bucket, key)
+
+
+# --- daily: export, publish, summary --------------------------------------------------------------------------------
+
+
+def run_prefix(config: PipelineConfig, label: str) -> str:
+    return config.s3.key("runs", f"window={label}") + "/"
+
+
+def import_prefix(config: PipelineConfig, dataset_type: str, label: str) -> str:
+    return config.s3.key("import", dataset_type, f"window={label}") + "/"
+
+
+def export_to_run_archive(
+    *, db_url: str, window: Mapping[str, Any], config: PipelineConfig, s3_client: Any, work_dir: Path | None = None
+) -> dict[str, Any]:
+    """Extract, transform and validate the window, then archive the run's output on S3 (never the import location).
+
+    The archive ``runs/window=<label>/`` holds the CSVs (only when the gate passed), report.json, rejects/ and the
+    Data Docs. A failed gate archives the report and raises ``ValidationGateFailed`` with its summary.
+    """
+    from pulla_personalize.config import ExportSettings
+    from pulla_personalize.export import export_window, summary_lines
+    from pulla_personalize.extract import Window
+
+    settings = ExportSettings(
+        source_time_zone=config.time_zone,
+        keep_anonymous_sessions=config.keep_anonymous_sessions,
+        bot_events_per_minute=config.bot_events_per_minute,
+    )
+    export_range = Window(
+        datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]), config.time_zone
+    )
+    with tempfile.TemporaryDirectory(prefix="pulla-export-", dir=work_dir) as temp:
+        out_dir = Path(temp) / "export"
+        result = export_window(db_url, export_range, out_dir, settings)
+        prefix = run_prefix(config, window["label"])
+        upload_folder(s3_client, out_dir, config.s3.bucket, prefix, _sse_args(config))
+    report = result.report
+    summary = {
+        "window": window,
+        "run_uri": s3_uri(config.s3.bucket, prefix),
+        "report_uri": s3_uri(config.s3.bucket, prefix + REPORT_NAME),
+        "passed": result.passed,
+        "datasets": {name: info["rows"] for name, info in report.get("datasets", {}).items()},
+        "sources": report.get("sources", {}),
+        "summary": summary_lines(report),
+    }
+    if not result.passed:
+        raise ValidationGateFailed(
+            "The validation gate failed; nothing was published for import and no Personalize call was made.\n"
+            + "\n".join(summary["summary"])
+            + f"\nReport: {summary['report_uri']}"
+        )
+    return summary
+
+
+def publish_dataset(*, s3_client: Any, config: PipelineConfig, label: str, dataset_type: str) -> str:
+    """Publishes the archived ``<dataset>.csv`` of a run at the dataset's import partition, all or nothing."""
+    from personalize_provider.staging import publish_s3_objects
+
+    source_key = run_prefix(config, label) + f"{dataset_type}.csv"
+    published = publish_s3_objects(
+        s3_client,
+        source_bucket=config.s3.bucket,
+        source_keys=[source_key],
+        bucket=config.s3.bucket,
+        prefix=import_prefix(config, dataset_type, label),
+        sse=config.s3.server_side_encryption,
+        sse_kms_key_id=config.s3.kms_key_id,
+    )
+    return published.uri
+
+
+def write_run_summary(
+    *, s3_client: Any, config: PipelineConfig, export: Mapping[str, Any], import_jobs: Mapping[str, str]
+) -> dict[str, Any]:
+    """The run's summary (export counts, gate, import jobs) as ``summary.json`` in the run archive."""
+    summary = {
+        "window": export["window"],
+        "datasets": export["datasets"],
+        "sources": export["sources"],
+        "validation_passed": export["passed"],
+        "import_jobs": dict(import_jobs),
+        "run_uri": export["run_uri"],
+    }
+    key = run_prefix(config, export["window"]["label"]) + SUMMARY_NAME
+    summary["summary_uri"] = write_json_object(s3_client, config.s3.bucket, key, summary, _sse_args(config))
+    return summary
+
+
+# --- resources -----------------------------------------------------------------------------------------------------
+
+
+def resolve_resources(hook: Any, config: PipelineConfig, *, require_solution: bool = False) -> dict[str, Any]:
+    """ARNs of the configured resources, found by name (flat keys, for XCom). Missing optional ones are None."""
+    names = config.personalize
+    group = hook.find_dataset_group(name=names.dataset_group)
+    if group is None:
+        raise LookupError(
+            f"dataset group {names.dataset_group!r} does not exist: run the pulla_personalize_setup DAG first"
+        )
+    group_arn = group["datasetGroupArn"]
+    resources: dict[str, Any] = {"dataset_group_arn": group_arn}
+    for kind in DATASET_TYPES:
+        dataset = hook.find_dataset(dataset_group_arn=group_arn, name=names.datasets[kind])
+        if dataset is None:
+            raise LookupError(f"dataset {names.datasets[kind]!r} does not exist: run pulla_personalize_setup first")
+        resources[f"{kind}_dataset_arn"] = dataset["datasetArn"]
+    solution = hook.find_solution(dataset_group_arn=group_arn, name=names.solution.name)
+    if solution is None and require_solution:
+        raise LookupError(f"solution {names.solution.name!r} does not exist: run pulla_personalize_setup first")
+    resources["solution_arn"] = solution["solutionArn"] if solution else None
+    campaign = hook.find_campaign(solution_arn=solution["solutionArn"], name=names.campaign.name) if solution else None
+    resources["campaign_arn"] = campaign["campaignArn"] if campaign else None
+    return resources
+
+
+def expected_campaign_arn(dataset_group_arn: str, campaign_name: str) -> str:
+    """The campaign's ARN before it exists (ARNs are built from region, account and name)."""
+    prefix, _, _ = dataset_group_arn.rpartition(":")
+    return f"{prefix}:campaign/{campaign_name}"
+
+
+def publish_setup_resources(*, s3_client: Any, config: PipelineConfig, resources: Mapping[str, Any]) -> dict[str, Any]:
+    """What the web team needs (tracking id, campaign and filter ARNs) at a fixed key: ``setup/resources.json``."""
+    document = dict(resources)
+    key = config.s3.key(SETUP_RESOURCES_KEY)
+    document["published_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    document["resources_uri"] = write_json_object(s3_client, config.s3.bucket, key, document, _sse_args(config))
+    return document
+
+
+# --- retrain: metrics history --------------------------------------------------------------------------------------
+
+CHART_METRICS = (
+    "normalized_discounted_cumulative_gain_at_25",
+    "precision_at_25",
+    "mean_reciprocal_rank_at_25",
+    "coverage",
+)
+
+
+def append_metrics_history(
+    *, s3_client: Any, config: PipelineConfig, record: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Adds one solution version's record to ``metrics/history.jsonl`` (a rerun replaces its own line)."""
+    key = config.s3.key(METRICS_HISTORY_KEY)
+    try:
+        body = s3_client.get_object(Bucket=config.s3.bucket, Key=key)["Body"].read().decode()
+    except s3_client.exceptions.NoSuchKey:
+        body = ""
+    history = [json.loads(line) for line in body.splitlines() if line.strip()]
+    history = [entry for entry in history if entry.get("solution_version_arn") != record["solution_version_arn"]]
+    history.append(dict(record))
+    history.sort(key=lambda entry: entry["recorded_at"])
+    text = "".join(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n" for entry in history)
+    s3_client.put_object(Bucket=config.s3.bucket, Key=key, Body=text.encode(), **_sse_args(config))
+    return history
+
+
+def draw_metrics_chart(history: list[Mapping[str, Any]]) -> bytes:
+    """A PNG of the offline metrics of every recorded solution version, deployed ones marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
+    labels = [entry["recorded_at"][:16].replace("T", " ") for entry in history]
+    positions = list(range(len(history)))
+    for metric in CHART_METRICS:
+        values = [entry.get("metrics", {}).get(metric) for entry in history]
+        axes.plot(positions, [v if v is not None else float("nan") for v in values], marker="o", label=metric)
+    deployed = [i for i, entry in enumerate(history) if entry.get("deployed")]
+    for position in deployed:
+        axes.axvline(position, color="grey", linestyle=":", linewidth=1)
+    axes.set_xticks(positions, labels, rotation=30, ha="right", fontsize=8)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("offline metric (test users)")
+    axes.set_title("Pulla User-Personalization: solution versions (dotted: deployed)")
+    axes.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def record_solution_metrics(
+    *, s3_client: Any, config: PipelineConfig, decision: Mapping[str, Any], deployed: bool, reason: str
+) -> dict[str, Any]:
+    """Appends the evaluated version to the history, redraws the chart and returns where both are."""
+    record = {
+        "solution_version_arn": decision["solution_version_arn"],
+        "recorded_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "metrics": dict(decision.get("new_metrics") or {}),
+        "live_metrics": dict(decision.get("live_metrics") or {}),
+        "deployed": deployed,
+        "reason": reason,
+    }
+    history = append_metrics_history(s3_client=s3_client, config=config, record=record)
+    chart_key = config.s3.key(METRICS_CHART_KEY)
+    s3_client.put_object(
+        Bucket=config.s3.bucket,
+        Key=chart_key,
+        Body=draw_metrics_chart(history),
+        ContentType="image/png",
+        **_sse_args(config),
+    )
+    chart_url = s3_client.generate_presigned_url(
+        "get_object", Params={"Bucket": config.s3.bucket, "Key": chart_key}, ExpiresIn=CHART_LINK_SECONDS
+    )
+    return {
+        "history_uri": s3_uri(config.s3.bucket, config.s3.key(METRICS_HISTORY_KEY)),
+        "chart_uri": s3_uri(config.s3.bucket, chart_key),
+        "chart_url": chart_url,
+        "versions_recorded": len(history),
+        "deployed": deployed,
+        "reason": reason,
+    }
+
+
+# --- flat values for operators (XCom keys) -------------------------------------------------------------------------
+
+
+def setup_values(config: PipelineConfig) -> dict[str, Any]:
+    """Everything the setup DAG's operators take, under flat keys (one XCom each)."""
+    names = config.personalize
+    values: dict[str, Any] = {
+        "dataset_group": names.dataset_group,
+        "role_arn": names.role_arn,
+        "solution_name": names.solution.name,
+        "recipe_arn": names.solution.recipe_arn,
+        "solution_config": names.solution.solution_config or None,
+        "event_type": names.solution.event_type,
+        "event_tracker": names.event_tracker,
+        "filters": [{"name": name, "filter_expression": expr} for name, expr in sorted(names.filters.items())],
+    }
+    for kind in DATASET_TYPES:
+        values[f"{kind}_schema"] = names.schemas[kind]
+        values[f"{kind}_schema_path"] = str(names.schema_path(kind))
+        values[f"{kind}_dataset"] = names.datasets[kind]
+    return values
+
+
+def daily_values(config: PipelineConfig, resources: Mapping[str, Any], window: Mapping[str, Any]) -> dict[str, Any]:
+    """The daily run's plan under flat keys: the window, and per dataset its ARN, import mode and job name."""
+    values: dict[str, Any] = {
+        "window": dict(window),
+        "label": window["label"],
+        "role_arn": config.personalize.role_arn,
+    }
+    for kind in DATASET_TYPES:
+        mode = window["import_modes"][kind]
+        values[f"{kind}_dataset_arn"] = resources[f"{kind}_dataset_arn"]
+        values[f"{kind}_import_mode"] = mode
+        values[f"{kind}_job_name"] = import_job_name(config.personalize.datasets[kind], window["label"], mode)
+    return values
+
+
+def retrain_values(config: PipelineConfig, resources: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The retrain run's plan: what to train, where it would deploy, and the gate rule (form overrides config)."""
+    min_ratios = dict(config.min_ratios)
+    overrides = {
+        "normalized_discounted_cumulative_gain_at_25": params.get("min_ndcg_ratio"),
+        "precision_at_25": params.get("min_precision_ratio"),
+    }
+    for metric, ratio in overrides.items():
+        if ratio is not None:
+            min_ratios[metric] = float(ratio)
+    campaign = config.personalize.campaign
+    return {
+        "solution_arn": resources["solution_arn"],
+        "campaign_arn": resources["campaign_arn"],
+        "campaign_name": campaign.name,
+        "campaign_config": campaign.campaign_config(),
+        "min_provisioned_tps": campaign.min_provisioned_tps,
+        "training_mode": str(params.get("training_mode") or "FULL").upper(),
+        "force_deploy": bool(params.get("force_deploy", False)),
+        "min_ratios": min_ratios,
+    }
+
+
+def deployment_branch(decision: Mapping[str, Any], campaign_arn: str | None) -> str:
+    """Which retrain task runs after the gate: create the campaign, update it, or keep the live version."""
+    if not decision.get("deploy"):
+        return "keep_live_version"
+    return "update_campaign" if campaign_arn else "create_campaign"

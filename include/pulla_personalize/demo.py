@@ -1,0 +1,239 @@
+"""``make demo``: the whole pipeline, end to end, on the embedded default (no AWS account, no Docker).
+
+It starts moto's S3 server and the local Personalize endpoint, seeds a demo Pulla database (SQLite), runs the
+setup, daily and retrain DAGs with ``airflow dags test`` in a throwaway AIRFLOW_HOME, prints what happened (rows,
+exclusions, quarantine, validation, import jobs, metrics, the gate's decision) and the top recommendations for three
+members of different sizes, then stops everything it started, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pulla_personalize import INCLUDE_DIR
+
+REPO_ROOT = INCLUDE_DIR.parent
+DEMO_SEED = 42
+DEMO_DAYS = 30
+TOP_N = 5
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def airflow_environment(airflow_home: Path) -> dict[str, str]:
+    """A throwaway Airflow: its own home and SQLite metadata database, our DAGs and plugins, no examples."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # The local endpoint moves statuses within seconds: poll every second instead of every 30-60 s.
+        "PULLA_WAITER_DELAY_SECONDS": "1",
+        "PULLA_TASK_RETRIES": "0",
+    }
+
+
+def run_airflow(arguments: list[str], env: dict[str, str], log_path: Path, title: str) -> None:
+    """Runs ``airflow …`` with its output in ``log_path``; on failure shows the end of the log and raises."""
+    started = time.monotonic()
+    say(f"→ {title} …")
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    with log_path.open("wb") as log:
+        completed = subprocess.run(
+            [airflow, *arguments], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+        )
+    elapsed = time.monotonic() - started
+    if completed.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
+        say("\n".join("    " + line for line in tail))
+        raise RuntimeError(f"{title} failed (exit {completed.returncode}); full log: {log_path}")
+    say(f"  done in {elapsed:.0f} s (log: {log_path.name})")
+
+
+def read_s3_text(s3_client: Any, bucket: str, key: str) -> str:
+    return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+
+
+def read_csv_rows(s3_client: Any, bucket: str, key: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(read_s3_text(s3_client, bucket, key))))
+
+
+def pick_members(users: list[dict[str, str]], interactions: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Three members of different cup and band sizes, each with some history, most active first."""
+    activity: dict[str, int] = {}
+    for row in interactions:
+        activity[row["USER_ID"]] = activity.get(row["USER_ID"], 0) + 1
+    chosen: list[dict[str, str]] = []
+    for user in sorted(users, key=lambda u: (-activity.get(u["USER_ID"], 0), u["USER_ID"])):
+        if not user["CUP_SIZE"] or not user["BAND_SIZE"]:
+            continue
+        if any(user["CUP_SIZE"] == c["CUP_SIZE"] or user["BAND_SIZE"] == c["BAND_SIZE"] for c in chosen):
+            continue
+        chosen.append(user)
+        if len(chosen) == 3:
+            break
+    return chosen
+
+
+def print_export_summary(summary: dict[str, Any]) -> None:
+    say("Export (daily run)")
+    say(f"  window   {summary['window']['start']} .. {summary['window']['end']} (label {summary['window']['label']})")
+    for name, rows in summary["datasets"].items():
+        say(f"  {name:<13}{rows:>8} rows")
+    for source, account in summary["sources"].items():
+        excluded = sum(account["excluded"].values())
+        quarantined = sum(account["quarantined"].values())
+        say(
+            f"  {source:<13}{account['source_rows']:>8} source rows: {account['exported']} exported, "
+            f"{excluded} excluded, {quarantined} quarantined"
+        )
+        for rule, count in {**account["excluded"], **account["quarantined"]}.items():
+            say(f"  {'':<13}{'':>8}   {rule}: {count}")
+    say(f"  validation {'PASSED' if summary['validation_passed'] else 'FAILED'}")
+    for name, job in summary["import_jobs"].items():
+        say(f"  import   {name:<13}{job}")
+
+
+def print_recommendations(services: Any, resources: dict[str, Any], users, items, interactions) -> None:
+    runtime = services.client("personalize-runtime")
+    by_id = {item["ITEM_ID"]: item for item in items}
+    size_filter = resources["filter_arns"].get("pulla-in-my-size")
+    say(f"Recommendations (campaign {resources['campaign_arn']})")
+    for user in pick_members(users, interactions):
+        cup, band = user["CUP_SIZE"], user["BAND_SIZE"]
+        say(f"  member {user['USER_ID']} (cup {cup}, band {band}, age {user['AGE'] or '?'})")
+        for label, extra in (
+            ("model", {}),
+            (
+                "size filter",
+                {"filterArn": size_filter, "filterValues": {"CUP_SIZE": f'"{cup}"', "BAND_SIZE": f'"{band}"'}},
+            ),
+        ):
+            if label == "size filter" and not size_filter:
+                continue
+            answer = runtime.get_recommendations(
+                campaignArn=resources["campaign_arn"], userId=user["USER_ID"], numResults=TOP_N, **extra
+            )
+            fits = 0
+            say(f"    {label}:")
+            for entry in answer["itemList"]:
+                item = by_id.get(entry["itemId"], {})
+                cups, bands = item.get("CUP_SIZE", ""), item.get("BAND_SIZE", "")
+                fit = cup in cups.split("|") and band in bands.split("|")
+                fits += fit
+                say(
+                    f"      {'✓' if fit else ' '} item {entry['itemId']:>5}  score {entry.get('score', 0):.3f}  "
+                    f"cups {cups or '-'}  bands {bands or '-'}  {item.get('CUP_TYPE') or ''}"
+                )
+            say(f"      {fits} of {len(answer['itemList'])} come in her size")
+
+
+def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
+    from pulla_personalize.dag_support.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY, run_prefix, window_label
+    from pulla_personalize.local_services import LocalServices
+    from pulla_personalize.pipeline_config import load_pipeline_config
+    from pulla_personalize.sourcedb.seed import seed_demo_database
+
+    config = load_pipeline_config()
+    bucket = config.s3.bucket
+    say(f"Working in {work_dir}")
+    with LocalServices(work_dir / "services", bucket=bucket) as services:
+        say(f"Local S3 at {services.s3_url}, local Personalize at {services.personalize_url}")
+        db_url = f"sqlite:///{work_dir / 'pulla.db'}"
+        counts = seed_demo_database(db_url, end_date=end_date, scale=scale, seed=DEMO_SEED, days=DEMO_DAYS)
+        say("Seeded the demo Pulla database: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+        env = {**os.environ, **airflow_environment(work_dir / "airflow"), **services.airflow_environment(db_url)}
+        logs = work_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        start = end_date - timedelta(days=DEMO_DAYS)
+        run_airflow(["db", "migrate"], env, logs / "db-migrate.log", "airflow db migrate")
+        run_airflow(["dags", "test", "pulla_personalize_setup"], env, logs / "setup.log", "DAG pulla_personalize_setup")
+        conf = {"window_start": start.isoformat(), "window_end": end_date.isoformat(), "full_reload": True}
+        run_airflow(
+            ["dags", "test", "pulla_personalize_daily", "-c", json.dumps(conf)],
+            env,
+            logs / "daily.log",
+            f"DAG pulla_personalize_daily (window {start} .. {end_date}, full reload)",
+        )
+        run_airflow(
+            ["dags", "test", "pulla_personalize_retrain", "-c", json.dumps({"training_mode": "FULL"})],
+            env,
+            logs / "retrain.log",
+            "DAG pulla_personalize_retrain (FULL)",
+        )
+
+        s3 = services.s3_client()
+        zone = ZoneInfo(config.time_zone)
+        label = window_label(
+            datetime.combine(start, clock(0), tzinfo=zone), datetime.combine(end_date, clock(0), tzinfo=zone), zone
+        )
+        prefix = run_prefix(config, label)
+        summary = json.loads(read_s3_text(s3, bucket, prefix + "summary.json"))
+        resources = json.loads(read_s3_text(s3, bucket, config.s3.key(SETUP_RESOURCES_KEY)))
+        history = [
+            json.loads(line) for line in read_s3_text(s3, bucket, config.s3.key(METRICS_HISTORY_KEY)).splitlines()
+        ]
+        users = read_csv_rows(s3, bucket, prefix + "users.csv")
+        items = read_csv_rows(s3, bucket, prefix + "items.csv")
+        interactions = read_csv_rows(s3, bucket, prefix + "interactions.csv")
+
+        say()
+        print_export_summary(summary)
+        latest = history[-1]
+        say("Training (retrain run)")
+        say(f"  solution version {latest['solution_version_arn']}")
+        for name, value in sorted(latest["metrics"].items()):
+            say(f"  {name:<46}{value:.4f}")
+        say(f"  gate: {'DEPLOY' if latest['deployed'] else 'KEEP'} — {latest['reason']}")
+        say(f"Web team: tracking id {resources['tracking_id']}, campaign {resources['campaign_arn']}")
+        say()
+        print_recommendations(services, resources, users, items, interactions)
+    say("\nStopped the local S3 and Personalize servers.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 1), help="last day + 1")
+    parser.add_argument("--scale", type=float, default=1.0, help="demo data scale (1 ≈ 100,000 web log rows)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, Airflow home, data)")
+    args = parser.parse_args(argv)
+    work_dir = Path(tempfile.mkdtemp(prefix="pulla-demo-"))
+    started = time.monotonic()
+    try:
+        run_demo(work_dir, args.end_date, args.scale)
+    except KeyboardInterrupt:
+        say("\nInterrupted: stopped what the demo started.")
+        return 130
+    except Exception as error:
+        say(f"\nDemo failed: {error}\nLogs are kept in {work_dir}")
+        return 1
+    finally:
+        say(f"Total {time.monotonic() - started:.0f} s")
+    if args.keep:
+        say(f"Kept {work_dir}")
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Starts and stops the local stand-ins for AWS: moto's S3 server and our Personalize-compatible endpoint.
+
+``make demo``, ``make airflow`` and the end-to-end tests use ``LocalServices``: it picks free loopback ports,
+starts both servers as child processes, waits until they answer, creates the bucket, and gives the Airflow
+environment (connections as ``AIRFLOW_CONN_*``) that points the pipeline at them. Leaving the ``with`` block, or
+an exception or Ctrl-C inside it, stops both processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGION = "ap-northeast-2"
+# Credentials only the local servers see; boto3 insists on having some.
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local-secret"}
+START_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, name: str, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_SECONDS} s; see {log_path}")
+
+
+def aws_connection(s3_url: str, personalize_url: str) -> dict[str, Any]:
+    """The Airflow AWS connection (JSON form) that sends S3 and Personalize calls to the local servers."""
+    return {
+        "conn_type": "aws",
+        "login": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "password": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "extra": {
+            "region_name": REGION,
+            "service_config": {
+                "s3": {"endpoint_url": s3_url},
+                "personalize": {"endpoint_url": personalize_url},
+                "personalize-runtime": {"endpoint_url": personalize_url},
+                "personalize-events": {"endpoint_url": personalize_url},
+            },
+        },
+    }
+
+
+@dataclass
+class LocalServices:
+    """Moto's S3 server and the local Personalize endpoint, under ``work_dir``."""
+
+    work_dir: Path
+    bucket: str
+    status_delay: float = 0.2
+    s3_port: int = 0
+    personalize_port: int = 0
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def personalize_url(self) -> str:
+        return f"http://127.0.0.1:{self.personalize_port}"
+
+    def _start(self, name: str, command: list[str], port: int) -> None:
+        log_path = self.work_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **LOCAL_CREDENTIALS},
+                start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the children in order
+            )
+        self.processes.append((name, process))
+        wait_for_port(port, process, name, log_path)
+
+    def start(self) -> LocalServices:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.s3_port = self.s3_port or free_port()
+        self.personalize_port = self.personalize_port or free_port()
+        self._start(
+            "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)], self.s3_port
+        )
+        self._start(
+            "personalize",
+            [
+                sys.executable,
+                "-m",
+                "pulla_personalize.cli",
+                "local-endpoint",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.personalize_port),
+                "--data-dir",
+                str(self.work_dir / "personalize-data"),
+                "--s3-endpoint",
+                self.s3_url,
+                "--region",
+                REGION,
+                "--status-delay",
+                str(self.status_delay),
+            ],
+            self.personalize_port,
+        )
+        self.s3_client().create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        return self
+
+    def stop(self) -> None:
+        for _name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for _name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> LocalServices:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        endpoint = self.s3_url if service == "s3" else self.personalize_url
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint, **_boto_credentials())
+
+    def s3_client(self) -> Any:
+        return self.client("s3")
+
+    def airflow_environment(self, db_url: str) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` for the source database (a SQLAlchemy URL) and the local AWS stand-ins."""
+        return {
+            "AIRFLOW_CONN_PULLA_DB": json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": db_url}}),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection(self.s3_url, self.personalize_url)),
+            "AWS_DEFAULT_REGION": REGION,
+            **LOCAL_CREDENTIALS,
+        }
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
