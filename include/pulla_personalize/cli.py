@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "lint-schemas": ("pulla_personalize.schema_lint", "check Personalize schemas against its rules"),
     "seed-demo-db": ("pulla_personalize.sourcedb.seed", "create and fill a demo Pulla database"),
+    "local-endpoint": ("personalize_local.cli", "serve a local Amazon Personalize-compatible endpoint"),
 }
 
 

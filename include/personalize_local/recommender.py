@@ -1,0 +1,387 @@
+"""Serving recommendations from a trained model, as a User-Personalization campaign does.
+
+- Known users: their ALS factors score every item. Events streamed after training move the user's vector in
+  real time (a least-squares solve against the fixed item factors, as ALS does for one user).
+- Users without history, or with only anonymous session events (pass the sessionId as userId): the session's
+  events give a vector when there are any; otherwise popular items, those that fit the user's CUP_SIZE and
+  BAND_SIZE first when the Users dataset has them.
+- Exploration (personalize-rules.md section 6): items no older than ``explorationItemAgeCutOff`` days, measured
+  back from the latest interaction in the training data (age from CREATION_TIMESTAMP, else the item's oldest
+  interaction, else it counts as new), take up to ``round(numResults * explorationWeight / 2)`` slots, spread
+  evenly through the list; 0 turns exploration off. Explored items that fit the user's sizes come first, then
+  the most relevant; items the model has never seen, newest first.
+- Filters narrow the candidates before ranking (see filters.py).
+- Scores are a softmax over all candidate items, so they are comparable within one response as the service's are.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from personalize_local.filters import Filter, allowed_items
+from personalize_local.trainer import POPULARITY_RECIPE
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from personalize_local.trainer import TrainedModel
+
+DEFAULT_EXPLORATION_WEIGHT = 0.3
+DEFAULT_EXPLORATION_AGE_CUTOFF_DAYS = 30.0
+SECONDS_PER_DAY = 86_400
+SIZE_FIELDS = ("CUP_SIZE", "BAND_SIZE")
+
+
+@dataclass
+class LiveHistory:
+    """Interactions per user id and per session id, bulk and streamed, for filters and real-time updates."""
+
+    by_key: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)  # key -> [(item, type, ts)]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, keys: tuple[str, ...], item_id: str, event_type: str, timestamp: int) -> None:
+        with self.lock:
+            for key in keys:
+                if key:
+                    self.by_key.setdefault(key, []).append((item_id, event_type, timestamp))
+
+    def get(self, key: str) -> list[tuple[str, str, int]]:
+        with self.lock:
+            return list(self.by_key.get(key, ()))
+
+
+def build_history(interactions: pd.DataFrame | None, events: pd.DataFrame | None) -> LiveHistory:
+    """Bulk interactions keyed by user; streamed events keyed by user and by session."""
+    history = LiveHistory()
+    if interactions is not None and len(interactions):
+        types = interactions["EVENT_TYPE"] if "EVENT_TYPE" in interactions else [""] * len(interactions)
+        timestamps = interactions["TIMESTAMP"].astype("int64")
+        for user, item, event_type, ts in zip(
+            interactions["USER_ID"], interactions["ITEM_ID"], types, timestamps, strict=True
+        ):
+            history.by_key.setdefault(user, []).append((item, event_type, int(ts)))
+    if events is not None and len(events):
+        for user, session, item, event_type, ts in zip(
+            events["USER_ID"],
+            events["SESSION_ID"],
+            events["ITEM_ID"],
+            events["EVENT_TYPE"],
+            events["TIMESTAMP"].astype("int64"),
+            strict=True,
+        ):
+            if item:
+                history.add((user, session), item, event_type, int(ts))
+    return history
+
+
+@dataclass(frozen=True)
+class ExplorationConfig:
+    weight: float = DEFAULT_EXPLORATION_WEIGHT
+    age_cutoff_days: float = DEFAULT_EXPLORATION_AGE_CUTOFF_DAYS
+
+    @classmethod
+    def from_campaign_config(cls, campaign_config: dict | None) -> ExplorationConfig:
+        """Reads itemExplorationConfig; raises ValueError for values the service would refuse."""
+        raw = (campaign_config or {}).get("itemExplorationConfig") or {}
+        weight = float(raw.get("explorationWeight", DEFAULT_EXPLORATION_WEIGHT))
+        cutoff = float(raw.get("explorationItemAgeCutOff", DEFAULT_EXPLORATION_AGE_CUTOFF_DAYS))
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"explorationWeight must be between 0 and 1, got {weight}")
+        if cutoff <= 0:
+            raise ValueError(f"explorationItemAgeCutOff must be a positive number of days, got {cutoff}")
+        return cls(weight, cutoff)
+
+
+class _RequestFilterContext:
+    """FilterContext over the serving universe for one user."""
+
+    def __init__(self, index: ServingIndex, history: list[tuple[str, str, int]]) -> None:
+        self.index = index
+        self.size = index.size
+        self.history = history
+
+    def items_in(self, field: str, values: set[str]) -> np.ndarray:
+        return self.index.items_in(field, values)
+
+    def items_compare(self, field: str, operator: str, value: str) -> np.ndarray:
+        return self.index.items_compare(field, operator, value)
+
+    def _interacted(self, keep) -> np.ndarray:
+        import numpy as np
+
+        mask = np.zeros(self.size, dtype=bool)
+        positions = [self.index.position.get(item) for item, event_type, _ in self.history if keep(event_type)]
+        mask[[p for p in positions if p is not None]] = True
+        return mask
+
+    def interacted_with(self, event_types: set[str]) -> np.ndarray:
+        return self._interacted(lambda event_type: event_type in event_types)
+
+    def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray:
+        return self._interacted(lambda event_type: event_type not in event_types)
+
+
+class ServingIndex:
+    """A trained model joined with the dataset group's current item and user data, ready to answer quickly."""
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        items: pd.DataFrame | None,
+        users: pd.DataFrame | None,
+        history: LiveHistory,
+        *,
+        alpha: float,
+    ) -> None:
+        import numpy as np
+        import pandas as pd
+
+        self.model = model
+        self.history = history
+        self.alpha = alpha
+        model_items = [str(item) for item in model.item_ids]
+        extra = []
+        if items is not None and len(items):
+            known = set(model_items)
+            extra = [item for item in items["ITEM_ID"].drop_duplicates() if item not in known]
+        self.item_ids = np.array(model_items + extra, dtype=object)
+        self.size = len(self.item_ids)
+        self.model_size = len(model_items)
+        self.position = {item: i for i, item in enumerate(self.item_ids)}
+        self.user_position = {str(user): i for i, user in enumerate(model.user_ids)}
+        self.popularity = np.zeros(self.size, dtype=np.float64)
+        self.popularity[: self.model_size] = model.item_popularity
+        # Item metadata aligned with the universe: '' where unknown.
+        self.metadata: dict[str, np.ndarray] = {}
+        creation = np.full(self.size, -1, dtype=np.int64)
+        if items is not None and len(items):
+            aligned = items.drop_duplicates("ITEM_ID", keep="last").set_index("ITEM_ID").reindex(self.item_ids)
+            for column in aligned.columns:
+                self.metadata[column] = aligned[column].fillna("").astype(str).to_numpy(dtype=object)
+            if "CREATION_TIMESTAMP" in aligned:
+                stamps = pd.to_numeric(aligned["CREATION_TIMESTAMP"].replace("", None), errors="coerce")
+                creation = stamps.fillna(-1).to_numpy(dtype=np.int64)
+        # Age: creation timestamp, else the oldest interaction, else new (the latest interaction time).
+        first_seen = np.full(self.size, model.latest_timestamp, dtype=np.int64)
+        first_seen[: self.model_size] = model.item_first_seen
+        created = np.where(creation >= 0, creation, first_seen)
+        self.age_days = (model.latest_timestamp - created) / SECONDS_PER_DAY
+        self._inverted: dict[str, dict[str, np.ndarray]] = {}
+        # Read-only masks reused across requests (a race only computes one twice).
+        self._fits_cache: dict[tuple, np.ndarray] = {}
+        self._new_cache: dict[float, np.ndarray] = {}
+        self._all_items = np.ones(self.size, dtype=bool)
+        self._all_items.flags.writeable = False
+        self._lock = threading.Lock()
+        factors = model.item_factors
+        self.has_factors = model.recipe != POPULARITY_RECIPE and factors.shape[1] > 0
+        if self.has_factors:
+            self.gram = factors.T.astype(np.float64) @ factors.astype(np.float64)
+        self.users: dict[str, dict[str, str]] = {}
+        if users is not None and len(users):
+            present = [column for column in SIZE_FIELDS if column in users.columns]
+            for row in users.drop_duplicates("USER_ID", keep="last").itertuples(index=False):
+                values = {column: getattr(row, column) for column in present}
+                self.users[row.USER_ID] = {k: v for k, v in values.items() if v}
+
+    # ---- item attribute masks -------------------------------------------------------------------------------
+
+    def _inverted_index(self, field: str) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        with self._lock:
+            cached = self._inverted.get(field)
+            if cached is not None:
+                return cached
+            positions: dict[str, list[int]] = {}
+            for position, value in enumerate(self.metadata.get(field, ())):
+                if value:
+                    for part in value.split("|"):
+                        positions.setdefault(part, []).append(position)
+            index = {value: np.array(found, dtype=np.int64) for value, found in positions.items()}
+            self._inverted[field] = index
+            return index
+
+    def items_in(self, field: str, values: set[str]) -> np.ndarray:
+        import numpy as np
+
+        index = self._inverted_index(field)
+        mask = np.zeros(self.size, dtype=bool)
+        for value in values:
+            found = index.get(value)
+            if found is not None:
+                mask[found] = True
+        return mask
+
+    def items_compare(self, field: str, operator: str, value: str) -> np.ndarray:
+        import numpy as np
+        import pandas as pd
+
+        column = pd.to_numeric(pd.Series(self.metadata.get(field, [""] * self.size)).replace("", None), errors="coerce")
+        numbers = column.to_numpy(dtype=np.float64)
+        if operator == "=":
+            try:
+                target = float(value)
+            except ValueError:
+                return self.items_in(field, {value})
+            return numbers == target
+        target = float(value)
+        with np.errstate(invalid="ignore"):
+            return {"<": numbers < target, "<=": numbers <= target, ">": numbers > target, ">=": numbers >= target}[
+                operator
+            ]
+
+    def fits_sizes(self, user_id: str) -> np.ndarray | None:
+        """Items offered in all of the user's sizes (Users CUP_SIZE / BAND_SIZE), or None if we know none."""
+        sizes = self.users.get(user_id)
+        if not sizes:
+            return None
+        key = tuple(sorted(sizes.items()))
+        mask = self._fits_cache.get(key)
+        if mask is None:
+            for column, value in key:
+                part = self.items_in(column, {value})
+                mask = part if mask is None else mask & part
+            self._fits_cache[key] = mask
+        return mask
+
+    def new_items(self, age_cutoff_days: float) -> np.ndarray:
+        """Items young enough to explore."""
+        mask = self._new_cache.get(age_cutoff_days)
+        if mask is None:
+            mask = self.age_days <= age_cutoff_days
+            self._new_cache[age_cutoff_days] = mask
+        return mask
+
+    # ---- scoring --------------------------------------------------------------------------------------------
+
+    def _solve_user(self, item_weights: dict[int, float]) -> np.ndarray:
+        """One ALS half-step: the user vector that best explains these (model item -> weight) interactions."""
+        import numpy as np
+
+        factors = self.model.item_factors.astype(np.float64)
+        rows = np.fromiter(item_weights.keys(), dtype=np.int64)
+        confidence = self.alpha * np.log1p(np.fromiter(item_weights.values(), dtype=np.float64))
+        picked = factors[rows]
+        # implicit's equations: A = YtY + reg*I + sum (c - 1) y y^T, b = sum c y with c = alpha * weight.
+        a = self.gram + (picked.T * (confidence - 1.0)) @ picked + self.model.regularization * np.eye(factors.shape[1])
+        b = (confidence[:, None] * picked).sum(axis=0)
+        return np.linalg.solve(a, b)
+
+    def user_scores(self, user_id: str, event_weights: dict[str, float]) -> tuple[np.ndarray, str]:
+        """(score per universe item, how it was scored) for this user id (or anonymous session id)."""
+        import numpy as np
+
+        scores = np.full(self.size, -np.inf)
+        row = self.user_position.get(user_id)
+        recent = [
+            (item, event_type) for item, event_type, ts in self.history.get(user_id) if ts > self.model.latest_timestamp
+        ]
+        if self.has_factors and (row is not None or recent):
+            weights: dict[int, float] = {}
+            if row is not None and recent:
+                model = self.model
+                start, end = model.user_items_indptr[row], model.user_items_indptr[row + 1]
+                for column, value in zip(
+                    model.user_items_indices[start:end], model.user_items_weights[start:end], strict=True
+                ):
+                    weights[int(column)] = float(value)
+            for item, event_type in recent:
+                position = self.position.get(item)
+                if position is not None and position < self.model_size:
+                    weights[position] = weights.get(position, 0.0) + event_weights.get(event_type, 1.0)
+            if row is not None and not recent:
+                vector = self.model.user_factors[row].astype(np.float64)
+            elif weights:
+                vector = self._solve_user(weights)
+            else:
+                vector = None
+            if vector is not None:
+                scores[: self.model_size] = self.model.item_factors @ vector
+                return scores, "personalized"
+        # Cold start: popularity, items in the user's sizes first.
+        total = self.popularity.sum() or 1.0
+        scores = self.popularity / total
+        fits = self.fits_sizes(user_id)
+        if fits is not None:
+            scores = scores + fits.astype(np.float64)
+        return scores, "popular"
+
+    def recommend(
+        self,
+        user_id: str,
+        num_results: int,
+        *,
+        parsed_filter: Filter | None = None,
+        filter_values: dict[str, str] | None = None,
+        exploration: ExplorationConfig = ExplorationConfig(),
+        event_weights: dict[str, float] | None = None,
+    ) -> list[tuple[str, float]]:
+        """[(itemId, score)] best first, at most num_results."""
+        import numpy as np
+
+        scores, _ = self.user_scores(user_id, event_weights or {})
+        if parsed_filter is not None:
+            context = _RequestFilterContext(self, self.history.get(user_id))
+            allowed = allowed_items(parsed_filter, context, filter_values)
+            ranked_scores = np.where(allowed, scores, -np.inf)
+        else:
+            allowed = self._all_items
+            ranked_scores = scores
+        finite = np.isfinite(ranked_scores)
+        finite_count = int(np.count_nonzero(finite))
+        if not finite_count and not allowed.any():
+            return []
+        count = min(num_results, finite_count)
+        if count:
+            top = np.argpartition(-ranked_scores, count - 1)[:count]
+            top = top[np.argsort(-ranked_scores[top], kind="stable")]
+        else:
+            top = np.array([], dtype=np.int64)
+        chosen = self._explore(top.tolist(), allowed, ranked_scores, num_results, exploration, user_id)
+        # Softmax over every candidate, so scores read like the service's (they sum to 1 over the catalog).
+        best = float(ranked_scores[top[0]]) if count else 0.0
+        total = float(np.exp(ranked_scores[finite] - best).sum()) if count else 1.0
+        chosen_scores = ranked_scores[chosen] if chosen else np.array([])
+        probabilities = np.where(np.isfinite(chosen_scores), np.exp(chosen_scores - best) / total, 0.0)
+        return [(str(self.item_ids[i]), round(float(p), 7)) for i, p in zip(chosen, probabilities, strict=True)]
+
+    def _explore(
+        self,
+        exploit: list[int],
+        allowed: np.ndarray,
+        scores: np.ndarray,
+        num_results: int,
+        exploration: ExplorationConfig,
+        user_id: str,
+    ) -> list[int]:
+        import numpy as np
+
+        slots = round(num_results * exploration.weight / 2)
+        if slots == 0 or self.size == 0:
+            return exploit[:num_results]
+        candidates = allowed & self.new_items(exploration.age_cutoff_days)
+        candidates[exploit] = False
+        found = np.flatnonzero(candidates)
+        if found.size == 0:
+            return exploit[:num_results]
+        fits = self.fits_sizes(user_id)
+        # Best first: fits the user's sizes, then most relevant; items the model cannot score, newest first.
+        relevance = scores[found]
+        priority = np.where(np.isfinite(relevance), relevance, -1e9 - self.age_days[found])
+        if fits is not None:
+            priority = priority + fits[found] * 1e12
+        best = np.argpartition(-priority, slots - 1)[:slots] if found.size > slots else np.arange(found.size)
+        explore = found[best[np.argsort(-priority[best], kind="stable")]].tolist()
+        kept = exploit[: max(0, num_results - len(explore))]
+        # Spread the explored items evenly through the list.
+        total = len(kept) + len(explore)
+        explore_at = {(j + 1) * total // (len(explore) + 1) for j in range(len(explore))}
+        explore_iter, kept_iter = iter(explore), iter(kept)
+        merged = [next(explore_iter) if i in explore_at else next(kept_iter, None) for i in range(total)]
+        leftovers = [*explore_iter, *kept_iter]
+        merged = [item if item is not None else leftovers.pop(0) for item in merged]
+        return merged[:num_results]

@@ -1,0 +1,135 @@
+"""The filter expression parser and evaluator of the local endpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from personalize_local.filters import (
+    BoolOp,
+    Comparison,
+    FilterSyntaxError,
+    FilterValueError,
+    Literal,
+    Placeholder,
+    allowed_items,
+    parse_filter,
+    parse_filter_values,
+)
+
+ITEMS = {
+    # item: (CUP_SIZE, BAND_SIZE, PRICE)
+    "p1": ("A|B", "70|75", "10"),
+    "p2": ("B|C", "75|80", "20"),
+    "p3": ("C|D", "80|85", "30"),
+    "p4": ("", "", ""),
+}
+ORDER = list(ITEMS)
+
+
+class FakeCatalog:
+    """A FilterContext over four items and one user's interactions, computed the obvious way."""
+
+    size = len(ORDER)
+
+    def __init__(self, history: list[tuple[str, str]]) -> None:
+        self.history = history
+
+    def items_in(self, field, values):
+        column = {"CUP_SIZE": 0, "BAND_SIZE": 1, "PRICE": 2}[field]
+        return np.array([bool(set(ITEMS[i][column].split("|")) & values) for i in ORDER])
+
+    def items_compare(self, field, operator, value):
+        prices = np.array([float(ITEMS[i][2] or "nan") for i in ORDER])
+        return {"<": prices < float(value), ">=": prices >= float(value), "=": prices == float(value)}[operator]
+
+    def interacted_with(self, event_types):
+        return np.array([any(i == item and t in event_types for item, t in self.history) for i in ORDER])
+
+    def interacted_with_other_than(self, event_types):
+        return np.array([any(i == item and t not in event_types for item, t in self.history) for i in ORDER])
+
+
+def allowed(expression: str, values: dict[str, str] | None = None, history=()) -> list[str]:
+    mask = allowed_items(parse_filter(expression), FakeCatalog(list(history)), values)
+    return [item for item, keep in zip(ORDER, mask, strict=True) if keep]
+
+
+def test_parses_the_size_filter_into_an_and_of_two_placeholders():
+    parsed = parse_filter("INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) AND Items.BAND_SIZE IN ($BAND)")
+    (expression,) = parsed.expressions
+    assert expression.action == "INCLUDE"
+    assert expression.condition == BoolOp(
+        "AND",
+        (
+            Comparison("Items", "CUP_SIZE", "IN", (Placeholder("CUP"),)),
+            Comparison("Items", "BAND_SIZE", "IN", (Placeholder("BAND"),)),
+        ),
+    )
+    assert parsed.placeholders() == {"CUP", "BAND"}
+    assert parsed.item_fields() == {"CUP_SIZE", "BAND_SIZE"}
+
+
+def test_string_literals_keep_escaped_quotes():
+    parsed = parse_filter(r'EXCLUDE ItemID WHERE Items.CUP_SIZE IN ("say \"B\"", "C")')
+    assert parsed.expressions[0].condition.values == (Literal('say "B"'), Literal("C"))
+
+
+def test_size_filter_matches_any_value_of_multi_valued_fields():
+    expression = "INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) AND Items.BAND_SIZE IN ($BAND)"
+    assert allowed(expression, {"CUP": '"B"', "BAND": '"75"'}) == ["p1", "p2"]
+    assert allowed(expression, {"CUP": '"A","D"', "BAND": '"85"'}) == ["p3"]
+
+
+def test_a_placeholder_without_value_leaves_its_condition_out():
+    expression = "INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) AND Items.BAND_SIZE IN ($BAND)"
+    assert allowed(expression, {"BAND": '"80"'}) == ["p2", "p3"]
+    assert allowed(expression, {}) == ORDER
+
+
+def test_exclude_purchased_items_uses_the_users_interactions():
+    history = [("p1", "purchase"), ("p2", "click"), ("p3", "purchase")]
+    assert allowed('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")', history=history) == ["p2", "p4"]
+    assert allowed('INCLUDE ItemID WHERE Interactions.EVENT_TYPE NOT IN ("purchase")', history=history) == ["p2"]
+
+
+def test_or_parentheses_comparisons_and_several_expressions():
+    assert allowed('INCLUDE ItemID WHERE Items.CUP_SIZE IN ("A") OR Items.CUP_SIZE IN ("D")') == ["p1", "p3"]
+    assert allowed(
+        'INCLUDE ItemID WHERE (Items.CUP_SIZE IN ("B") OR Items.CUP_SIZE IN ("D")) AND Items.PRICE >= 20'
+    ) == ["p2", "p3"]
+    assert allowed('INCLUDE ItemID WHERE Items.PRICE < 25 | EXCLUDE ItemID WHERE Items.CUP_SIZE IN ("A")') == ["p2"]
+    assert allowed('INCLUDE ItemID WHERE Items.CUP_SIZE NOT IN ("A", "B")') == ["p3", "p4"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "",
+        "INCLUDE ItemID",
+        "SELECT * FROM items",
+        "INCLUDE UserID WHERE Items.CUP_SIZE IN ($CUP)",
+        "INCLUDE ItemID WHERE Users.AGE IN ($AGE)",
+        "INCLUDE ItemID WHERE CurrentUser.AGE > 18",
+        "INCLUDE ItemID WHERE Interactions.EVENT_VALUE > 3",
+        "INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP",
+        "INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) AND",
+        'INCLUDE ItemID WHERE Items.CUP_SIZE != "B"',
+        "INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) extra",
+        "INCLUDE ItemID WHERE Items.CUP_SIZE IN (#)",
+    ],
+)
+def test_unknown_syntax_is_a_syntax_error(expression):
+    with pytest.raises(FilterSyntaxError, match="Invalid Expression"):
+        parse_filter(expression)
+
+
+def test_filter_values_are_comma_separated_quoted_strings():
+    assert parse_filter_values({"CUP": '"B"', "BANDS": '"70", "75"', "N": "3"}) == {
+        "CUP": ("B",),
+        "BANDS": ("70", "75"),
+        "N": ("3",),
+    }
+    for bad in ("B", '"B" "C"', '"B",', ""):
+        with pytest.raises(FilterValueError, match="CUP"):
+            parse_filter_values({"CUP": bad})

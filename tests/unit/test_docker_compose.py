@@ -1,0 +1,100 @@
+"""docker-compose.yaml is checked by parsing it: no Docker engine runs where the tests run.
+
+Every service, volume, env file, build context and bind mount it references must exist and agree with the
+project.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pulla_personalize.cli import COMMANDS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    with (REPO_ROOT / "docker-compose.yaml").open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def pinned_version(package: str) -> str:
+    text = (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8")
+    match = re.search(rf"^{re.escape(package)}(\[[^\]]*\])?==(\S+)", text, flags=re.MULTILINE)
+    assert match, f"{package} is not pinned in requirements.txt"
+    return match.group(2)
+
+
+def test_every_service_has_an_image_or_a_build_context(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        assert "image" in service or "build" in service, name
+        if "build" in service:
+            context = service["build"] if isinstance(service["build"], str) else service["build"]["context"]
+            assert (REPO_ROOT / context / "Dockerfile").is_file(), name
+
+
+def test_depends_on_names_only_defined_services(compose: dict) -> None:
+    services = set(compose["services"])
+    for name, service in compose["services"].items():
+        dependencies = service.get("depends_on", {})
+        names = dependencies if isinstance(dependencies, list) else list(dependencies)
+        assert set(names) <= services, f"{name} depends on undefined {set(names) - services}"
+        assert name not in names
+
+
+def test_volumes_are_declared_or_are_project_paths(compose: dict) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (REPO_ROOT / source).exists(), f"{name} mounts missing path {source}"
+            else:
+                assert source in declared, f"{name} uses undeclared volume {source}"
+
+
+def test_env_files_exist_unless_optional(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        for entry in service.get("env_file", []):
+            if isinstance(entry, str):
+                entry = {"path": entry}
+            path = entry["path"]
+            if entry.get("required", True):
+                assert (REPO_ROOT / path).is_file(), f"{name}: env file {path} is missing"
+
+
+def test_local_connections_point_at_the_compose_services(compose: dict) -> None:
+    env_file = (REPO_ROOT / "include/config/local-services.env").read_text(encoding="utf-8")
+    hosts = set(re.findall(r"https?://([a-z0-9-]+):\d+", env_file))
+    hosts |= set(re.findall(r"@([a-z0-9-]+):\d+/", env_file))
+    assert hosts, "no service URLs found in the local env file"
+    assert hosts <= set(compose["services"]), f"unknown hosts {hosts - set(compose['services'])}"
+
+
+def test_project_commands_run_by_services_exist(compose: dict) -> None:
+    used = []
+    for service in compose["services"].values():
+        if service.get("entrypoint") == ["pulla-personalize"]:
+            used.append(service["command"][0])
+    assert used, "no service runs the pulla-personalize console script"
+    assert set(used) <= set(COMMANDS), f"unknown subcommands {set(used) - set(COMMANDS)}"
+
+
+def test_airflow_image_matches_the_pinned_airflow(compose: dict) -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    airflow = pinned_version("apache-airflow")
+    assert f"FROM apache/airflow:{airflow}-python3.11" in dockerfile
+    assert f'"apache-airflow=={airflow}"' in dockerfile
+
+
+def test_paths_inside_containers_match_the_mounts(compose: dict) -> None:
+    common = compose["services"]["airflow-scheduler"]
+    mounts = {volume.split(":")[1] for volume in common["volumes"]}
+    environment = common["environment"]
+    assert environment["AIRFLOW__CORE__DAGS_FOLDER"] in mounts
+    assert environment["AIRFLOW__CORE__PLUGINS_FOLDER"] in mounts
