@@ -1,0 +1,117 @@
+"""Benchmark of the export against its floor: ``python -m pulla_personalize.bench`` (what ``make bench`` runs).
+
+For each size (default 1 million and 10 million web_logs rows) it seeds a fresh PostgreSQL database, runs
+``pulla-personalize export`` over the whole seeded range in a child process, and in the same run measures the
+floor: ``COPY (each extraction query) TO STDOUT`` for the same window, streamed into /dev/null. It prints the
+export's wall time, the ratio export/floor, the child's peak RSS and the share of the export's wall time spent in
+Great Expectations (import, suites, Data Docs). Targets from the issue: ratio ≤ 3, peak RSS ≤ 1.5 GB and about
+the same at both sizes, validation ≤ 20 %. Not a test: it takes minutes at 10 million rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pulla_personalize.extract import QUERY_WINDOW_KIND, Window, make_engine, postgres_copy
+from pulla_personalize.sourcedb.generator import WEB_LOGS_PER_SCALE_PER_30_DAYS
+from pulla_personalize.sourcedb.queries import load_query
+from pulla_personalize.sourcedb.seed import seed_demo_database
+
+DAYS = 30
+END_DATE = date(2026, 1, 1)
+
+
+def copy_floor(url: str, window: Window) -> tuple[float, int]:
+    """Seconds and bytes to COPY every extraction query's rows for the window into /dev/null."""
+    engine = make_engine(url)
+    started = time.perf_counter()
+    total = 0
+    with engine.connect() as connection, open(os.devnull, "wb") as sink:
+        driver_connection = connection.connection.driver_connection
+        for name in QUERY_WINDOW_KIND:
+            with postgres_copy(driver_connection, load_query(name), window.params(name)) as copy:
+                for block in copy:
+                    sink.write(block)
+                    total += len(block)
+            driver_connection.rollback()
+    engine.dispose()
+    return time.perf_counter() - started, total
+
+
+def run_export(url: str, window_args: list[str], out: Path) -> tuple[float, int, dict[str, float], int]:
+    """(wall seconds, peak RSS bytes, the export's own timings, exit code) of one export in a child process."""
+    command = [sys.executable, "-m", "pulla_personalize.cli", "export", "--db", url, *window_args, "--out", str(out)]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    stdout = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    timings = {name: float(value) for name, value in re.findall(r"(\w+) ([\d.]+)s", _line(stdout, "timings"))}
+    return wall, usage.ru_maxrss * 1024, timings, child.returncode
+
+
+def _line(text: str, prefix: str) -> str:
+    return next((line for line in text.splitlines() if line.startswith(prefix)), "")
+
+
+def _database(admin_url: str, name: str, *, create: bool = True) -> str:
+    """(Re)creates the benchmark database ``name`` (a fixed name made of digits: safe in DDL), or drops it."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pulla_personalize.bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("PULLA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL URL allowed to create databases",
+    )
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000], help="web_logs rows")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--reuse", action="store_true", help="export databases kept by --keep without seeding")
+    args = parser.parse_args(argv)
+
+    start = (END_DATE - timedelta(days=DAYS)).isoformat()
+    window_args = ["--start", start, "--end", END_DATE.isoformat()]
+    window = Window.parse(start, END_DATE.isoformat())
+    print(f"{'rows':>12} {'export s':>9} {'floor s':>8} {'ratio':>6} {'peak RSS':>9} {'GX share':>9}  exit")
+    for rows in args.rows:
+        name = f"pulla_bench_{rows}"
+        if args.reuse:
+            url = sa.make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+        else:
+            url = _database(args.admin_url, name)
+            seed_demo_database(url, end_date=END_DATE, scale=rows / WEB_LOGS_PER_SCALE_PER_30_DAYS, days=DAYS)
+        floor_seconds, _ = copy_floor(url, window)
+        with tempfile.TemporaryDirectory(prefix="pulla-bench-") as folder:
+            wall, rss, timings, code = run_export(url, window_args, Path(folder) / "out")
+        gx = timings.get("validate", 0.0) + timings.get("data_docs", 0.0)
+        share = gx / timings["total"] if timings.get("total") else float("nan")
+        print(
+            f"{rows:>12,} {wall:>9.1f} {floor_seconds:>8.1f} {wall / floor_seconds:>6.1f}"
+            f" {rss / 2**20:>7.0f}MB {share:>8.0%}  {code}"
+        )
+        if not args.keep:
+            _database(args.admin_url, name, create=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

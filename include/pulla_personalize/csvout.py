@@ -1,0 +1,101 @@
+"""Writing and reading CSVs exactly as Personalize's bulk import wants them.
+
+The header is the schema's field names in schema order, unquoted; UTF-8; one record per line with ``\\n`` line
+ends; an empty cell is a null; multi-values are already ``|``-joined strings; a value is quoted only when it
+must be (it holds a comma or a double quote, RFC 4180 style). Values are turned into text here, never by the
+locale or by float formatting, so the same rows always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+DATASETS = ("interactions", "users", "items")
+FILE_NAMES = {dataset: f"{dataset}.csv" for dataset in DATASETS}
+
+
+class SchemaError(ValueError):
+    """A schema file the writer needs cannot be read."""
+
+
+def schema_fields(dataset: str, schemas_dir: Path) -> list[str]:
+    """Field names, in order, of ``<schemas_dir>/<dataset>.json``."""
+    path = schemas_dir / f"{dataset}.json"
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        return [str(field["name"]) for field in schema["fields"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SchemaError(f"{path.name}: cannot read the field names of the {dataset} schema: {error}") from error
+
+
+def schema_types(dataset: str, schemas_dir: Path) -> dict[str, tuple[str, bool]]:
+    """field name → (Avro base type, nullable) for ``<schemas_dir>/<dataset>.json``."""
+    schema = json.loads((schemas_dir / f"{dataset}.json").read_text(encoding="utf-8"))
+    types: dict[str, tuple[str, bool]] = {}
+    for field in schema["fields"]:
+        declared = field["type"]
+        options = declared if isinstance(declared, list) else [declared]
+        base = next((str(option) for option in options if option != "null"), "null")
+        types[str(field["name"])] = (base, "null" in options)
+    return types
+
+
+class DatasetCsvWriter:
+    """Streams one dataset's rows into a CSV file: header first, then frames appended in order."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        self.path = path
+        self.fields = fields
+        self.rows = 0
+        self._handle: IO[str] = path.open("w", encoding="utf-8", newline="")
+        self._handle.write(",".join(fields) + "\n")
+
+    def append(self, frame: pd.DataFrame) -> None:
+        missing = [name for name in self.fields if name not in frame.columns]
+        if missing:
+            raise ValueError(f"{self.path.name}: rows lack the schema columns {missing}")
+        if frame.empty:
+            return
+        text = frame[self.fields].astype("str")
+        text.to_csv(
+            self._handle,
+            header=False,
+            index=False,
+            na_rep="",
+            lineterminator="\n",
+            quoting=csv.QUOTE_MINIMAL,
+        )
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> DatasetCsvWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_dataset(path: Path, fields: list[str], frame: pd.DataFrame) -> int:
+    with DatasetCsvWriter(path, fields) as writer:
+        writer.append(frame)
+        return writer.rows
+
+
+def read_dataset(path: Path, chunk_rows: int | None = None) -> pd.DataFrame | Iterator[pd.DataFrame]:
+    """Reads a dataset CSV back as text columns (empty cell → NA), whole or in chunks."""
+    return pd.read_csv(
+        path,
+        dtype="str",
+        keep_default_na=False,
+        na_values=[""],
+        encoding="utf-8",
+        chunksize=chunk_rows,
+    )

@@ -1,0 +1,804 @@
+"""Exports one window of the Pulla database as Personalize's Interactions, Users and Items CSVs, behind the gate.
+
+The run, in order (each source is streamed in chunks of ``settings.chunk_rows``):
+
+1. members → users.csv, and the member id → test/withdrawn/member status the interactions need;
+2. products → one Items record per product (sizes of its options joined with ``|``);
+3. session_logins and web_logs → row rules per chunk; surviving events and per-chunk session statistics are
+   spilled to on-disk buckets keyed by session id, so that bot detection and session stitching see a whole
+   session at once while memory holds one bucket;
+4. order_lines → row rules per chunk; purchases are spilled to buckets keyed by USER_ID, as are the stitched
+   web events from step 3;
+5. per USER_ID bucket: exact de-duplication (same user, item, event type, second), deterministic sort, append
+   to interactions.csv, per-user counts for the 25-user rule, first interaction per item;
+6. items.csv (CREATION_TIMESTAMP from registered_at, else the item's first interaction in the window, else the
+   last second of the window: Personalize itself treats an item without either as new);
+7. Great Expectations on all three, schema lint, report.json and Data Docs.
+
+Rules run in the order the code lists them and a row counts under the first rule it breaks (see
+``quarantine.Verdicts``), so every source row is counted exactly once. Everything is written into a temporary
+folder beside ``out_dir``; report.json, rejects/ and data_docs/ are
+always moved into ``out_dir``, the three CSVs only when the gate passes. Memory: one chunk, one bucket, plus small
+per-key state (member statuses, the product catalogue, one count per user).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from pulla_personalize import transform
+from pulla_personalize.config import ExportSettings
+from pulla_personalize.csvout import FILE_NAMES, DatasetCsvWriter, schema_fields
+from pulla_personalize.extract import (
+    QUERY_COLUMNS,
+    SourceUnavailable,
+    Window,
+    check_connection,
+    iter_query,
+    make_engine,
+)
+from pulla_personalize.quality import (
+    Bounds,
+    GateResult,
+    Outcome,
+    QualityGate,
+    event_type_expectations,
+    interaction_items_expectations,
+    interaction_totals_expectations,
+    interactions_expectations,
+    items_expectations,
+    users_expectations,
+)
+from pulla_personalize.quarantine import Accounting, RejectsWriter, Verdicts
+
+REPORT_NAME = "report.json"
+REJECTS_DIR = "rejects"
+DOCS_DIR = "data_docs"
+#: Source kind → the query whose rows it counts (rejects/<source>.csv has that query's columns).
+SOURCE_QUERIES = {"order_items": "order_lines", "web_logs": "web_logs", "members": "members", "products": "products"}
+
+MEMBER, TEST, WITHDRAWN = "member", "test", "withdrawn"
+_ORDER_ITEMS, _WEB_LOGS = 0, 1
+_SOURCE_NAMES = {_ORDER_ITEMS: "order_items", _WEB_LOGS: "web_logs"}
+INTERACTION_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "DEVICE"]
+
+
+@dataclass
+class ExportResult:
+    passed: bool
+    report: dict[str, Any]
+    out_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+class _Buckets:
+    """Frames spilled to ``count`` pickle files by a stable hash of a key column; read back one bucket at a time."""
+
+    def __init__(self, folder: Path, name: str, count: int) -> None:
+        self.folder = folder
+        self.name = name
+        self.count = count
+        self._handles: dict[int, IO[bytes]] = {}
+
+    def _path(self, bucket: int) -> Path:
+        return self.folder / f"{self.name}-{bucket:03d}.pkl"
+
+    def add(self, frame: pd.DataFrame, key: str) -> None:
+        if frame.empty:
+            return
+        hashes = pd.util.hash_pandas_object(frame[key].astype("str"), index=False).to_numpy()
+        buckets = hashes % np.uint64(self.count)
+        for bucket in np.unique(buckets):
+            part = frame.loc[buckets == bucket]
+            handle = self._handles.get(int(bucket))
+            if handle is None:
+                handle = self._handles[int(bucket)] = self._path(int(bucket)).open("wb")
+            pickle.dump(part, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def read(self, bucket: int) -> pd.DataFrame | None:
+        handle = self._handles.pop(bucket, None)
+        if handle is None:
+            return None
+        handle.close()
+        frames = []
+        with self._path(bucket).open("rb") as source:
+            while True:
+                try:
+                    frames.append(pickle.load(source))  # our own temp file, written just above
+                except EOFError:
+                    break
+        self._path(bucket).unlink()
+        return pd.concat(frames, ignore_index=True)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+@dataclass
+class _Product:
+    attributes: dict[str, Any]
+    registered: int | None
+    cup_sizes: set[str] = field(default_factory=set)
+    band_sizes: set[str] = field(default_factory=set)
+
+
+def _id_rules(verdicts: Verdicts, chunk: pd.DataFrame, columns: tuple[str, ...], settings: ExportSettings) -> None:
+    for column in columns:
+        verdicts.quarantine(transform.missing(chunk[column]), "missing_id", column)
+        problems = transform.text_problems(
+            chunk[column], max_length=settings.max_id_length, too_long_reason="id_too_long"
+        )
+        verdicts.quarantine_reasons(problems, column)
+
+
+class _ExportRun:
+    def __init__(self, engine: Any, window: Window, settings: ExportSettings, staging: Path) -> None:
+        self.engine = engine
+        self.window = window
+        self.settings = settings
+        self.staging = staging
+        self.accounting = Accounting()
+        self.rejects = RejectsWriter(staging / REJECTS_DIR)
+        spill = staging / "spill"
+        spill.mkdir()
+        self.session_events = _Buckets(spill, "session-events", settings.spill_buckets)
+        self.session_stats = _Buckets(spill, "session-stats", settings.spill_buckets)
+        self.session_logins = _Buckets(spill, "session-logins", settings.spill_buckets)
+        self.user_events = _Buckets(spill, "user-events", settings.spill_buckets)
+        self.member_status: dict[str, str] = {}
+        # Every product id seen (for the unknown_product rule); None until one of its rows survives the rules.
+        self.products: dict[str, _Product | None] = {}
+        self.first_interaction: dict[str, int] = {}
+        self.positions: Counter[str] = Counter()
+        self.timings: Counter[str] = Counter()
+        self.fields = {name: schema_fields(name, settings.schemas_dir) for name in FILE_NAMES}
+        self.bounds = Bounds(
+            earliest=int(settings.earliest_timestamp.timestamp()),
+            window_start=window.start_seconds,
+            window_end=window.end_seconds,
+        )
+        started = time.perf_counter()
+        self.gate = QualityGate(staging / DOCS_DIR)  # imports Great Expectations: counted as validation time
+        self.timings["validate"] += time.perf_counter() - started
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+
+    def _chunks(self, query_name: str) -> Any:
+        from pulla_personalize.sourcedb.queries import load_query
+
+        query = load_query(query_name)
+        started = time.perf_counter()
+        chunks = iter_query(
+            self.engine, query, self.window.params(query_name), self.settings.chunk_rows, f"{query_name}.sql"
+        )
+        for chunk in chunks:
+            self.timings["extract"] += time.perf_counter() - started
+            chunk = chunk.reset_index(drop=True)
+            expected = QUERY_COLUMNS[query_name]
+            if tuple(chunk.columns) != expected:
+                raise SourceUnavailable(
+                    f"{query_name}.sql returned columns {list(chunk.columns)}, the contract says {list(expected)}"
+                )
+            yield chunk
+            started = time.perf_counter()
+        self.timings["extract"] += time.perf_counter() - started
+
+    def _positions(self, source: str, size: int) -> np.ndarray:
+        start = self.positions[source]
+        self.positions[source] += size
+        return np.arange(start, start + size, dtype=np.int64)
+
+    def _finish_chunk(self, source: str, chunk: pd.DataFrame, verdicts: Verdicts) -> None:
+        self.accounting.add_verdicts(source, verdicts)
+        self.rejects.write(source, chunk, verdicts)
+
+    def _member_rules(self, verdicts: Verdicts, user_ids: pd.Series, applies: np.ndarray, column: str) -> None:
+        status = user_ids.map(self.member_status).astype("str")
+        verdicts.exclude(applies & (status == TEST).to_numpy(dtype=bool, na_value=False), "test_account")
+        verdicts.exclude(applies & (status == WITHDRAWN).to_numpy(dtype=bool, na_value=False), "withdrawn_member")
+        verdicts.quarantine(applies & status.isna().to_numpy(dtype=bool), "unknown_member", column)
+
+    # --- members -----------------------------------------------------------------------------------------------
+
+    def members(self) -> list[pd.DataFrame]:
+        settings = self.settings
+        on = self.window.end_date_local()
+        earliest_birth = pd.Timestamp(settings.earliest_birth_date)
+        seen: set[str] = set()
+        users: list[pd.DataFrame] = []
+        writer = DatasetCsvWriter(self.staging / FILE_NAMES["users"], self.fields["users"])
+        for chunk in self._chunks("members"):
+            started = time.perf_counter()
+            self.accounting.add_source_rows("members", len(chunk))
+            verdicts = Verdicts(len(chunk))
+            _id_rules(verdicts, chunk, ("member_id",), settings)
+            ids = transform.as_text(chunk["member_id"])
+            repeated = ids.isin(seen).to_numpy() | ids.duplicated().to_numpy()
+            verdicts.quarantine(repeated & ids.notna().to_numpy(), "duplicate_id", "member_id")
+            is_test, bad_flag = transform.as_integer(chunk["is_test"])
+            deleted, bad_deleted = transform.parse_local_datetimes(chunk["deleted_at"])
+            test = (is_test == 1).fillna(False).to_numpy(dtype=bool)
+            # An unreadable deleted_at still says the member withdrew: privacy wins over the quarantine.
+            withdrawn = (deleted.notna() | bad_deleted).to_numpy()
+            # Status first, for every usable id: a test or withdrawn member's events go whatever else is wrong.
+            usable = verdicts.alive
+            for member_id, is_test_row, is_withdrawn in zip(ids[usable], test[usable], withdrawn[usable], strict=True):
+                self.member_status[member_id] = TEST if is_test_row else WITHDRAWN if is_withdrawn else MEMBER
+            seen.update(ids[usable])
+            verdicts.exclude(test, "test_account")
+            verdicts.exclude(withdrawn, "withdrawn_member")
+            verdicts.quarantine(
+                bad_flag | (is_test.notna() & ~is_test.isin([0, 1])).to_numpy(), "invalid_boolean", "is_test"
+            )
+            verdicts.quarantine(bad_deleted, "bad_timestamp", "deleted_at")
+            born, bad_birth = transform.parse_dates(chunk["birth_date"])
+            verdicts.quarantine(bad_birth, "bad_timestamp", "birth_date")
+            verdicts.quarantine(
+                (born.notna() & ((born < earliest_birth) | (born > pd.Timestamp(on)))).to_numpy(),
+                "timestamp_out_of_range",
+                "birth_date",
+            )
+            cup_problems = transform.text_problems(
+                chunk["cup_size"], max_length=settings.max_categorical_length, too_long_reason="categorical_too_long"
+            )
+            verdicts.quarantine_reasons(cup_problems, "cup_size")
+            verdicts.quarantine(transform.cup_size_problems(chunk["cup_size"]), "unknown_size", "cup_size")
+            bands, bad_band = transform.normalize_band_sizes(chunk["band_size"])
+            verdicts.quarantine(bad_band, "unknown_size", "band_size")
+
+            alive = verdicts.alive
+            frame = pd.DataFrame(
+                {
+                    "USER_ID": ids[alive],
+                    "AGE": transform.age_at(born[alive], on),
+                    "CUP_SIZE": transform.normalize_cup_sizes(chunk["cup_size"][alive]),
+                    "BAND_SIZE": bands[alive],
+                }
+            )
+            writer.append(frame)
+            users.append(frame)
+            self.accounting.add_exported("members", int(alive.sum()))
+            self._finish_chunk("members", chunk, verdicts)
+            self.timings["transform"] += time.perf_counter() - started
+        writer.close()
+        return users
+
+    # --- products ----------------------------------------------------------------------------------------------
+
+    def products_pass(self) -> None:
+        settings = self.settings
+        categorical = ("cup_type", "gore_height", "gore_width", "braret_line", "bsw")
+        for chunk in self._chunks("products"):
+            started = time.perf_counter()
+            self.accounting.add_source_rows("products", len(chunk))
+            verdicts = Verdicts(len(chunk))
+            _id_rules(verdicts, chunk, ("product_id",), settings)
+            ids = transform.as_text(chunk["product_id"])
+            for column in categorical:
+                problems = transform.text_problems(
+                    chunk[column], max_length=settings.max_categorical_length, too_long_reason="categorical_too_long"
+                )
+                verdicts.quarantine_reasons(problems, column)
+            flags = {}
+            for column in ("wire", "braret"):
+                flags[column], invalid = transform.flag_to_text(chunk[column])
+                verdicts.quarantine(invalid, "invalid_boolean", column)
+            registered, bad_registered = transform.local_to_epoch_seconds(
+                chunk["registered_at"], settings.source_time_zone
+            )
+            verdicts.quarantine(bad_registered, "bad_timestamp", "registered_at")
+            verdicts.quarantine(
+                transform.outside(registered, self.bounds.earliest, self.bounds.window_end),
+                "timestamp_out_of_range",
+                "registered_at",
+            )
+            option_cup = transform.text_problems(
+                chunk["option_cup_size"],
+                max_length=settings.max_categorical_length,
+                too_long_reason="categorical_too_long",
+            )
+            verdicts.quarantine_reasons(option_cup, "option_cup_size")
+            verdicts.quarantine(
+                transform.cup_size_problems(chunk["option_cup_size"]), "unknown_size", "option_cup_size"
+            )
+            bands, bad_band = transform.normalize_band_sizes(chunk["option_band_size"])
+            verdicts.quarantine(bad_band, "unknown_size", "option_band_size")
+
+            # A product exists (for the unknown_product rule) as soon as its id is usable.
+            for product_id in ids[~transform.missing(chunk["product_id"]).to_numpy()]:
+                self.products.setdefault(product_id, None)
+            alive = verdicts.alive
+            cups = transform.normalize_cup_sizes(chunk["option_cup_size"])
+            texts = {column: transform.as_text(chunk[column]).str.strip() for column in categorical}
+            for position in np.flatnonzero(alive):
+                product_id = ids.iat[position]
+                product = self.products.get(product_id)
+                if product is None:
+                    seconds = registered.iat[position]
+                    product = _Product(
+                        attributes={
+                            "WIRE": flags["wire"].iat[position],
+                            "BRARET": flags["braret"].iat[position],
+                            **{column.upper(): texts[column].iat[position] for column in categorical},
+                        },
+                        registered=None if pd.isna(seconds) else int(seconds),
+                    )
+                    self.products[product_id] = product
+                if not pd.isna(cups.iat[position]):
+                    product.cup_sizes.add(cups.iat[position])
+                if not pd.isna(bands.iat[position]):
+                    product.band_sizes.add(bands.iat[position])
+            self.accounting.add_exported("products", int(alive.sum()))
+            self._finish_chunk("products", chunk, verdicts)
+            self.timings["transform"] += time.perf_counter() - started
+
+    # --- web logs ----------------------------------------------------------------------------------------------
+
+    def logins_pass(self) -> None:
+        for chunk in self._chunks("session_logins"):
+            frame = pd.DataFrame(
+                {
+                    "session_id": transform.as_text(chunk["session_id"]),
+                    "member_id": transform.as_text(chunk["member_id"]),
+                    "occurred_at_ms": transform.as_integer(chunk["occurred_at_ms"])[0],
+                }
+            ).dropna(subset=["session_id", "member_id"])
+            self.session_logins.add(frame, "session_id")
+
+    def web_logs_pass(self) -> None:
+        settings = self.settings
+        for chunk in self._chunks("web_logs"):
+            started = time.perf_counter()
+            self.accounting.add_source_rows("web_logs", len(chunk))
+            positions = self._positions("web_logs", len(chunk))
+            verdicts = Verdicts(len(chunk))
+            _id_rules(verdicts, chunk, ("log_id", "session_id"), settings)
+            sessions = transform.as_text(chunk["session_id"])
+            millis, bad_millis = transform.as_integer(chunk["occurred_at_ms"])
+            # Every row with a usable session and a time counts towards the session's rate, page views included.
+            usable_session = (
+                ~transform.missing(chunk["session_id"])
+                & transform.text_problems(
+                    chunk["session_id"], max_length=settings.max_id_length, too_long_reason="id_too_long"
+                ).isna()
+            )
+            self.session_stats.add(
+                transform.chunk_session_stats(sessions[usable_session], millis[usable_session]), "session_id"
+            )
+
+            event_types, not_interaction, unknown = transform.web_event_types(chunk["event_name"])
+            verdicts.quarantine(unknown, "unknown_event_name", "event_name")
+            verdicts.exclude(not_interaction, "not_an_interaction")
+            seconds = millis // 1000
+            verdicts.quarantine(bad_millis | millis.isna().to_numpy(), "bad_timestamp", "occurred_at_ms")
+            verdicts.quarantine(
+                (seconds < self.bounds.earliest).fillna(False).to_numpy(), "timestamp_out_of_range", "occurred_at_ms"
+            )
+            verdicts.exclude(
+                transform.outside(seconds, self.bounds.window_start, self.bounds.window_end).to_numpy(),
+                "outside_window",
+            )
+            _id_rules(verdicts, chunk, ("product_id",), settings)
+            own_member = chunk["member_id"]
+            member_problems = transform.text_problems(
+                own_member, max_length=settings.max_id_length, too_long_reason="id_too_long"
+            )
+            verdicts.quarantine_reasons(member_problems, "member_id")
+            products = transform.as_text(chunk["product_id"])
+            verdicts.quarantine(~products.isin(self.products.keys()).to_numpy(), "unknown_product", "product_id")
+
+            alive = verdicts.alive
+            candidates = chunk.loc[alive].assign(
+                _session=sessions[alive],
+                _member=transform.as_text(own_member[alive]),
+                ITEM_ID=products[alive],
+                TIMESTAMP=seconds[alive],
+                EVENT_TYPE=event_types[alive],
+                DEVICE=transform.device_from_user_agent(chunk["user_agent"][alive]),
+                _pos=positions[alive],
+            )
+            self.session_events.add(candidates, "_session")
+            self._finish_chunk("web_logs", chunk, verdicts)
+            self.timings["transform"] += time.perf_counter() - started
+
+    def sessions_pass(self) -> None:
+        settings = self.settings
+        raw_columns = list(QUERY_COLUMNS["web_logs"])
+        for bucket in range(settings.spill_buckets):
+            events = self.session_events.read(bucket)
+            stats = self.session_stats.read(bucket)
+            logins = self.session_logins.read(bucket)
+            if events is None:
+                continue
+            started = time.perf_counter()
+            verdicts = Verdicts(len(events))
+            rates = transform.session_rates(stats)
+            bots = transform.bot_sessions(rates, settings.bot_events_per_minute)
+            verdicts.exclude(events["_session"].isin(bots).to_numpy(), "bot_session")
+            owners = (
+                transform.session_owners(logins)
+                if logins is not None
+                else pd.Series(dtype="str", index=pd.Index([], dtype="str"))
+            )
+            users, attributed, anonymous = transform.attribute_users(
+                events["_member"], events["_session"], owners, keep_anonymous=settings.keep_anonymous_sessions
+            )
+            if not settings.keep_anonymous_sessions:
+                verdicts.exclude(anonymous.to_numpy(), "never_logged_in")
+            self._member_rules(verdicts, users, attributed.to_numpy(), "member_id")
+            alive = verdicts.alive
+            interactions = pd.DataFrame(
+                {
+                    "USER_ID": users[alive],
+                    "ITEM_ID": events["ITEM_ID"][alive],
+                    "TIMESTAMP": events["TIMESTAMP"][alive],
+                    "EVENT_TYPE": events["EVENT_TYPE"][alive],
+                    "EVENT_VALUE": pd.Series(pd.NA, index=events.index, dtype="str")[alive],
+                    "DEVICE": events["DEVICE"][alive],
+                    "_source": _WEB_LOGS,
+                    "_pos": events["_pos"][alive],
+                }
+            )
+            self.user_events.add(interactions, "USER_ID")
+            self._finish_chunk("web_logs", events[raw_columns], verdicts)
+            self.timings["transform"] += time.perf_counter() - started
+
+    # --- orders ------------------------------------------------------------------------------------------------
+
+    def order_lines_pass(self) -> None:
+        settings = self.settings
+        for chunk in self._chunks("order_lines"):
+            started = time.perf_counter()
+            self.accounting.add_source_rows("order_items", len(chunk))
+            positions = self._positions("order_items", len(chunk))
+            verdicts = Verdicts(len(chunk))
+            _id_rules(verdicts, chunk, ("order_item_id", "order_id", "member_id", "product_id"), settings)
+            rules, unknown_status = transform.order_status_rules(chunk["status"])
+            verdicts.quarantine(unknown_status, "unknown_order_status", "status")
+            for rule in transform.EXCLUDED_STATUSES.values():
+                verdicts.exclude((rules == rule).to_numpy(dtype=bool, na_value=False), rule)
+            seconds, bad_time = transform.local_to_epoch_seconds(chunk["ordered_at"], settings.source_time_zone)
+            verdicts.quarantine(bad_time | seconds.isna().to_numpy(), "bad_timestamp", "ordered_at")
+            verdicts.quarantine(
+                (seconds < self.bounds.earliest).fillna(False).to_numpy(), "timestamp_out_of_range", "ordered_at"
+            )
+            verdicts.exclude(
+                transform.outside(seconds, self.bounds.window_start, self.bounds.window_end).to_numpy(),
+                "outside_window",
+            )
+            devices, unknown_channel = transform.device_from_channel(chunk["channel"])
+            verdicts.quarantine(unknown_channel, "unknown_channel", "channel")
+            prices, bad_price = transform.as_integer(chunk["unit_price"])
+            verdicts.quarantine(bad_price | (prices < 0).fillna(False).to_numpy(), "invalid_number", "unit_price")
+            members = transform.as_text(chunk["member_id"])
+            self._member_rules(verdicts, members, np.ones(len(chunk), dtype=bool), "member_id")
+            products = transform.as_text(chunk["product_id"])
+            verdicts.quarantine(~products.isin(self.products.keys()).to_numpy(), "unknown_product", "product_id")
+
+            alive = verdicts.alive
+            interactions = pd.DataFrame(
+                {
+                    "USER_ID": members[alive],
+                    "ITEM_ID": products[alive],
+                    "TIMESTAMP": seconds[alive],
+                    "EVENT_TYPE": transform.PURCHASE,
+                    "EVENT_VALUE": transform.event_value_from_unit_price(prices[alive]),
+                    "DEVICE": devices[alive],
+                    "_source": _ORDER_ITEMS,
+                    "_pos": positions[alive],
+                }
+            )
+            self.user_events.add(interactions, "USER_ID")
+            self._finish_chunk("order_items", chunk, verdicts)
+            self.timings["transform"] += time.perf_counter() - started
+
+    # --- interactions out --------------------------------------------------------------------------------------
+
+    def interactions_out(self) -> dict[str, Any]:
+        settings = self.settings
+        writer = DatasetCsvWriter(self.staging / FILE_NAMES["interactions"], self.fields["interactions"])
+        per_user: list[pd.DataFrame] = []
+        event_types: Counter[str] = Counter()
+        batch: list[pd.DataFrame] = []
+        batch_rows = 0
+        interaction_items: set[str] = set()
+        expectations = interactions_expectations(self.fields["interactions"], settings, self.bounds)
+        for bucket in range(settings.spill_buckets):
+            frame = self.user_events.read(bucket)
+            if frame is None:
+                continue
+            started = time.perf_counter()
+            frame = transform.sort_interactions(frame, tiebreak=("_source", "_pos"))
+            duplicates = transform.duplicate_mask(frame).to_numpy()
+            kept = frame.loc[~duplicates]
+            for code, name in _SOURCE_NAMES.items():
+                self.accounting.add_excluded(
+                    name, "duplicate_interaction", int((frame["_source"][duplicates] == code).sum())
+                )
+                self.accounting.add_exported(name, int((kept["_source"] == code).sum()))
+            writer.append(kept)
+            counts = kept.groupby("USER_ID", sort=False).size()
+            per_user.append(pd.DataFrame({"USER_ID": counts.index.astype("str"), "INTERACTIONS": counts.to_numpy()}))
+            event_types.update(kept["EVENT_TYPE"].value_counts().to_dict())
+            firsts = kept.groupby("ITEM_ID", sort=False)["TIMESTAMP"].min()
+            interaction_items.update(firsts.index)
+            for item_id, seconds in firsts.items():
+                previous = self.first_interaction.get(item_id)
+                self.first_interaction[item_id] = int(seconds) if previous is None else min(previous, int(seconds))
+            self.timings["transform"] += time.perf_counter() - started
+            batch.append(_typed_interactions(kept[INTERACTION_COLUMNS]))
+            batch_rows += len(kept)
+            if batch_rows >= settings.validation_batch_rows:
+                self._validate("interactions", pd.concat(batch, ignore_index=True), expectations)
+                batch, batch_rows = [], 0
+        writer.close()
+        if batch or writer.rows == 0:
+            frame = pd.concat(batch, ignore_index=True) if batch else _typed_interactions(_empty_interactions())
+            self._validate("interactions", frame, expectations)
+        totals = (
+            pd.concat(per_user, ignore_index=True)
+            if per_user
+            else pd.DataFrame({"USER_ID": pd.Series(dtype="str"), "INTERACTIONS": pd.Series(dtype="int64")})
+        )
+        self._validate("interactions_per_user", totals, interaction_totals_expectations(settings))
+        types = pd.DataFrame(
+            {
+                "EVENT_TYPE": pd.Series(sorted(event_types), dtype="str"),
+                "INTERACTIONS": [event_types[name] for name in sorted(event_types)],
+            }
+        )
+        item_ids = [product_id for product_id, product in self.products.items() if product is not None]
+        self._validate(
+            "interaction_items",
+            pd.DataFrame({"ITEM_ID": pd.Series(sorted(interaction_items), dtype="str")}),
+            interaction_items_expectations(item_ids),
+        )
+        optional = len(self.fields["interactions"]) - 4
+        self._validate("event_types", types, event_type_expectations(settings, optional))
+        return {
+            "rows": writer.rows,
+            "users": len(totals),
+            "users_with_2_or_more": int((totals["INTERACTIONS"] >= 2).sum()),
+            "event_types": dict(sorted(event_types.items())),
+        }
+
+    def _validate(self, dataset: str, frame: pd.DataFrame, expectations: list[Any]) -> None:
+        started = time.perf_counter()
+        self.gate.validate(dataset, frame, expectations)
+        self.timings["validate"] += time.perf_counter() - started
+
+    # --- items -------------------------------------------------------------------------------------------------
+
+    def items_out(self) -> tuple[pd.DataFrame, dict[str, int]]:
+        fallback = self.bounds.window_end - 1
+        origins: Counter[str] = Counter()
+        rows = []
+        for product_id, product in self.products.items():
+            if product is None:
+                continue
+            if product.registered is not None:
+                created, origin = product.registered, "registered_at"
+            elif product_id in self.first_interaction:
+                created, origin = self.first_interaction[product_id], "first_interaction"
+            else:
+                created, origin = fallback, "window_end"
+            origins[origin] += 1
+            rows.append(
+                {
+                    "ITEM_ID": product_id,
+                    "CREATION_TIMESTAMP": created,
+                    "CUP_SIZE": transform.join_sizes(product.cup_sizes, transform.CUP_SIZES),
+                    "BAND_SIZE": transform.join_sizes(product.band_sizes, transform.BAND_SIZES),
+                    **product.attributes,
+                }
+            )
+        items = pd.DataFrame(rows, columns=self.fields["items"])
+        items = items.astype({name: "str" for name in items.columns if name != "CREATION_TIMESTAMP"})
+        items["CREATION_TIMESTAMP"] = items["CREATION_TIMESTAMP"].astype("int64")
+        items = items.assign(_key=transform.natural_key(items["ITEM_ID"])).sort_values("_key").drop(columns="_key")
+        return items.reset_index(drop=True), dict(sorted(origins.items()))
+
+    # --- the run -----------------------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        settings = self.settings
+        users = self.members()
+        self.products_pass()
+        self.logins_pass()
+        self.web_logs_pass()
+        self.sessions_pass()
+        self.order_lines_pass()
+        interactions = self.interactions_out()
+
+        items, origins = self.items_out()
+        with DatasetCsvWriter(self.staging / FILE_NAMES["items"], self.fields["items"]) as writer:
+            writer.append(items)
+        self._validate("items", items, items_expectations(self.fields["items"], settings, self.bounds))
+        users_frame = (
+            pd.concat(users, ignore_index=True)
+            if users
+            else pd.DataFrame({name: pd.Series(dtype="str") for name in self.fields["users"]})
+        )
+        self._validate("users", users_frame, users_expectations(self.fields["users"], settings))
+        for outcome in schema_lint_outcomes(settings):
+            self.gate.record(outcome)
+        started = time.perf_counter()
+        self.gate.write_docs()
+        self.timings["data_docs"] += time.perf_counter() - started
+        self.rejects.close()
+        for source, query in SOURCE_QUERIES.items():
+            ensure_rejects_file(self.staging / REJECTS_DIR, source, QUERY_COLUMNS[query])
+
+        unbalanced = self.accounting.unbalanced()
+        if unbalanced:  # a bug, never data: fail loudly rather than publish
+            self.gate.record(
+                Outcome("report", "source_rows_balance", None, True, False, details=f"unbalanced: {unbalanced}")
+            )
+        gate = self.gate.result()
+        return {
+            "window": {
+                "start": self.window.start.isoformat(),
+                "end": self.window.end.isoformat(),
+                "start_epoch_seconds": self.window.start_seconds,
+                "end_epoch_seconds": self.window.end_seconds,
+                "source_time_zone": self.window.time_zone,
+            },
+            "settings": settings.as_report_dict(),
+            "sources": self.accounting.as_dict(),
+            "datasets": {
+                "interactions": {"file": FILE_NAMES["interactions"], **interactions},
+                "users": {"file": FILE_NAMES["users"], "rows": len(users_frame)},
+                "items": {"file": FILE_NAMES["items"], "rows": len(items), "creation_timestamp_from": origins},
+            },
+            "validation": gate.as_dict(),
+            "published": gate.passed,
+            "rejects": f"{REJECTS_DIR}/",
+            "data_docs": f"{DOCS_DIR}/index.html",
+        }
+
+    def close(self) -> None:
+        self.rejects.close()
+        for buckets in (self.session_events, self.session_stats, self.session_logins, self.user_events):
+            buckets.close()
+
+
+def _empty_interactions() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="str") for name in INTERACTION_COLUMNS})
+
+
+def _typed_interactions(frame: pd.DataFrame) -> pd.DataFrame:
+    """The interactions as GX sees them: ids and categories as text, TIMESTAMP as int64, EVENT_VALUE as float."""
+    return pd.DataFrame(
+        {
+            "USER_ID": frame["USER_ID"].astype("str"),
+            "ITEM_ID": frame["ITEM_ID"].astype("str"),
+            "TIMESTAMP": pd.to_numeric(frame["TIMESTAMP"], errors="coerce").astype("Int64"),
+            "EVENT_TYPE": frame["EVENT_TYPE"].astype("str"),
+            "EVENT_VALUE": pd.to_numeric(frame["EVENT_VALUE"], errors="coerce").astype("float64"),
+            "DEVICE": frame["DEVICE"].astype("str"),
+        }
+    )
+
+
+def schema_lint_outcomes(settings: ExportSettings) -> list[Outcome]:
+    """The schema linter's findings on the three schemas, as gate outcomes (errors block)."""
+    from pulla_personalize.schema_lint import format_finding, lint_schema_file
+
+    outcomes = []
+    for dataset, file_name in FILE_NAMES.items():
+        path = settings.schemas_dir / f"{dataset}.json"
+        findings = lint_schema_file(
+            path,
+            users_metadata_limit=settings.users_metadata_limit,
+            items_metadata_limit=settings.items_metadata_limit,
+        )
+        errors = [finding for finding in findings if finding.severity == "error"]
+        outcomes.append(
+            Outcome(
+                dataset,
+                "schema_lint",
+                None,
+                True,
+                success=not errors,
+                observed=len(findings),
+                examples=[format_finding(finding) for finding in findings[:5]],
+                details=f"schema {path.name} for {file_name}",
+            )
+        )
+    return outcomes
+
+
+def ensure_rejects_file(folder: Path, source: str, columns: tuple[str, ...]) -> None:
+    """A header-only rejects file for a source that had no quarantined row, so every run has all four."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{source}.csv"
+    if not path.exists():
+        path.write_text(",".join(["reason", "column", *columns]) + "\n", encoding="utf-8")
+
+
+def _publish(staging: Path, out_dir: Path, passed: bool) -> None:
+    """Moves the run's files into ``out_dir``; the CSVs only when the gate passed.
+
+    A failed run also removes dataset CSVs an earlier run left in ``out_dir``, so the folder never pairs old
+    CSVs with a report that says this window failed.
+    """
+    names = [REPORT_NAME, REJECTS_DIR, DOCS_DIR]
+    if passed:
+        names += list(FILE_NAMES.values())
+    else:
+        for name in FILE_NAMES.values():
+            (out_dir / name).unlink(missing_ok=True)
+    for name in names:
+        source = staging / name
+        if not source.exists():
+            continue
+        target = out_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(source, target)
+
+
+def export_window(db_url: str, window: Window, out_dir: Path, settings: ExportSettings | None = None) -> ExportResult:
+    """Runs the whole export; raises ``extract.SourceUnavailable`` when the database cannot be reached."""
+    settings = settings or ExportSettings()
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(db_url)
+    started = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    run: _ExportRun | None = None
+    try:
+        check_connection(engine)
+        run = _ExportRun(engine, window, settings, staging)
+        report = run.run()
+        run.close()
+        (staging / REPORT_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _publish(staging, out_dir, report["published"])
+        timings = {name: round(value, 3) for name, value in run.timings.items()}
+        timings["total"] = round(time.perf_counter() - started, 3)
+        return ExportResult(report["published"], report, out_dir, timings)
+    finally:
+        if run is not None:
+            run.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        engine.dispose()
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The human summary printed after an export or a validate run."""
+    lines = []
+    window = report.get("window")
+    if window:
+        lines.append(f"window {window['start']} .. {window['end']} (source time zone {window['source_time_zone']})")
+    for source, account in report.get("sources", {}).items():
+        excluded = ", ".join(f"{rule} {count}" for rule, count in account["excluded"].items()) or "none"
+        quarantined = ", ".join(f"{reason} {count}" for reason, count in account["quarantined"].items()) or "none"
+        lines.append(
+            f"{source:<12} {account['source_rows']:>9} rows: exported {account['exported']}; "
+            f"excluded {excluded}; quarantined {quarantined}"
+        )
+    datasets = report.get("datasets", {})
+    if datasets:
+        lines.append("datasets     " + ", ".join(f"{name} {info['rows']} rows" for name, info in datasets.items()))
+    validation = report.get("validation", {})
+    outcomes = [Outcome(**item) for item in validation.get("expectations", [])]
+    lines += GateResult(outcomes).summary_lines()
+    return lines

@@ -1,0 +1,304 @@
+"""Streaming extraction: runs the ``include/sql`` queries for a window and yields pandas chunks.
+
+Two paths give the same values:
+
+- PostgreSQL fast path: ``COPY (query) TO STDOUT (FORMAT csv)`` through psycopg 3, parsed by pandas' C reader in
+  chunks. COPY takes no bind parameters, so the window values are inserted, as bound parameters, into a one-row
+  temporary table and each ``:name`` placeholder of the query becomes a sub-select of that table's column. No
+  value is ever formatted into SQL text.
+- Portable path (SQLite, MariaDB/MySQL, anything else SQLAlchemy speaks): a server-side cursor
+  (``stream_results=True``) read with ``partitions(chunk_rows)``.
+
+Chunks hold the query's columns in its order, as object or ``str`` columns; ``transform.as_text`` and friends
+normalise them, so the engines' different Python types (datetime objects vs ISO text) meet in one form.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+
+#: Query name → the kind of window values it binds: naive local date-times or UTC epoch milliseconds.
+QUERY_WINDOW_KIND = {
+    "order_lines": "local",
+    "members": "local",
+    "products": "local",
+    "web_logs": "epoch_ms",
+    "session_logins": "epoch_ms",
+}
+
+#: The column contract of each query (the comment block at the top of each .sql file says the same).
+QUERY_COLUMNS = {
+    "order_lines": (
+        "order_item_id",
+        "order_id",
+        "member_id",
+        "ordered_at",
+        "status",
+        "channel",
+        "product_id",
+        "option_id",
+        "quantity",
+        "unit_price",
+    ),
+    "web_logs": ("log_id", "session_id", "member_id", "event_name", "product_id", "user_agent", "occurred_at_ms"),
+    "session_logins": ("session_id", "member_id", "occurred_at_ms"),
+    "members": ("member_id", "birth_date", "cup_size", "band_size", "is_test", "created_at", "deleted_at"),
+    "products": (
+        "product_id",
+        "cup_type",
+        "wire",
+        "braret",
+        "gore_height",
+        "gore_width",
+        "braret_line",
+        "bsw",
+        "price",
+        "status",
+        "registered_at",
+        "option_id",
+        "option_cup_size",
+        "option_band_size",
+        "stock",
+    ),
+}
+
+# SQLAlchemy's own pattern for ":name" placeholders in text() (not "::" casts, not "\:" escapes).
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+_PG_PARAM_TABLE = "pulla_window_params"
+
+
+class SourceUnavailable(Exception):
+    """The source cannot be used: bad URL, server down, missing driver, a query that fails, or a query whose
+    columns break the contract. Its message is one line meant for a person."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open export window [start, end), held as aware UTC datetimes."""
+
+    start: datetime
+    end: datetime
+    time_zone: str = "Asia/Seoul"
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be time-zone aware")
+        if self.start >= self.end:
+            raise ValueError(f"window start {self.start.isoformat()} is not before its end {self.end.isoformat()}")
+
+    @classmethod
+    def parse(cls, start: str, end: str, time_zone: str = "Asia/Seoul") -> Window:
+        """ISO 8601 bounds; a bound without an offset is local time in ``time_zone`` (the source's zone)."""
+        zone = ZoneInfo(time_zone)
+
+        def one(text: str, label: str) -> datetime:
+            try:
+                value = datetime.fromisoformat(text.strip())
+            except ValueError:
+                raise ValueError(f"--{label} {text!r} is not an ISO 8601 date or date-time") from None
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=zone)
+            return value.astimezone(UTC)
+
+        return cls(one(start, "start"), one(end, "end"), time_zone)
+
+    @property
+    def start_seconds(self) -> int:
+        return int(self.start.timestamp())
+
+    @property
+    def end_seconds(self) -> int:
+        return int(self.end.timestamp())
+
+    def local(self, moment: datetime) -> datetime:
+        """A bound as the naive local date-time the source's TIMESTAMP columns hold."""
+        return moment.astimezone(ZoneInfo(self.time_zone)).replace(tzinfo=None)
+
+    def params(self, query_name: str) -> dict[str, Any]:
+        if QUERY_WINDOW_KIND[query_name] == "epoch_ms":
+            return {"start": self.start_seconds * 1000, "end": self.end_seconds * 1000}
+        return {"start": self.local(self.start), "end": self.local(self.end)}
+
+    def end_date_local(self) -> date:
+        """The last local calendar day inside the window (AGE is computed on it)."""
+        last_second = datetime.fromtimestamp(self.end_seconds - 1, tz=UTC)
+        return last_second.astimezone(ZoneInfo(self.time_zone)).date()
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for the source; SQLite text that is not UTF-8 is kept (as lone surrogates) to be quarantined."""
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as error:
+        raise SourceUnavailable(f"cannot use database URL {_safe_url(url)}: {error}") from None
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _keep_bad_bytes(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+
+    return engine
+
+
+def check_connection(engine: sa.Engine) -> None:
+    """Raises SourceUnavailable with a one-line reason when the database cannot be reached."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise SourceUnavailable(f"cannot reach database {_safe_url(str(engine.url))}: {reason}") from None
+    except sa.exc.SQLAlchemyError as error:
+        raise SourceUnavailable(f"cannot reach database {_safe_url(str(engine.url))}: {error}") from None
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def iter_query(
+    engine: sa.Engine, query: sa.TextClause, params: Mapping[str, Any], chunk_rows: int, label: str = "query"
+) -> Iterator[pd.DataFrame]:
+    """Yields the query's rows in chunks of at most ``chunk_rows`` rows, in the query's order.
+
+    A database error becomes ``SourceUnavailable`` naming ``label`` (the query's file) and the driver's message.
+    """
+    try:
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            yield from _postgres_copy_chunks(engine, query, params, chunk_rows)
+        else:
+            yield from _portable_chunks(engine, query, params, chunk_rows)
+    except sa.exc.DBAPIError as error:
+        raise SourceUnavailable(
+            f"{label} failed on {engine.dialect.name}: {_first_line(error.orig or error)}"
+        ) from None
+    except Exception as error:
+        if type(error).__module__.split(".")[0] != "psycopg":  # the fast path talks to psycopg directly
+            raise
+        raise SourceUnavailable(f"{label} failed on {engine.dialect.name}: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _portable_chunks(
+    engine: sa.Engine, query: sa.TextClause, params: Mapping[str, Any], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    used = {name: value for name, value in params.items() if name in query._bindparams}
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query, used)
+        columns = list(result.keys())
+        for rows in result.partitions(chunk_rows):
+            yield pd.DataFrame([tuple(row) for row in rows], columns=columns, dtype=object)
+
+
+def _pg_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, datetime):
+        return "timestamptz" if value.tzinfo else "timestamp"
+    if isinstance(value, date):
+        return "date"
+    return "text"
+
+
+def copy_statement(query: sa.TextClause) -> tuple[str, list[str]]:
+    """The COPY statement for a text() query, with each ``:name`` read from the parameter table; and the names."""
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in query._bindparams:
+            return match.group(0)
+        if name not in names:
+            names.append(name)
+        return f"(SELECT p_{name} FROM {_PG_PARAM_TABLE})"
+
+    body = _BIND.sub(placeholder, query.text).strip().rstrip(";").rstrip()
+    body = body.replace("\\:", ":")
+    # The newline before ")" keeps a trailing "-- comment" from swallowing it.
+    return f"COPY (\n{body}\n) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')", names
+
+
+class _CopyReader(io.RawIOBase):
+    """A binary file over psycopg's COPY blocks, for pandas.read_csv."""
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+        self._pending = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # psycopg hands out one row per block: fill the whole buffer from many blocks per call.
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(target):
+            if not self._pending:
+                if self._done:
+                    break
+                block = self._copy.read()
+                if not block:
+                    self._done = True
+                    break
+                self._pending = memoryview(block).cast("B")
+            size = min(len(target) - filled, len(self._pending))
+            target[filled : filled + size] = self._pending[:size]
+            self._pending = self._pending[size:]
+            filled += size
+        return filled
+
+
+@contextmanager
+def postgres_copy(driver_connection: Any, query: sa.TextClause, params: Mapping[str, Any]) -> Iterator[Any]:
+    """A psycopg ``Copy`` streaming the query's rows as CSV (header first, ``\\N`` for NULL).
+
+    The window values go into a one-row temporary table as bound parameters; the query reads them from there.
+    The caller's transaction drops the table when it ends.
+    """
+    statement, names = copy_statement(query)
+    with driver_connection.cursor() as cursor:
+        if names:
+            columns = ", ".join(f"p_{name} {_pg_type(params[name])}" for name in names)
+            cursor.execute(f"CREATE TEMPORARY TABLE {_PG_PARAM_TABLE} ({columns}) ON COMMIT DROP")
+            placeholders = ", ".join(["%s"] * len(names))
+            cursor.execute(f"INSERT INTO {_PG_PARAM_TABLE} VALUES ({placeholders})", [params[name] for name in names])
+        with cursor.copy(statement) as copy:
+            yield copy
+
+
+def _postgres_copy_chunks(
+    engine: sa.Engine, query: sa.TextClause, params: Mapping[str, Any], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    with engine.connect() as connection:
+        driver_connection = connection.connection.driver_connection
+        with postgres_copy(driver_connection, query, params) as copy:
+            reader = pd.read_csv(
+                io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20),
+                dtype="str",
+                keep_default_na=False,
+                na_values=["\\N"],
+                chunksize=chunk_rows,
+                encoding="utf-8",
+            )
+            yield from reader
+        driver_connection.rollback()

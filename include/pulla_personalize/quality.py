@@ -1,0 +1,443 @@
+"""The Great Expectations gate: suites built in code, run in an ephemeral context, Data Docs written to a folder.
+
+Each expectation is blocking (GX severity ``critical``) or a warning (severity ``warning``). Row-level suites run
+on batches of the interactions file (export hands over whole user buckets, so uniqueness per batch is uniqueness
+overall) and once on Users and Items. Rules that span the whole Interactions dataset run on small summary tables
+built while writing it: one row per user with its interaction count (the custom expectation "at least 25 users
+with at least 2 interactions" and the 1,000-interaction minimum), and one row per event type (the limit of 10
+event types plus optional columns). Results of all batches are merged into one outcome per expectation and
+column, which ``GateResult.summary_lines`` turns into the message a person reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pulla_personalize import transform
+from pulla_personalize.config import ExportSettings
+
+log = logging.getLogger(__name__)
+
+BLOCKING = "critical"
+WARNING = "warning"
+_EXAMPLES = 5
+
+
+def _gx() -> tuple[Any, Any]:
+    # Imported on first use: Great Expectations takes seconds to import and most commands never need it.
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx, gxe
+
+
+_CUSTOM_EXPECTATION: type | None = None
+
+
+def enough_users_expectation_class() -> type:
+    """The custom expectation class (defined once, on first use, so importing this module stays cheap).
+
+    ``ExpectEnoughUsersWithMinInteractions(column="INTERACTIONS", min_interactions=2, min_value=25)`` runs on a
+    table with one row per user and counts the users whose interaction count is at least ``min_interactions``:
+    Personalize refuses to train with fewer than 25 such users.
+    """
+    global _CUSTOM_EXPECTATION
+    if _CUSTOM_EXPECTATION is not None:
+        return _CUSTOM_EXPECTATION
+    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.expectations.expectation import ColumnAggregateExpectation
+    from great_expectations.expectations.metrics import ColumnAggregateMetricProvider, column_aggregate_value
+
+    class ColumnValuesAtLeastCount(ColumnAggregateMetricProvider):
+        metric_name = "column.pulla_values_at_least.count"
+        value_keys = ("min_interactions",)
+
+        @column_aggregate_value(engine=PandasExecutionEngine)
+        def _pandas(cls, column: pd.Series, min_interactions: int = 2, **_: Any) -> int:
+            return int((pd.to_numeric(column, errors="coerce") >= min_interactions).sum())
+
+    class ExpectEnoughUsersWithMinInteractions(ColumnAggregateExpectation):
+        """At least ``min_value`` rows (users) whose column value (interaction count) is ≥ ``min_interactions``."""
+
+        min_interactions: int = 2
+        min_value: int = 25
+        metric_dependencies = ("column.pulla_values_at_least.count",)
+        success_keys = ("min_interactions", "min_value")
+
+        def _validate(
+            self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None
+        ) -> dict[str, Any]:
+            observed = metrics["column.pulla_values_at_least.count"]
+            return {"success": observed >= self.min_value, "result": {"observed_value": observed}}
+
+    _CUSTOM_EXPECTATION = ExpectEnoughUsersWithMinInteractions
+    return _CUSTOM_EXPECTATION
+
+
+@dataclass
+class Outcome:
+    """One expectation's merged result over every batch it ran on."""
+
+    dataset: str
+    expectation: str
+    column: str | None
+    blocking: bool
+    success: bool = True
+    observed: Any = None
+    element_count: int = 0
+    unexpected_count: int = 0
+    examples: list[Any] = field(default_factory=list)
+    details: str = ""
+    expected: str = ""
+
+    def merge(self, success: bool, result: dict[str, Any], details: str) -> None:
+        self.success = self.success and success
+        if "observed_value" in result:
+            self.observed = result["observed_value"]
+        self.element_count += int(result.get("element_count") or 0)
+        self.unexpected_count += int(result.get("unexpected_count") or 0)
+        for example in result.get("partial_unexpected_list") or []:
+            if len(self.examples) < _EXAMPLES:
+                self.examples.append(example)
+        if details and not self.details:
+            self.details = details
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "expectation": self.expectation,
+            "column": self.column,
+            "blocking": self.blocking,
+            "success": self.success,
+            "observed": _jsonable(self.observed),
+            "element_count": self.element_count,
+            "unexpected_count": self.unexpected_count,
+            "examples": [_jsonable(example) for example in self.examples],
+            "details": self.details,
+            "expected": self.expected,
+        }
+
+    def describe(self) -> str:
+        column = f".{self.column}" if self.column else ""
+        parts = [f"{self.expectation} on {self.dataset}{column}"]
+        if self.expected:
+            parts.append(f"expected {self.expected}")
+        if self.observed is not None:
+            parts.append(f"observed {_jsonable(self.observed)}")
+        if self.unexpected_count:
+            parts.append(f"{self.unexpected_count} of {self.element_count} rows unexpected")
+        if self.examples:
+            parts.append("examples " + ", ".join(repr(_jsonable(example)) for example in self.examples))
+        if self.details:
+            parts.append(self.details)
+        return ": ".join(parts[:1]) + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+_NOT_EXPECTATIONS = {"column", "column_list", "batch_id", "result_format", "catch_exceptions", "meta"}
+
+
+def _expected_text(config: Any) -> str:
+    """What the expectation asks for, in words a person reads in the summary: its description, or its kwargs."""
+    description = getattr(config, "description", None)
+    if description:
+        return str(description)
+    parts = []
+    for name, value in config.kwargs.items():
+        if name in _NOT_EXPECTATIONS or value is None:
+            continue
+        shown = value
+        if isinstance(value, list | tuple | set) and len(value) > 10:
+            shown = f"[{len(value)} values]"
+        parts.append(f"{name}={shown}")
+    return ", ".join(parts)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+@dataclass
+class GateResult:
+    outcomes: list[Outcome]
+
+    @property
+    def passed(self) -> bool:
+        return all(outcome.success for outcome in self.outcomes if outcome.blocking)
+
+    @property
+    def blocking_failures(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.blocking and not outcome.success]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if not outcome.blocking and not outcome.success]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "evaluated": len(self.outcomes),
+            "blocking_failures": [outcome.describe() for outcome in self.blocking_failures],
+            "warnings": [outcome.describe() for outcome in self.warnings],
+            "expectations": [outcome.as_dict() for outcome in self.outcomes],
+        }
+
+    def summary_lines(self) -> list[str]:
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [
+            f"validation {verdict}: {len(self.outcomes)} expectations, "
+            f"{len(self.blocking_failures)} blocking failures, {len(self.warnings)} warnings"
+        ]
+        lines += [f"  BLOCKING {outcome.describe()}" for outcome in self.blocking_failures]
+        lines += [f"  warning  {outcome.describe()}" for outcome in self.warnings]
+        return lines
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Allowed epoch-second ranges: interactions inside the window, creation times from earliest to window end."""
+
+    earliest: int
+    window_start: int
+    window_end: int
+
+
+def _lengths(gxe: Any, column: str, limit: int, severity: str = BLOCKING) -> Any:
+    return gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1, max_value=limit, severity=severity)
+
+
+def _no_separators(gxe: Any, column: str) -> Any:
+    # A "|" would split a single value in two; a line break would split the record.
+    return gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=r"[|\r\n]", severity=BLOCKING)
+
+
+def _multi_value_regex(values: Iterable[str]) -> str:
+    one = "|".join(sorted(values, key=len, reverse=True))
+    return rf"^(?:{one})(?:\|(?:{one}))*$"
+
+
+def interactions_expectations(fields: list[str], settings: ExportSettings, bounds: Bounds) -> list[Any]:
+    _, gxe = _gx()
+    expectations = [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=fields, severity=BLOCKING),
+        *(
+            gxe.ExpectColumnValuesToNotBeNull(column=column, severity=BLOCKING)
+            for column in ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE")
+        ),
+        gxe.ExpectColumnValuesToBeInSet(column="EVENT_TYPE", value_set=list(transform.EVENT_TYPES), severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeInSet(column="DEVICE", value_set=list(transform.DEVICES), severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="TIMESTAMP", min_value=bounds.window_start, max_value=bounds.window_end - 1, severity=BLOCKING
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="EVENT_VALUE", min_value=0, severity=BLOCKING),
+        _lengths(gxe, "USER_ID", settings.max_id_length),
+        _lengths(gxe, "ITEM_ID", settings.max_id_length),
+        _lengths(gxe, "DEVICE", settings.max_categorical_length),
+        _no_separators(gxe, "USER_ID"),
+        _no_separators(gxe, "ITEM_ID"),
+        _no_separators(gxe, "DEVICE"),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"], severity=BLOCKING
+        ),
+    ]
+    return expectations
+
+
+def interaction_items_expectations(item_ids: Iterable[str]) -> list[Any]:
+    """For the table of distinct ITEM_IDs in Interactions: each should be in Items (a warning: Personalize
+    accepts interactions on items it has no metadata for). Run once on distinct ids, not on every batch: the
+    value set is the whole catalogue, and GX copies it into every result it renders."""
+    _, gxe = _gx()
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="ITEM_ID",
+            value_set=sorted(set(item_ids)),
+            severity=WARNING,
+            description="every item of Interactions is in Items (counts are distinct items)",
+        )
+    ]
+
+
+def interaction_totals_expectations(settings: ExportSettings) -> list[Any]:
+    _, gxe = _gx()
+    enough_users = enough_users_expectation_class()
+    return [
+        gxe.ExpectColumnSumToBeBetween(
+            column="INTERACTIONS",
+            min_value=settings.min_interactions,
+            severity=BLOCKING,
+            description=f"at least {settings.min_interactions} interactions in total (Personalize's training minimum)",
+        ),
+        enough_users(
+            column="INTERACTIONS",
+            min_interactions=2,
+            min_value=settings.min_users_with_two_interactions,
+            severity=BLOCKING,
+            description=(
+                f"at least {settings.min_users_with_two_interactions} users with at least 2 interactions each"
+                " (Personalize: 'Dataset has fewer than 25 users with at least 2 interactions each')"
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeUnique(column="USER_ID", severity=BLOCKING),
+    ]
+
+
+def event_type_expectations(settings: ExportSettings, optional_columns: int) -> list[Any]:
+    _, gxe = _gx()
+    return [
+        gxe.ExpectTableRowCountToBeBetween(
+            max_value=settings.max_event_types_plus_optional_columns - optional_columns,
+            severity=BLOCKING,
+            description=(
+                f"at most {settings.max_event_types_plus_optional_columns - optional_columns} distinct event types"
+                f" ({settings.max_event_types_plus_optional_columns} minus {optional_columns} optional columns)"
+            ),
+        )
+    ]
+
+
+def users_expectations(fields: list[str], settings: ExportSettings) -> list[Any]:
+    _, gxe = _gx()
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=fields, severity=BLOCKING),
+        gxe.ExpectTableColumnCountToBeBetween(max_value=1 + settings.users_metadata_limit, severity=BLOCKING),
+        gxe.ExpectColumnValuesToNotBeNull(column="USER_ID", severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeUnique(column="USER_ID", severity=BLOCKING),
+        _lengths(gxe, "USER_ID", settings.max_id_length),
+        _no_separators(gxe, "USER_ID"),
+        gxe.ExpectColumnValuesToBeBetween(column="AGE", min_value=0, max_value=130, severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeInSet(column="CUP_SIZE", value_set=list(transform.CUP_SIZES), severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeInSet(column="BAND_SIZE", value_set=list(transform.BAND_SIZES), severity=BLOCKING),
+    ]
+
+
+ITEM_CATEGORICALS = ("CUP_SIZE", "BAND_SIZE", "WIRE", "BRARET", "CUP_TYPE", "GORE_HEIGHT", "GORE_WIDTH")
+
+
+def items_expectations(fields: list[str], settings: ExportSettings, bounds: Bounds) -> list[Any]:
+    _, gxe = _gx()
+    categoricals = [name for name in fields if name not in ("ITEM_ID", "CREATION_TIMESTAMP")]
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=fields, severity=BLOCKING),
+        gxe.ExpectTableColumnCountToBeBetween(max_value=2 + settings.items_metadata_limit, severity=BLOCKING),
+        gxe.ExpectColumnValuesToNotBeNull(column="ITEM_ID", severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeUnique(column="ITEM_ID", severity=BLOCKING),
+        _lengths(gxe, "ITEM_ID", settings.max_id_length),
+        _no_separators(gxe, "ITEM_ID"),
+        gxe.ExpectColumnValuesToNotBeNull(column="CREATION_TIMESTAMP", severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="CREATION_TIMESTAMP", min_value=bounds.earliest, max_value=bounds.window_end - 1, severity=BLOCKING
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="CUP_SIZE", regex=_multi_value_regex(transform.CUP_SIZES), severity=BLOCKING
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="BAND_SIZE", regex=_multi_value_regex(transform.BAND_SIZES), severity=BLOCKING
+        ),
+        gxe.ExpectColumnValuesToBeInSet(column="WIRE", value_set=["True", "False"], severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeInSet(column="BRARET", value_set=["True", "False"], severity=BLOCKING),
+        *(_lengths(gxe, name, settings.max_categorical_length) for name in categoricals),
+        *(
+            gxe.ExpectColumnValuesToNotMatchRegex(column=name, regex=r"[\r\n]", severity=BLOCKING)
+            for name in categoricals
+        ),
+    ]
+
+
+class QualityGate:
+    """Runs suites on batches and collects merged outcomes; writes Data Docs into ``docs_dir`` when given."""
+
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        gx, _ = _gx()
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self._gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # The ephemeral context's default site lives in a random temp folder; ours lives next to the report.
+        for site in list(self.context.get_config().data_docs_sites or {}):
+            self.context.delete_data_docs_site(site)
+        self.docs_dir = docs_dir
+        if docs_dir is not None:
+            self.context.add_data_docs_site(
+                site_name="pulla",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        self._source = self.context.data_sources.add_pandas(name="pulla")
+        self._checkpoints: dict[str, Any] = {}
+        self._outcomes: dict[tuple[str, str, str | None, str], Outcome] = {}
+        self.extra: list[Outcome] = []
+
+    def _checkpoint(self, dataset: str, expectations: list[Any]) -> Any:
+        if dataset not in self._checkpoints:
+            gx = self._gx
+            batch = self._source.add_dataframe_asset(name=dataset).add_batch_definition_whole_dataframe("whole")
+            suite = self.context.suites.add(gx.ExpectationSuite(name=f"pulla_{dataset}", expectations=expectations))
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"pulla_{dataset}", data=batch, suite=suite)
+            )
+            self._checkpoints[dataset] = self.context.checkpoints.add(
+                gx.Checkpoint(
+                    name=f"pulla_{dataset}",
+                    validation_definitions=[definition],
+                    result_format={"result_format": "SUMMARY", "partial_unexpected_count": _EXAMPLES},
+                    # Docs are built once at the end (write_docs): rebuilding the site after every batch
+                    # cost more than the validation itself.
+                    actions=[],
+                )
+            )
+        return self._checkpoints[dataset]
+
+    def validate(self, dataset: str, frame: pd.DataFrame, expectations: list[Any]) -> None:
+        """Validates one batch of ``dataset`` (the suite is built on the first call and reused)."""
+        checkpoint = self._checkpoint(dataset, expectations)
+        result = checkpoint.run(batch_parameters={"dataframe": frame})
+        for run_result in result.run_results.values():
+            for item in run_result.results:
+                config = item.expectation_config
+                kwargs = config.kwargs
+                column = kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or None
+                severity = getattr(config, "severity", None)
+                blocking = str(getattr(severity, "value", severity) or BLOCKING) == BLOCKING
+                key = (dataset, config.type, column, repr(sorted(kwargs.items())))
+                if key not in self._outcomes:
+                    self._outcomes[key] = Outcome(
+                        dataset, config.type, column, blocking, expected=_expected_text(config)
+                    )
+                outcome = self._outcomes[key]
+                details = ""
+                if item.exception_info and item.exception_info.get("raised_exception"):
+                    details = "could not be evaluated: " + str(item.exception_info.get("exception_message"))
+                outcome.merge(bool(item.success), dict(item.result or {}), details)
+
+    def write_docs(self) -> Path | None:
+        """Builds the Data Docs site from every validation run so far; returns its index.html (None: no docs)."""
+        if self.docs_dir is None:
+            return None
+        self.context.build_data_docs(site_names=["pulla"])
+        return self.docs_dir / "index.html"
+
+    def record(self, outcome: Outcome) -> None:
+        """Adds a check made outside GX (schema lint, CSV shape) to the result."""
+        self.extra.append(outcome)
+
+    def result(self) -> GateResult:
+        return GateResult([*self.extra, *self._outcomes.values()])

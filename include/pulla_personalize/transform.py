@@ -1,0 +1,368 @@
+"""Pure pandas transforms, one function per rule, from source rows to Personalize's three datasets.
+
+Nothing here touches a database or a file: each function takes Series/DataFrames and returns new ones, so every
+rule is unit-tested on its own with hostile values. ``export.py`` chains them chunk by chunk.
+
+Conventions: ids and categorical values are pandas ``str`` Series (NA = null); timestamps leave here as UTC epoch
+seconds in ``Int64``; a function that can find bad values returns them as a boolean mask or as a Series of
+reason codes (see ``quarantine.QUARANTINE_REASONS``) rather than raising, so the caller can quarantine the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: web_logs.event_name → Interactions EVENT_TYPE.
+WEB_EVENT_TYPES = {"product_view": "click", "add_to_cart": "cart", "wishlist": "wishlist"}
+#: web_logs events that are known and simply not interactions.
+NON_INTERACTION_EVENTS = frozenset({"page_view", "search", "login", "logout"})
+PURCHASE = "purchase"
+EVENT_TYPES = (PURCHASE, *WEB_EVENT_TYPES.values())
+
+PURCHASE_STATUSES = frozenset({"paid", "shipped", "delivered"})
+#: Order statuses that are excluded, with the name of their rule.
+EXCLUDED_STATUSES = {"cancelled": "cancelled_order", "refunded": "refunded_order"}
+
+DEVICES = ("mobile", "tablet", "pc")
+#: orders.channel → DEVICE; the app and mobile-web channels say "mobile" unless the user agent says tablet.
+CHANNEL_DEVICES = {"app_ios": "mobile", "app_android": "mobile", "mobile_web": "mobile", "pc_web": "pc"}
+
+#: Cup sizes in size order (AA is smaller than A), the order multi-values are joined in.
+CUP_SIZES = ("AA", "A", "B", "C", "D", "E", "F", "G")
+BAND_SIZES = tuple(str(size) for size in range(60, 101, 5))
+
+_TABLET_UA = re.compile(r"ipad|tablet|kindle|silk/|playbook|sm-t\d|(?:android(?!.*mobile))", re.IGNORECASE)
+_MOBILE_UA = re.compile(r"mobi|iphone|ipod|android|blackberry|opera mini|iemobile|windows phone", re.IGNORECASE)
+_SURROGATE = "[\ud800-\udfff]"
+_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_LINE_BREAK = "[\r\n\u2028\u2029\x85]"
+_SUSPICIOUS = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]"
+_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+# --- values ----------------------------------------------------------------------------------------------------
+
+
+def _text_of(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return None
+        # Integral floats only appear when a driver or pandas widened an integer column.
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        # Keep bad bytes visible as lone surrogates: text_problems() reports them as invalid_utf8.
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Any source column (ints, strings, dates, bytes, None) as a ``str`` Series; empty strings become NA."""
+    if isinstance(values.dtype, pd.StringDtype):
+        text = values
+    else:
+        text = pd.Series([_text_of(value) for value in values], index=values.index, dtype="str")
+    return text.mask(text == "")
+
+
+def as_integer(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(Int64 values, mask of non-null values that are not integers)."""
+    text = as_text(values)
+    numbers = pd.to_numeric(text, errors="coerce")  # surrounding blanks are allowed by to_numeric
+    integral = numbers.notna() & (numbers == np.floor(numbers.fillna(0)))
+    invalid = text.notna() & ~integral
+    result = numbers.where(integral).astype("Float64").astype("Int64")
+    return result, invalid.fillna(False).astype(bool)
+
+
+def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -> pd.Series:
+    """Per value, the first reason it cannot be written to a Personalize CSV as is (NA when it can).
+
+    Checked in order: invalid UTF-8 (lone surrogates from undecodable bytes), line breaks, ``|``, other control
+    characters, then length. Nulls are fine here; whether a null is allowed is the caller's business.
+    """
+    text = as_text(values)
+    reasons = pd.Series(pd.NA, index=values.index, dtype="str")
+    # One pass finds the rare suspicious values; only those get the per-reason checks (ids are millions of rows).
+    suspicious = (text.str.contains(_SUSPICIOUS, regex=True) | (text.str.len() > max_length)).fillna(False)
+    suspicious = suspicious.astype(bool)
+    if not suspicious.any():
+        return reasons
+    flagged = text[suspicious]
+    checks = [
+        ("invalid_utf8", flagged.str.contains(_SURROGATE, regex=True)),
+        ("line_break_in_value", flagged.str.contains(_LINE_BREAK, regex=True)),
+        ("pipe_in_value", flagged.str.contains("|", regex=False)),
+        ("control_character", flagged.str.contains(_CONTROL, regex=True)),
+        (too_long_reason, flagged.str.len() > max_length),
+    ]
+    found = pd.Series(pd.NA, index=flagged.index, dtype="str")
+    for reason, hits in checks:
+        found = found.mask(found.isna() & hits.fillna(False).astype(bool), reason)
+    reasons.loc[flagged.index] = found
+    return reasons
+
+
+def missing(values: pd.Series) -> pd.Series:
+    """Null, NaN or empty (after trimming) values."""
+    text = as_text(values)
+    return (text.isna() | text.str.isspace()).fillna(True).astype(bool)
+
+
+def natural_key(values: pd.Series) -> pd.Series:
+    """A sort key putting numeric ids in numeric order ("9" < "10") and other ids after them, by text."""
+    text = as_text(values).fillna("")
+    digits = text.str.fullmatch(r"\d{1,30}").fillna(False).astype(bool)
+    return ("0" + text.str.len().astype(str).str.zfill(2) + text).where(digits, "1" + text)
+
+
+# --- timestamps ------------------------------------------------------------------------------------------------
+
+
+def parse_local_datetimes(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Naive local date-times (strings or datetime objects) → (datetime64 values, mask of unparseable ones)."""
+    text = as_text(values).str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if getattr(parsed.dt, "tz", None) is not None:
+        # An offset inside a "naive" column is a source error, not something to guess about.
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]"), text.notna()
+    bad = text.notna() & parsed.isna()
+    return parsed, bad.astype(bool)
+
+
+def local_to_epoch_seconds(values: pd.Series, time_zone: str) -> tuple[pd.Series, pd.Series]:
+    """Naive local date-times in ``time_zone`` → (UTC epoch seconds as Int64, mask of bad values).
+
+    Local times that do not exist or are ambiguous (daylight-saving changes) count as bad: guessing would put
+    an event an hour off.
+    """
+    parsed, bad = parse_local_datetimes(values)
+    localized = parsed.dt.tz_localize(time_zone, ambiguous="NaT", nonexistent="NaT")
+    bad = bad | (parsed.notna() & localized.isna())
+    seconds = (localized - _EPOCH) // pd.Timedelta(seconds=1)
+    return seconds.astype("Int64"), bad.astype(bool)
+
+
+def epoch_ms_to_seconds(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC epoch milliseconds → (epoch seconds, floored, as Int64; mask of non-integer values)."""
+    millis, bad = as_integer(values)
+    return millis // 1000, bad
+
+
+def outside(seconds: pd.Series, low: int, high: int) -> pd.Series:
+    """Non-null values outside the half-open range [low, high)."""
+    return (seconds.notna() & ((seconds < low) | (seconds >= high))).fillna(False).astype(bool)
+
+
+# --- interactions ----------------------------------------------------------------------------------------------
+
+
+def web_event_types(event_names: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(EVENT_TYPE or NA, mask of known non-interactions, mask of unknown event names)."""
+    names = as_text(event_names)
+    odd = names.notna() & ~names.isin([*WEB_EVENT_TYPES, *NON_INTERACTION_EVENTS])
+    if odd.any():  # " Product_View " still counts; trimming only the rare odd names keeps this fast
+        names = names.mask(odd, names[odd].str.strip().str.lower())
+    event_types = names.map(WEB_EVENT_TYPES).astype("str")
+    not_interaction = names.isin(NON_INTERACTION_EVENTS)
+    unknown = event_types.isna() & ~not_interaction
+    return event_types, not_interaction.astype(bool), unknown.astype(bool)
+
+
+def order_status_rules(statuses: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(name of the exclusion rule per order line or NA, mask of unknown statuses)."""
+    normalized = as_text(statuses).str.strip().str.lower()
+    rules = normalized.map(EXCLUDED_STATUSES).astype("str")
+    unknown = ~normalized.isin(PURCHASE_STATUSES) & rules.isna()
+    return rules, unknown.astype(bool)
+
+
+def device_from_user_agent(user_agents: pd.Series) -> pd.Series:
+    """tablet / mobile / pc from a User-Agent string; NA when there is no user agent."""
+    agents = as_text(user_agents)
+    # A log has few distinct user agents: classify each once, then spread the answers.
+    codes, uniques = pd.factorize(agents, use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype="str")
+    tablet = distinct.str.contains(_TABLET_UA, regex=True).fillna(False).astype(bool)
+    mobile = distinct.str.contains(_MOBILE_UA, regex=True).fillna(False).astype(bool)
+    answers = np.where(tablet, "tablet", np.where(mobile, "mobile", "pc")).astype(object)
+    devices = np.full(len(agents), None, dtype=object)
+    known = codes >= 0
+    devices[known] = answers[codes[known]]
+    return pd.Series(devices, index=agents.index, dtype="str")
+
+
+def device_from_channel(channels: pd.Series, user_agents: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """(DEVICE from the order channel, mask of unknown non-null channels).
+
+    A mobile channel becomes "tablet" when a user agent is known and says tablet; no channel falls back to the
+    user agent alone.
+    """
+    names = as_text(channels).str.strip().str.lower()
+    devices = names.map(CHANNEL_DEVICES).astype("str")
+    unknown = names.notna() & devices.isna()
+    if user_agents is not None:
+        from_agent = device_from_user_agent(user_agents)
+        devices = devices.mask((devices == "mobile") & (from_agent == "tablet"), "tablet")
+        devices = devices.fillna(from_agent.where(names.isna()))
+    return devices, unknown.astype(bool)
+
+
+def event_value_from_unit_price(unit_prices: pd.Series) -> pd.Series:
+    """Unit price in KRW → EVENT_VALUE text in thousand KRW with one decimal, rounded half up (15,950 → "16.0").
+
+    Integer arithmetic, so no binary-float artefact ever reaches the CSV. Nulls stay null.
+    """
+    tenths = (unit_prices.astype("Int64") + 50) // 100
+    whole = (tenths // 10).astype("str")
+    decimal = (tenths % 10).astype("str")
+    return (whole + "." + decimal).astype("str")
+
+
+def session_owners(logins: pd.DataFrame) -> pd.Series:
+    """session_id → member_id of the session's first login (earliest time, then smallest member id).
+
+    ``logins`` has columns session_id, member_id, occurred_at_ms; rows with a null session or member are ignored.
+    """
+    frame = pd.DataFrame(
+        {
+            "session_id": as_text(logins["session_id"]),
+            "member_id": as_text(logins["member_id"]),
+            "ms": as_integer(logins["occurred_at_ms"])[0],
+        }
+    ).dropna(subset=["session_id", "member_id"])
+    frame = frame.assign(member_key=natural_key(frame["member_id"]))
+    frame = frame.sort_values(["session_id", "ms", "member_key"], na_position="last", kind="stable")
+    first = frame.drop_duplicates("session_id", keep="first")
+    return pd.Series(first["member_id"].to_numpy(), index=first["session_id"].to_numpy(), dtype="str")
+
+
+def session_rates(stats: pd.DataFrame) -> pd.DataFrame:
+    """Combines per-chunk session statistics (session_id, events, first_ms, last_ms) into one row per session,
+    with ``events_per_minute`` = events / span in minutes, the span counted as at least one minute."""
+    combined = stats.groupby("session_id", sort=True).agg(
+        events=("events", "sum"), first_ms=("first_ms", "min"), last_ms=("last_ms", "max")
+    )
+    minutes = np.maximum((combined["last_ms"] - combined["first_ms"]).astype("float64") / 60_000.0, 1.0)
+    return combined.assign(events_per_minute=combined["events"].astype("float64") / minutes)
+
+
+def chunk_session_stats(session_ids: pd.Series, millis: pd.Series) -> pd.DataFrame:
+    """Per-session partial statistics of one chunk: events, first_ms, last_ms (rows without either are ignored)."""
+    frame = pd.DataFrame({"session_id": session_ids, "ms": millis}).dropna()
+    grouped = frame.groupby("session_id", sort=False)["ms"]
+    return pd.DataFrame({"events": grouped.size(), "first_ms": grouped.min(), "last_ms": grouped.max()}).reset_index()
+
+
+def bot_sessions(rates: pd.DataFrame, events_per_minute: float) -> pd.Index:
+    """Session ids faster than the threshold."""
+    return rates.index[rates["events_per_minute"] > events_per_minute]
+
+
+def attribute_users(
+    member_ids: pd.Series, session_ids: pd.Series, owners: pd.Series, *, keep_anonymous: bool
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Session stitching: (USER_ID, mask of events attributed to a member, mask of never-logged-in events).
+
+    An event's own member_id wins; otherwise the member who logged in during the session, before or after the
+    event; otherwise the session never logged in, and the session id becomes USER_ID only with keep_anonymous.
+    """
+    own = as_text(member_ids)
+    sessions = as_text(session_ids)
+    stitched = own.fillna(sessions.map(owners).astype("str"))
+    anonymous = stitched.isna()
+    users = stitched.fillna(sessions) if keep_anonymous else stitched
+    return users, (~anonymous).astype(bool), anonymous.astype(bool)
+
+
+def duplicate_mask(interactions: pd.DataFrame) -> pd.Series:
+    """Exact duplicates (same USER_ID, ITEM_ID, EVENT_TYPE and TIMESTAMP second): True for all but the first.
+
+    "First" is the row order of the frame, which the caller makes deterministic.
+    """
+    return interactions.duplicated(subset=["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"], keep="first")
+
+
+def sort_interactions(interactions: pd.DataFrame, tiebreak: Iterable[str] = ()) -> pd.DataFrame:
+    """Deterministic order: user, time, event type, item (numeric ids numerically), then the given columns."""
+    keyed = interactions.assign(
+        _user_key=natural_key(interactions["USER_ID"]), _item_key=natural_key(interactions["ITEM_ID"])
+    )
+    keys = ["_user_key", "TIMESTAMP", "EVENT_TYPE", "_item_key", *tiebreak]
+    return keyed.sort_values(keys, kind="stable").drop(columns=["_user_key", "_item_key"])
+
+
+# --- users -----------------------------------------------------------------------------------------------------
+
+
+def age_at(birth_dates: pd.Series, on: dt.date) -> pd.Series:
+    """Whole years between each birth date and ``on`` (Int64; NA for null birth dates)."""
+    born = pd.to_datetime(birth_dates, errors="coerce")
+    years = on.year - born.dt.year
+    before_birthday = (born.dt.month > on.month) | ((born.dt.month == on.month) & (born.dt.day > on.day))
+    return (years - before_birthday.astype("Int64")).astype("Int64")
+
+
+def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates (strings, dates or date-times) → (datetime64 at midnight, mask of unparseable ones)."""
+    parsed, bad = parse_local_datetimes(values)
+    return parsed.dt.normalize(), bad
+
+
+def cup_size_problems(values: pd.Series) -> pd.Series:
+    """Non-null cup sizes outside AA..G (after trimming and upper-casing)."""
+    normalized = as_text(values).str.strip().str.upper()
+    return (normalized.notna() & ~normalized.isin(CUP_SIZES)).astype(bool)
+
+
+def normalize_cup_sizes(values: pd.Series) -> pd.Series:
+    return as_text(values).str.strip().str.upper()
+
+
+def normalize_band_sizes(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Band sizes as strings ("75", never 75 or "75.0"): (values, mask of values outside 60..100 step 5)."""
+    numbers, invalid = as_integer(values)
+    text = numbers.astype("str")
+    unknown = invalid | (text.notna() & ~text.isin(BAND_SIZES))
+    return text.mask(unknown), unknown.astype(bool)
+
+
+# --- items -----------------------------------------------------------------------------------------------------
+
+
+def join_sizes(sizes: Iterable[str], order: tuple[str, ...]) -> str | None:
+    """Sizes an item comes in as one ``|``-joined value, sorted by ``order``, without duplicates; None if none."""
+    rank = {size: position for position, size in enumerate(order)}
+    unique = {size for size in sizes if isinstance(size, str) and size}
+    if not unique:
+        return None
+    return "|".join(sorted(unique, key=lambda size: (rank.get(size, len(rank)), size)))
+
+
+def flag_to_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """0/1 flags → "True"/"False" (categorical strings: Personalize ignores boolean columns); (values, invalid)."""
+    numbers, invalid = as_integer(values)
+    text = numbers.map({1: "True", 0: "False"}).astype("str")
+    invalid = invalid | (numbers.notna() & text.isna()).fillna(False).astype(bool)
+    return text.mask(invalid), invalid.astype(bool)

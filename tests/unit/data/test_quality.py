@@ -1,0 +1,122 @@
+"""The Great Expectations gate: the custom 25-user expectation, blocking vs warning, merging batches, Data Docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pulla_personalize import SCHEMAS_DIR
+from pulla_personalize.config import ExportSettings
+from pulla_personalize.csvout import schema_fields
+from pulla_personalize.quality import (
+    Bounds,
+    QualityGate,
+    interaction_items_expectations,
+    interaction_totals_expectations,
+    interactions_expectations,
+)
+
+START, END = 1767193200, 1767279600
+BOUNDS = Bounds(earliest=946684800, window_start=START, window_end=END)
+SETTINGS = ExportSettings()
+FIELDS = schema_fields("interactions", SCHEMAS_DIR)
+
+
+def totals(users_with_two: int, users_with_one: int = 5) -> pd.DataFrame:
+    counts = [2] * users_with_two + [1] * users_with_one
+    frame = pd.DataFrame({"USER_ID": [f"u{i}" for i in range(len(counts))], "INTERACTIONS": counts})
+    frame.loc[0, "INTERACTIONS"] = 2000  # enough interactions overall, so only the user rule can fail
+    return frame
+
+
+def outcome(gate: QualityGate, expectation: str, column: str | None = None):  # type: ignore[no-untyped-def]
+    matches = [
+        item
+        for item in gate.result().outcomes
+        if item.expectation == expectation and (column is None or item.column == column)
+    ]
+    assert len(matches) == 1, [item.expectation for item in gate.result().outcomes]
+    return matches[0]
+
+
+@pytest.mark.parametrize(("users", "passes"), [(25, True), (24, False)])
+def test_custom_expectation_needs_25_users_with_two_interactions(users: int, passes: bool) -> None:
+    gate = QualityGate()
+    gate.validate("interactions_per_user", totals(users), interaction_totals_expectations(SETTINGS))
+    result = outcome(gate, "expect_enough_users_with_min_interactions")
+    assert result.success is passes
+    assert result.observed == users
+    assert result.blocking
+    assert gate.result().passed is passes
+    if not passes:
+        (line,) = gate.result().summary_lines()[1:]
+        assert "at least 25 users with at least 2 interactions" in line
+        assert "observed 24" in line
+
+
+def test_interactions_suite_names_expectation_column_and_examples() -> None:
+    frame = pd.DataFrame(
+        {
+            "USER_ID": ["1", None, "a|b", "u" * 257, "5", "5"],
+            "ITEM_ID": ["10", "10", "10", "10", "11", "11"],
+            "TIMESTAMP": pd.Series([START, START, START, START, END, START + 5], dtype="Int64"),
+            "EVENT_TYPE": ["click", "click", "click", "rate", "click", "click"],
+            "EVENT_VALUE": [None, None, None, None, None, -1.0],
+            "DEVICE": ["mobile", "pc", "watch", None, "tablet", "pc"],
+        }
+    ).astype({"USER_ID": "str", "ITEM_ID": "str", "EVENT_TYPE": "str", "DEVICE": "str"})
+    gate = QualityGate()
+    gate.validate("interactions", frame, interactions_expectations(FIELDS, SETTINGS, BOUNDS))
+    failed = {(item.expectation, item.column): item for item in gate.result().outcomes if not item.success}
+    assert set(failed) == {
+        ("expect_column_values_to_not_be_null", "USER_ID"),
+        ("expect_column_values_to_not_match_regex", "USER_ID"),
+        ("expect_column_value_lengths_to_be_between", "USER_ID"),
+        ("expect_column_values_to_be_in_set", "EVENT_TYPE"),
+        ("expect_column_values_to_be_in_set", "DEVICE"),
+        ("expect_column_values_to_be_between", "TIMESTAMP"),
+        ("expect_column_values_to_be_between", "EVENT_VALUE"),
+    }
+    assert failed["expect_column_values_to_be_in_set", "DEVICE"].examples == ["watch"]
+    assert failed["expect_column_values_to_be_between", "TIMESTAMP"].examples == [END]
+    assert all(item.blocking for item in failed.values())
+    assert not gate.result().passed
+
+
+def test_items_missing_from_items_are_a_warning_that_does_not_fail_the_gate() -> None:
+    distinct_items = pd.DataFrame({"ITEM_ID": pd.Series(["10", "99"], dtype="str")})
+    gate = QualityGate()
+    gate.validate("interaction_items", distinct_items, interaction_items_expectations(["10", "11"]))
+    result = gate.result()
+    assert result.passed
+    (warning,) = result.warnings
+    assert (warning.column, warning.examples, warning.blocking) == ("ITEM_ID", ["99"], False)
+    assert "warning  expect_column_values_to_be_in_set on interaction_items.ITEM_ID" in result.summary_lines()[1]
+
+
+def test_batches_merge_into_one_outcome_per_expectation(tmp_path: Path) -> None:
+    def batch(users: list[str | None]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "USER_ID": pd.Series(users, dtype="str"),
+                "ITEM_ID": "10",
+                "TIMESTAMP": pd.Series([START + i for i in range(len(users))], dtype="Int64"),
+                "EVENT_TYPE": "click",
+                "EVENT_VALUE": pd.Series([None] * len(users), dtype="float64"),
+                "DEVICE": "pc",
+            }
+        )
+
+    gate = QualityGate(tmp_path / "docs")
+    expectations = interactions_expectations(FIELDS, SETTINGS, BOUNDS)
+    gate.validate("interactions", batch(["1", None, "2"]), expectations)
+    gate.validate("interactions", batch([None, "3"]), expectations)
+    merged = outcome(gate, "expect_column_values_to_not_be_null", "USER_ID")
+    assert (merged.success, merged.unexpected_count, merged.element_count) == (False, 2, 5)
+    assert outcome(gate, "expect_column_values_to_not_be_null", "ITEM_ID").success
+    index = gate.write_docs()
+    assert index == tmp_path / "docs" / "index.html"
+    assert index.is_file()
+    assert "pulla_interactions" in index.read_text(encoding="utf-8")

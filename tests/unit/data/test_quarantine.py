@@ -1,0 +1,102 @@
+"""Verdicts, accounting and the rejects files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pulla_personalize.quarantine import (
+    EXCLUSION_RULES,
+    QUARANTINE_REASONS,
+    Accounting,
+    RejectsWriter,
+    Verdicts,
+    render_original,
+)
+
+
+def test_the_first_verdict_wins_and_each_row_counts_once() -> None:
+    verdicts = Verdicts(4)
+    verdicts.quarantine(np.array([True, False, False, False]), "missing_id", "member_id")
+    verdicts.exclude(np.array([True, True, False, False]), "test_account")
+    verdicts.quarantine(np.array([False, True, True, False]), "unknown_product", "product_id")
+    assert verdicts.kind.tolist() == ["quarantined", "excluded", "quarantined", ""]
+    assert verdicts.reason.tolist() == ["missing_id", "test_account", "unknown_product", ""]
+    assert verdicts.column.tolist() == ["member_id", "", "product_id", ""]
+    assert verdicts.alive.tolist() == [False, False, False, True]
+
+
+def test_reason_codes_and_rules_are_checked() -> None:
+    verdicts = Verdicts(1)
+    with pytest.raises(ValueError, match="unknown quarantine reason"):
+        verdicts.quarantine([True], "looks_odd")
+    with pytest.raises(ValueError, match="unknown exclusion rule"):
+        verdicts.exclude([True], "missing_id")
+    assert not set(EXCLUSION_RULES) & set(QUARANTINE_REASONS)
+
+
+def test_quarantine_reasons_uses_each_rows_own_code() -> None:
+    verdicts = Verdicts(3)
+    verdicts.quarantine_reasons(pd.Series(["pipe_in_value", None, "id_too_long"], dtype="str"), "session_id")
+    assert verdicts.reason.tolist() == ["pipe_in_value", "", "id_too_long"]
+
+
+def test_accounting_balances_only_when_every_row_has_one_outcome() -> None:
+    accounting = Accounting()
+    verdicts = Verdicts(5)
+    verdicts.exclude(np.array([True, True, False, False, False]), "bot_session")
+    verdicts.quarantine(np.array([False, False, True, False, False]), "missing_id")
+    accounting.add_source_rows("web_logs", 5)
+    accounting.add_verdicts("web_logs", verdicts)
+    assert accounting.unbalanced() == ["web_logs"]
+    accounting.add_excluded("web_logs", "duplicate_interaction", 1)
+    accounting.add_exported("web_logs", 1)
+    assert accounting.unbalanced() == []
+    assert accounting.as_dict()["web_logs"] == {
+        "source_rows": 5,
+        "exported": 1,
+        "excluded": {"bot_session": 2, "duplicate_interaction": 1},
+        "quarantined": {"missing_id": 1},
+    }
+
+
+def test_render_original_shows_values_as_the_source_had_them() -> None:
+    assert render_original(None) == ""
+    assert render_original(float("nan")) == ""
+    assert render_original(12.0) == "12"
+    assert render_original(dt.datetime(2026, 1, 1, 9, 0)) == "2026-01-01 09:00:00"
+    assert render_original(dt.date(1990, 5, 1)) == "1990-05-01"
+
+
+def test_rejects_keep_original_values_with_reason_and_column(tmp_path: Path) -> None:
+    chunk = pd.DataFrame(
+        {"log_id": [1, 2, 3], "session_id": ["ok", "a|b", 'line\nbreak, "quoted"'], "note": ["풀라 🩱", None, "x"]},
+        dtype=object,
+    )
+    verdicts = Verdicts(3)
+    verdicts.quarantine(np.array([False, True, False]), "pipe_in_value", "session_id")
+    verdicts.quarantine(np.array([False, False, True]), "line_break_in_value", "session_id")
+    writer = RejectsWriter(tmp_path / "rejects")
+    writer.write("web_logs", chunk, verdicts)
+    writer.write("web_logs", chunk.iloc[:1].assign(session_id="bad\udcff"), _all_quarantined(1))
+    writer.close()
+    with (tmp_path / "rejects" / "web_logs.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [
+        ["reason", "column", "log_id", "session_id", "note"],
+        ["pipe_in_value", "session_id", "2", "a|b", ""],
+        ["line_break_in_value", "session_id", "3", 'line\nbreak, "quoted"', "x"],
+        ["invalid_utf8", "session_id", "1", "bad\\udcff", "풀라 🩱"],
+    ]
+    assert writer.files() == []
+
+
+def _all_quarantined(size: int) -> Verdicts:
+    verdicts = Verdicts(size)
+    verdicts.quarantine(np.ones(size, dtype=bool), "invalid_utf8", "session_id")
+    return verdicts
