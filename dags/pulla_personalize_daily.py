@@ -7,8 +7,9 @@ Great Expectations, publishes them on S3 and runs one Personalize dataset import
 
 | task | does |
 | --- | --- |
-| `prepare_run` | reads `include/config/personalize.yaml`, finds the datasets by name, plans the window and job names |
+| `plan_window` | the window: the previous local day, or the form's `window_start`/`window_end` |
 | `export_window` | extract (SQL) → transform (pandas) → validate (GX gate), all streamed; archives the run on S3 |
+| `find_datasets` | finds the datasets by name (`include/config/personalize.yaml`), names the import jobs |
 | `publish_<dataset>` | copies the dataset's CSV to its import partition, all or nothing |
 | `import_<dataset>` | the dataset import job (Interactions INCREMENTAL; Users and Items FULL), deferred while it runs |
 | `summarize_run` | writes `summary.json` beside the run's report and returns it |
@@ -82,14 +83,20 @@ DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATA
     },
 )
 def pulla_personalize_daily():
+    @task
+    def plan_window(params=None, dag_run=None) -> dict:
+        from pulla_personalize.dag_support.tasks import plan_window as plan
+        from pulla_personalize.pipeline_config import load_pipeline_config
+
+        return plan(dag_run.run_after, params, load_pipeline_config().time_zone)
+
     @task(multiple_outputs=True)
-    def prepare_run(params=None, dag_run=None) -> dict:
+    def find_datasets(window: dict) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
-        from pulla_personalize.dag_support.tasks import daily_values, plan_window, resolve_resources
+        from pulla_personalize.dag_support.tasks import daily_values, resolve_resources
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         config = load_pipeline_config()
-        window = plan_window(dag_run.run_after, params, config.time_zone)
         resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config)
         return daily_values(config, resources, window)
 
@@ -142,8 +149,10 @@ def pulla_personalize_daily():
             import_jobs=import_jobs,
         )
 
-    plan = prepare_run()
-    export = export_window(plan["window"])
+    window = plan_window()
+    export = export_window(window)
+    plan = find_datasets(window)
+    export >> plan  # after the gate: a window that fails validation makes no Personalize call at all
     import_jobs = {}
     for kind in DATASET_TYPES:
         location = publish.override(task_id=f"publish_{kind}")(kind, plan["label"], export)

@@ -30,6 +30,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def ensure_port_free(port: int, name: str) -> None:
+    """Fails when something already listens on the port: waiting for it to answer would mistake that for ours."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # The servers bind with SO_REUSEADDR too, so a port in TIME_WAIT counts as free, as it is for them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise RuntimeError(f"{name} cannot start: 127.0.0.1:{port} is already in use ({error.strerror})") from None
+
+
 def wait_for_port(port: int, process: subprocess.Popen, name: str, log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -81,6 +92,7 @@ class LocalServices:
         return f"http://127.0.0.1:{self.personalize_port}"
 
     def _start(self, name: str, command: list[str], port: int) -> None:
+        ensure_port_free(port, name)
         log_path = self.work_dir / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
@@ -95,9 +107,21 @@ class LocalServices:
         wait_for_port(port, process, name, log_path)
 
     def start(self) -> LocalServices:
+        """Starts both servers and creates the bucket; on any failure stops what it had started, then raises."""
+        try:
+            return self._start_all()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_all(self) -> LocalServices:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.s3_port = self.s3_port or free_port()
-        self.personalize_port = self.personalize_port or free_port()
+        if not self.personalize_port:
+            # Two probes in a row can get the same free port; the second server must not land on the first's.
+            self.personalize_port = free_port()
+            while self.personalize_port == self.s3_port:
+                self.personalize_port = free_port()
         self._start(
             "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)], self.s3_port
         )
@@ -139,11 +163,7 @@ class LocalServices:
         self.processes.clear()
 
     def __enter__(self) -> LocalServices:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
+        return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

@@ -7,6 +7,7 @@ and the key in the message instead of half-way through a Personalize call. Nothi
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -143,11 +144,22 @@ class _Reader:
         return value
 
     def number(
-        self, data: Mapping[str, Any], key: str, dotted: str, low: float, high: float | None = None, default: Any = None
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        dotted: str,
+        low: float,
+        high: float | None = None,
+        default: Any = None,
+        *,
+        whole: bool = False,
     ) -> float:
         value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        # YAML's .nan and .inf are floats too; NaN would pass every bound check below.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise self.fail(dotted, f"must be a number, got {value!r}")
+        if whole and not float(value).is_integer():
+            raise self.fail(dotted, f"must be a whole number, got {value!r}")
         if value < low or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise self.fail(dotted, f"must be {bounds}, got {value}")
@@ -169,7 +181,7 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
     time_zone = read.text(data, "time_zone", "time_zone")
     try:
         ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # OSError: a folder of zones, like "Asia"
         raise read.fail("time_zone", f"unknown time zone {time_zone!r}") from error
 
     s3 = read.section(data, "s3", "s3")
@@ -251,7 +263,9 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
             campaign=CampaignConfig(
                 name=read.name(campaign, "name", "personalize.campaign.name"),
                 min_provisioned_tps=int(
-                    read.number(campaign, "min_provisioned_tps", "personalize.campaign.min_provisioned_tps", 1)
+                    read.number(
+                        campaign, "min_provisioned_tps", "personalize.campaign.min_provisioned_tps", 1, whole=True
+                    )
                 ),
                 exploration_weight=read.number(
                     campaign, "exploration_weight", "personalize.campaign.exploration_weight", 0, 1

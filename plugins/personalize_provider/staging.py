@@ -197,6 +197,9 @@ def publish_s3_objects(
     keeps its file name, and a failed copy removes what this call had added.
     """
     destination = _folder_prefix(prefix, "prefix")
+    if not source_keys:
+        # Publishing nothing would still remove every "stale" object: an empty import folder, not a no-op.
+        raise ValueError(f"no source keys given; nothing was published at s3://{bucket}/{destination}")
     extra_args = sse_extra_args(sse, sse_kms_key_id)
     staged: dict[str, str] = {}
     for key in source_keys:

@@ -32,16 +32,20 @@ def failure_message(context: dict[str, Any]) -> tuple[str, str]:
     dag_id = getattr(dag, "dag_id", None) or "unknown DAG"
     task_instance = context.get("ti") or context.get("task_instance")
     run_id = context.get("run_id") or getattr(context.get("dag_run"), "run_id", None) or "unknown run"
-    if task_instance is not None:
+    # Airflow 3 gives a DAG-run callback the context of the run's last task plus the run's ``reason``; a task
+    # callback never has ``reason``. Only the latter is a task failure.
+    dag_run_failure = "reason" in context or task_instance is None
+    log_url = getattr(task_instance, "log_url", None) if task_instance is not None else None
+    if not dag_run_failure:
         task_id = getattr(task_instance, "task_id", "?")
         try_number = getattr(task_instance, "try_number", "?")
         subject = f"[pulla-personalize] {dag_id}.{task_id} failed"
         lines = [f"Task {task_id} of DAG {dag_id} failed (run {run_id}, try {try_number})."]
-        log_url = getattr(task_instance, "log_url", None)
     else:
         subject = f"[pulla-personalize] DAG {dag_id} failed"
         lines = [f"DAG {dag_id} run {run_id} failed."]
-        log_url = None
+        if task_instance is not None:
+            lines.append(f"Last task: {getattr(task_instance, 'task_id', '?')}.")
     lines.append(f"Error: {_exception_text(context)}")
     if log_url:
         lines.append(f"Log: {log_url}")

@@ -40,11 +40,25 @@ WAITER_DELAY_ENV = "PULLA_WAITER_DELAY_SECONDS"
 TASK_RETRIES_ENV = "PULLA_TASK_RETRIES"
 
 
+def _env_count(name: str, default: int | None) -> int | None:
+    """A whole number >= 0 from the environment; unset or empty gives ``default``; anything else fails clearly."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"environment variable {name}={text!r} must be a whole number of at least 0")
+    return value
+
+
 def default_args(*, retries: int = 2, retry_delay: timedelta = timedelta(minutes=5)) -> dict[str, Any]:
     """Task defaults: an owner to page, retries with growing delay, and a notification when a task fails for good."""
     args: dict[str, Any] = {
         "owner": OWNER,
-        "retries": int(os.environ.get(TASK_RETRIES_ENV, retries)),
+        "retries": _env_count(TASK_RETRIES_ENV, retries),
         "retry_delay": retry_delay,
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
@@ -52,8 +66,9 @@ def default_args(*, retries: int = 2, retry_delay: timedelta = timedelta(minutes
         "on_failure_callback": [PullaFailureNotifier()],
     }
     # default_args reach only operators that take the argument: the Personalize ones.
-    if os.environ.get(WAITER_DELAY_ENV):
-        args["waiter_delay"] = int(os.environ[WAITER_DELAY_ENV])
+    waiter_delay = _env_count(WAITER_DELAY_ENV, None)
+    if waiter_delay is not None:
+        args["waiter_delay"] = waiter_delay
     return args
 
 

@@ -41,6 +41,10 @@ def _parse_bound(text: str, zone: ZoneInfo, name: str) -> datetime:
         raise ValueError(f"param {name}={text!r} is not an ISO 8601 date or date-time") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
+    if value.second or value.microsecond:
+        # Labels (S3 partitions, import job names) have minute resolution: two windows a few seconds apart
+        # would share one label, and the second run would adopt the first's import jobs.
+        raise ValueError(f"param {name}={text!r} must be a whole minute (no seconds)")
     return value
 
 

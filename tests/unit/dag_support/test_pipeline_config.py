@@ -1,0 +1,312 @@
+"""The pipeline configuration: the shipped file loads, and every bad value fails with the file and dotted key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pulla_personalize import SCHEMAS_DIR
+from pulla_personalize.pipeline_config import (
+    CONFIG_PATH_ENV,
+    DEFAULT_CONFIG_PATH,
+    CampaignConfig,
+    ConfigError,
+    S3Config,
+    load_pipeline_config,
+)
+
+
+def test_shipped_file_loads_with_its_values() -> None:
+    config = load_pipeline_config()
+    assert config.path == DEFAULT_CONFIG_PATH
+    assert config.time_zone == "Asia/Seoul"
+    assert config.s3.bucket == "pulla-personalize"
+    assert config.s3.prefix == "personalize/"  # always one trailing slash
+    assert config.s3.server_side_encryption == "AES256"
+    assert config.s3.kms_key_id is None
+    names = config.personalize
+    assert set(names.schemas) == set(names.datasets) == {"interactions", "users", "items"}
+    assert all(name.endswith("-v1") for name in names.schemas.values())
+    assert names.solution.recipe_arn.endswith("recipe/aws-user-personalization")
+    assert names.solution.event_type is None
+    assert names.campaign.min_provisioned_tps == 1
+    # Folded YAML (>-) and any run of spaces collapse into one line.
+    assert names.filters["pulla-exclude-purchased"] == 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
+    assert all("\n" not in expression and "  " not in expression for expression in names.filters.values())
+    assert config.min_ratios == {"normalized_discounted_cumulative_gain_at_25": 0.98, "precision_at_25": 0.98}
+    assert config.notifications.channel == "log"
+    assert config.notifications.smtp_to == ()
+    assert names.schema_path("users") == SCHEMAS_DIR / "users.json"
+    assert all(names.schema_path(kind).is_file() for kind in names.schemas)
+
+
+def test_environment_variable_chooses_the_file(
+    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(lambda data: data.update(time_zone="Europe/Berlin"), name="other.yaml")
+    monkeypatch.setenv(CONFIG_PATH_ENV, str(path))
+    config = load_pipeline_config()
+    assert config.path == path
+    assert config.time_zone == "Europe/Berlin"
+    # An explicit path still wins over the variable.
+    assert load_pipeline_config(DEFAULT_CONFIG_PATH).time_zone == "Asia/Seoul"
+
+
+def test_a_missing_environment_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(CONFIG_PATH_ENV, str(tmp_path / "absent.yaml"))
+    with pytest.raises(ConfigError, match=r"absent\.yaml: cannot read the pipeline configuration"):
+        load_pipeline_config()
+
+
+def test_unreadable_file_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "personalize.yaml"
+    folder.mkdir()  # a folder where the file should be: reading it fails for any user, root included
+    with pytest.raises(ConfigError, match=r"personalize\.yaml: cannot read the pipeline configuration"):
+        load_pipeline_config(folder)
+
+
+def test_invalid_yaml_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("time_zone: Asia/Seoul\ns3: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^broken\.yaml: not valid YAML"):
+        load_pipeline_config(path)
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text\n"])
+def test_a_file_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "flat.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^flat\.yaml: the file must hold a mapping of sections"):
+        load_pipeline_config(path)
+
+
+def _set(dotted: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[last] = value
+
+    return change
+
+
+def _delete(dotted: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        del node[last]
+
+    return change
+
+
+def _both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        for one in changes:
+            one(data)
+
+    return change
+
+
+BAD_VALUES = [
+    pytest.param(_set("time_zone", "Asia/Nowhere"), "time_zone", "unknown time zone", id="unknown-zone"),
+    pytest.param(_set("time_zone", "Asia"), "time_zone", "unknown time zone", id="zone-folder"),
+    pytest.param(_set("time_zone", "../etc/passwd"), "time_zone", "unknown time zone", id="zone-path"),
+    pytest.param(_delete("time_zone"), "time_zone", "non-empty string", id="zone-missing"),
+    pytest.param(_set("s3", "pulla-personalize"), "s3", "not a mapping", id="s3-not-mapping"),
+    pytest.param(_set("s3.bucket", "Pulla_Bucket"), "s3.bucket", "not a valid S3 bucket name", id="bucket-case"),
+    pytest.param(_set("s3.bucket", "ab"), "s3.bucket", "not a valid S3 bucket name", id="bucket-short"),
+    pytest.param(_set("s3.server_side_encryption", "DES"), "s3.server_side_encryption", "must be one of", id="sse"),
+    pytest.param(_set("s3.server_side_encryption", "aws:kms"), "s3.kms_key_id", "required when", id="kms-without-key"),
+    pytest.param(_set("personalize", ["a"]), "personalize", "not a mapping", id="personalize-not-mapping"),
+    pytest.param(
+        _set("personalize.role_arn", "arn:aws:iam::123:role/short-account"),
+        "personalize.role_arn",
+        "not an IAM role ARN",
+        id="role-account",
+    ),
+    pytest.param(
+        _set("personalize.role_arn", "arn:aws:iam::000000000000:user/someone"),
+        "personalize.role_arn",
+        "not an IAM role ARN",
+        id="role-user",
+    ),
+    pytest.param(
+        _set("personalize.schemas.actions", "pulla-actions-v1"),
+        "personalize.schemas",
+        "unknown dataset types ['actions']",
+        id="unknown-dataset-type",
+    ),
+    pytest.param(
+        _delete("personalize.datasets.items"), "personalize.datasets.items", "non-empty string", id="dataset-missing"
+    ),
+    pytest.param(_set("personalize.datasets", None), "personalize.datasets", "not a mapping", id="datasets-null"),
+    pytest.param(
+        _set("personalize.dataset_group", "pulla group"),
+        "personalize.dataset_group",
+        "not a Personalize name",
+        id="space",
+    ),
+    pytest.param(
+        _set("personalize.schemas.users", "x" * 64),
+        "personalize.schemas.users",
+        "not a Personalize name",
+        id="64-chars",
+    ),
+    pytest.param(
+        _set("personalize.solution.name", "-leading-dash"),
+        "personalize.solution.name",
+        "not a Personalize name",
+        id="leading-dash",
+    ),
+    pytest.param(
+        _set("personalize.event_tracker", "web.events"), "personalize.event_tracker", "not a Personalize name", id="dot"
+    ),
+    pytest.param(
+        _set("personalize.filters", {"bad name": "EXCLUDE ItemID"}),
+        "personalize.filters.bad name",
+        "not a Personalize name",
+        id="filter-name",
+    ),
+    pytest.param(
+        _set("personalize.filters", {"empty": ""}), "personalize.filters.empty", "non-empty string", id="filter-empty"
+    ),
+    pytest.param(
+        _set("personalize.solution.solution_config", ["x"]),
+        "personalize.solution.solution_config",
+        "must be a mapping",
+        id="solution-config",
+    ),
+    pytest.param(
+        _set("personalize.campaign.exploration_weight", 1.5),
+        "personalize.campaign.exploration_weight",
+        "between 0 and 1",
+        id="weight-high",
+    ),
+    pytest.param(
+        _set("personalize.campaign.exploration_weight", float("nan")),
+        "personalize.campaign.exploration_weight",
+        "must be a number",
+        id="weight-nan",
+    ),
+    pytest.param(
+        _set("personalize.campaign.min_provisioned_tps", float("inf")),
+        "personalize.campaign.min_provisioned_tps",
+        "must be a number",
+        id="tps-inf",
+    ),
+    pytest.param(
+        _set("personalize.campaign.min_provisioned_tps", 1.5),
+        "personalize.campaign.min_provisioned_tps",
+        "whole number",
+        id="tps-fraction",
+    ),
+    pytest.param(
+        _set("personalize.campaign.min_provisioned_tps", True),
+        "personalize.campaign.min_provisioned_tps",
+        "must be a number",
+        id="tps-bool",
+    ),
+    pytest.param(_set("export", "yes"), "export", "must be a mapping", id="export-not-mapping"),
+    pytest.param(
+        _set("export.keep_anonymous_sessions", "no"), "export.keep_anonymous_sessions", "true or false", id="flag"
+    ),
+    pytest.param(
+        _set("export.bot_events_per_minute", 0), "export.bot_events_per_minute", "at least 0.001", id="bot-rate"
+    ),
+    pytest.param(_set("quality_gate", None), "quality_gate", "not a mapping", id="gate-missing"),
+    pytest.param(_set("quality_gate.min_ratios", {}), "quality_gate.min_ratios", "at least one metric", id="no-ratio"),
+    pytest.param(
+        _set("quality_gate.min_ratios.precision_at_25", "high"),
+        "quality_gate.min_ratios.precision_at_25",
+        "must be a number",
+        id="ratio-text",
+    ),
+    pytest.param(_set("notifications", "log"), "notifications", "not a mapping", id="notifications-not-mapping"),
+    pytest.param(_set("notifications.channel", "pager"), "notifications.channel", "must be one of", id="channel"),
+    pytest.param(
+        _set("notifications.channel", "smtp"), "notifications.smtp_to", "at least one address", id="smtp-no-recipient"
+    ),
+    pytest.param(
+        _set("notifications.smtp_to", ["ops.pulla.kr"]), "notifications.smtp_to", "e-mail addresses", id="smtp-address"
+    ),
+    pytest.param(
+        _set("notifications.smtp_to", "ops@pulla.kr"), "notifications.smtp_to", "must be a list", id="smtp-not-list"
+    ),
+    pytest.param(
+        _both(_set("notifications.channel", "slack"), _set("notifications.slack_webhook_conn_id", None)),
+        "notifications.slack_webhook_conn_id",
+        "non-empty string",
+        id="slack-no-connection",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "dotted_key", "reason"), BAD_VALUES)
+def test_bad_value_names_file_and_key(
+    write_config: Callable[..., Path], change: Callable[[dict[str, Any]], None], dotted_key: str, reason: str
+) -> None:
+    path = write_config(change, name="bad-config.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_pipeline_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"bad-config.yaml: {dotted_key}: "), message
+    assert reason in message
+
+
+def test_good_variants_load(write_config: Callable[..., Path]) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["s3"].update(prefix="/deep/er/", server_side_encryption="aws:kms", kms_key_id="alias/pulla")
+        data["personalize"]["campaign"]["exploration_weight"] = 0
+        data["personalize"]["solution"]["event_type"] = "purchase"
+        data["notifications"].update(channel="smtp", smtp_to=["ops@pulla.kr", "data@pulla.kr"])
+        del data["export"]  # optional: defaults apply
+
+    config = load_pipeline_config(write_config(change))
+    assert config.s3.prefix == "deep/er/"
+    assert (config.s3.server_side_encryption, config.s3.kms_key_id) == ("aws:kms", "alias/pulla")
+    assert config.personalize.solution.event_type == "purchase"
+    assert config.notifications.smtp_to == ("ops@pulla.kr", "data@pulla.kr")
+    assert config.keep_anonymous_sessions is False
+    assert config.bot_events_per_minute == 30.0
+
+
+@pytest.mark.parametrize(
+    ("prefix", "parts", "uri", "key"),
+    [
+        ("personalize/", ("import", "users", "window=20261127"), "personalize/import/users/window=20261127/", None),
+        ("personalize/", ("/runs/", "", "x.csv"), "personalize/runs/x.csv/", "personalize/runs/x.csv"),
+        ("", ("metrics", "history.png"), "metrics/history.png/", "metrics/history.png"),
+        ("a/b/", (), "a/b/", "a/b/"),
+    ],
+)
+def test_s3_uri_and_key(prefix: str, parts: tuple[str, ...], uri: str, key: str | None) -> None:
+    s3 = S3Config(bucket="pulla-personalize", prefix=prefix, server_side_encryption=None, kms_key_id=None)
+    assert s3.uri(*parts) == f"s3://pulla-personalize/{uri}"
+    expected_key = key if key is not None else uri.rstrip("/")
+    assert s3.key(*parts) == expected_key
+
+
+@pytest.mark.parametrize(
+    ("weight", "days", "expected"),
+    [(0.3, 30.0, ("0.3", "30")), (0.0, 1.5, ("0", "1.5")), (1, 7, ("1", "7"))],
+)
+def test_campaign_config_uses_strings(weight: float, days: float, expected: tuple[str, str]) -> None:
+    campaign = CampaignConfig(
+        name="c", min_provisioned_tps=1, exploration_weight=weight, exploration_item_age_cut_off_days=days
+    )
+    exploration = campaign.campaign_config()["itemExplorationConfig"]
+    assert (exploration["explorationWeight"], exploration["explorationItemAgeCutOff"]) == expected
+    assert all(re.fullmatch(r"\d+(\.\d+)?", text) for text in exploration.values())
+
+
+def test_shipped_campaign_config() -> None:
+    assert load_pipeline_config().personalize.campaign.campaign_config() == {
+        "itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
+    }

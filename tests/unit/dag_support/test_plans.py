@@ -1,0 +1,259 @@
+"""Daily windows, their labels and import job names, and the flat values the DAGs hand to operators."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pulla_personalize.dag_support.tasks import (
+    daily_values,
+    deployment_branch,
+    expected_campaign_arn,
+    import_job_name,
+    import_modes,
+    plan_window,
+    retrain_values,
+    setup_values,
+    window_label,
+)
+from pulla_personalize.pipeline_config import PipelineConfig
+
+SEOUL = "Asia/Seoul"
+KST = ZoneInfo(SEOUL)
+
+
+def test_scheduled_run_exports_the_previous_local_day() -> None:
+    # 03:00 in Seoul on 28 Nov is 18:00 UTC on 27 Nov: the window is 27 Nov 00:00-24:00 Seoul time.
+    window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {}, SEOUL)
+    assert window == {
+        "start": "2026-11-26T15:00:00+00:00",
+        "end": "2026-11-27T15:00:00+00:00",
+        "label": "20261127",
+        "full_reload": False,
+        "import_modes": {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"},
+    }
+
+
+def test_scheduled_run_across_a_month_boundary() -> None:
+    # 1 Dec 03:00 Seoul exports 30 Nov; a run that starts late (10:00 Seoul) still exports the same day.
+    on_time = plan_window(datetime(2026, 11, 30, 18, 0, tzinfo=UTC), {}, SEOUL)
+    late = plan_window(datetime(2026, 12, 1, 1, 0, tzinfo=UTC), {}, SEOUL)
+    assert on_time == late
+    assert (on_time["start"], on_time["end"], on_time["label"]) == (
+        "2026-11-29T15:00:00+00:00",
+        "2026-11-30T15:00:00+00:00",
+        "20261130",
+    )
+
+
+def test_scheduled_run_across_new_year() -> None:
+    window = plan_window(datetime(2026, 12, 31, 18, 0, tzinfo=UTC), {}, SEOUL)
+    assert window["label"] == "20261231"
+    assert window["end"] == "2026-12-31T15:00:00+00:00"
+
+
+def test_seoul_days_are_always_24_hours() -> None:
+    # Korea has no daylight saving time: every scheduled window of a year is exactly one day long.
+    run_after = datetime(2026, 1, 1, 18, 0, tzinfo=UTC)
+    for day in range(365):
+        window = plan_window(run_after + timedelta(days=day), {}, SEOUL)
+        start, end = datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"])
+        assert end - start == timedelta(days=1)
+        assert start.astimezone(KST).hour == 0
+
+
+def test_manual_dates_are_local_days() -> None:
+    window = plan_window(
+        datetime(2026, 11, 28, tzinfo=UTC), {"window_start": "2026-11-01", "window_end": "2026-11-28"}, SEOUL
+    )
+    assert window["start"] == "2026-10-31T15:00:00+00:00"
+    assert window["end"] == "2026-11-27T15:00:00+00:00"
+    assert window["label"] == "20261101-20261128"
+
+
+def test_manual_date_times_naive_local_and_with_offset() -> None:
+    params = {"window_start": " 2026-11-27T03:00 ", "window_end": "2026-11-27T00:00:00Z"}
+    window = plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
+    # Naive 03:00 is Seoul (18:00 UTC the day before); 00:00Z is 09:00 Seoul.
+    assert window["start"] == "2026-11-26T18:00:00+00:00"
+    assert window["end"] == "2026-11-27T00:00:00+00:00"
+    assert window["label"] == "20261127T0300-20261127T0900"
+
+
+def test_manual_window_ignores_run_after() -> None:
+    params = {"window_start": "2026-11-20", "window_end": "2026-11-21"}
+    first = plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
+    later = plan_window(datetime(2027, 3, 1, tzinfo=UTC), params, SEOUL)
+    assert first == later
+    assert first["label"] == "20261120"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"window_start": "2026-11-20"},
+        {"window_end": "2026-11-21"},
+        {"window_start": "2026-11-20", "window_end": None},
+        {"window_start": "", "window_end": "2026-11-21"},
+    ],
+)
+def test_only_one_bound_is_an_error(params: dict) -> None:
+    with pytest.raises(ValueError, match="give both window_start and window_end, or neither"):
+        plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2026-11-21", "2026-11-20"), ("2026-11-21", "2026-11-21"), ("2026-11-21T09:00", "2026-11-21T00:00:00Z")],
+)
+def test_start_not_before_end_is_an_error(start: str, end: str) -> None:
+    with pytest.raises(ValueError, match="is not before window_end"):
+        plan_window(datetime(2026, 11, 28, tzinfo=UTC), {"window_start": start, "window_end": end}, SEOUL)
+
+
+def test_unparseable_bound_names_the_param() -> None:
+    with pytest.raises(ValueError, match=r"param window_end='yesterday' is not an ISO 8601"):
+        plan_window(
+            datetime(2026, 11, 28, tzinfo=UTC), {"window_start": "2026-11-20", "window_end": "yesterday"}, SEOUL
+        )
+
+
+@pytest.mark.parametrize("end", ["2026-11-27T09:00:30", "2026-11-27T09:00:00.5"])
+def test_bounds_with_seconds_are_refused(end: str) -> None:
+    # A label has minute resolution; a window a few seconds off would reuse another window's label and jobs.
+    params = {"window_start": "2026-11-27T03:00:00", "window_end": end}
+    with pytest.raises(ValueError, match=r"param window_end='.*' must be a whole minute"):
+        plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
+
+
+def test_full_reload_imports_everything_in_full() -> None:
+    window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {"full_reload": True}, SEOUL)
+    assert window["full_reload"] is True
+    assert window["import_modes"] == {"interactions": "FULL", "users": "FULL", "items": "FULL"}
+    assert import_modes(False) == {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "label"),
+    [
+        (datetime(2026, 11, 27, tzinfo=KST), datetime(2026, 11, 28, tzinfo=KST), "20261127"),
+        (datetime(2026, 11, 1, tzinfo=KST), datetime(2026, 11, 28, tzinfo=KST), "20261101-20261128"),
+        (datetime(2026, 11, 27, tzinfo=KST), datetime(2026, 11, 29, tzinfo=KST), "20261127-20261129"),
+        (
+            datetime(2026, 11, 27, 3, tzinfo=KST),
+            datetime(2026, 11, 27, 9, 30, tzinfo=KST),
+            "20261127T0300-20261127T0930",
+        ),
+        (datetime(2026, 11, 27, tzinfo=KST), datetime(2026, 11, 28, 1, tzinfo=KST), "20261127T0000-20261128T0100"),
+        # The same instants given in UTC get the Seoul label.
+        (datetime(2026, 11, 26, 15, tzinfo=UTC), datetime(2026, 11, 27, 15, tzinfo=UTC), "20261127"),
+        (
+            datetime(2026, 11, 27, 0, tzinfo=timezone(timedelta(hours=-5))),
+            datetime(2026, 11, 27, 5, tzinfo=timezone(timedelta(hours=-5))),
+            "20261127T1400-20261127T1900",
+        ),
+    ],
+)
+def test_window_label(start: datetime, end: datetime, label: str) -> None:
+    assert window_label(start, end, KST) == label
+
+
+def test_window_label_of_a_whole_day_in_a_zone_with_daylight_saving() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    # 25 Oct 2026 has 25 hours in Berlin; it is still one local day.
+    assert window_label(datetime(2026, 10, 25, tzinfo=berlin), datetime(2026, 10, 26, tzinfo=berlin), berlin) == (
+        "20261025"
+    )
+
+
+def test_import_job_name_is_stable_and_bounded() -> None:
+    assert import_job_name("pulla-interactions", "20261127", "INCREMENTAL") == "pulla-interactions-20261127-incremental"
+    longest_label = "20261127T0300-20261127T0930"
+    name = import_job_name("pulla-interactions", longest_label, "INCREMENTAL")
+    assert len(name) <= 63
+    exactly_63 = "d" * (63 - len("-20261127-full"))
+    assert len(import_job_name(exactly_63, "20261127", "FULL")) == 63
+    with pytest.raises(ValueError, match="longer than Personalize's 63 characters"):
+        import_job_name(exactly_63 + "d", "20261127", "FULL")
+
+
+def test_every_configured_dataset_fits_the_longest_label(config: PipelineConfig) -> None:
+    for name in config.personalize.datasets.values():
+        assert len(import_job_name(name, "20261127T0300-20261127T0930", "INCREMENTAL")) <= 63
+
+
+def test_setup_values(config: PipelineConfig) -> None:
+    values = setup_values(config)
+    assert values["dataset_group"] == "pulla"
+    assert values["solution_config"] is None  # an empty mapping means: the recipe's defaults
+    assert values["users_schema"] == "pulla-users-v1"
+    assert values["items_dataset"] == "pulla-items"
+    assert values["interactions_schema_path"].endswith("interactions.json")
+    assert [item["name"] for item in values["filters"]] == ["pulla-exclude-purchased", "pulla-in-my-size"]
+    assert values["filters"][1]["filter_expression"].startswith("INCLUDE ItemID WHERE Items.CUP_SIZE")
+
+
+def test_daily_values(config: PipelineConfig) -> None:
+    window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {}, SEOUL)
+    resources = {f"{kind}_dataset_arn": f"arn:dataset/{kind}" for kind in ("interactions", "users", "items")}
+    values = daily_values(config, resources, window)
+    assert values["label"] == "20261127"
+    assert values["role_arn"] == config.personalize.role_arn
+    assert values["interactions_import_mode"] == "INCREMENTAL"
+    assert values["interactions_job_name"] == "pulla-interactions-20261127-incremental"
+    assert values["users_job_name"] == "pulla-users-20261127-full"
+    assert values["items_dataset_arn"] == "arn:dataset/items"
+    reload_window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {"full_reload": True}, SEOUL)
+    assert daily_values(config, resources, reload_window)["interactions_job_name"].endswith("-full")
+
+
+RESOURCES = {"solution_arn": "arn:solution/pulla", "campaign_arn": "arn:campaign/pulla"}
+
+
+def test_retrain_values_defaults(config: PipelineConfig) -> None:
+    values = retrain_values(config, RESOURCES, {})
+    assert values == {
+        "solution_arn": "arn:solution/pulla",
+        "campaign_arn": "arn:campaign/pulla",
+        "campaign_name": "pulla-campaign",
+        "campaign_config": config.personalize.campaign.campaign_config(),
+        "min_provisioned_tps": 1,
+        "training_mode": "FULL",
+        "force_deploy": False,
+        "min_ratios": config.min_ratios,
+    }
+
+
+def test_retrain_form_overrides(config: PipelineConfig) -> None:
+    params = {"training_mode": "update", "force_deploy": True, "min_ndcg_ratio": 0.9, "min_precision_ratio": 0}
+    values = retrain_values(config, RESOURCES, params)
+    assert values["training_mode"] == "UPDATE"
+    assert values["force_deploy"] is True
+    assert values["min_ratios"] == {"normalized_discounted_cumulative_gain_at_25": 0.9, "precision_at_25": 0.0}
+    # The configuration itself is not changed by a run's form.
+    assert config.min_ratios["precision_at_25"] == 0.98
+    only_one = retrain_values(config, RESOURCES, {"min_precision_ratio": 1.1, "min_ndcg_ratio": None})
+    assert only_one["min_ratios"] == {"normalized_discounted_cumulative_gain_at_25": 0.98, "precision_at_25": 1.1}
+
+
+@pytest.mark.parametrize(
+    ("decision", "campaign_arn", "branch"),
+    [
+        ({"deploy": True}, "arn:campaign/pulla", "update_campaign"),
+        ({"deploy": True}, None, "create_campaign"),
+        ({"deploy": False}, "arn:campaign/pulla", "keep_live_version"),
+        ({"deploy": False}, None, "keep_live_version"),
+        ({}, None, "keep_live_version"),
+    ],
+)
+def test_deployment_branch(decision: dict, campaign_arn: str | None, branch: str) -> None:
+    assert deployment_branch(decision, campaign_arn) == branch
+
+
+def test_expected_campaign_arn() -> None:
+    group = "arn:aws:personalize:ap-northeast-2:123456789012:dataset-group/pulla"
+    assert expected_campaign_arn(group, "pulla-campaign") == (
+        "arn:aws:personalize:ap-northeast-2:123456789012:campaign/pulla-campaign"
+    )

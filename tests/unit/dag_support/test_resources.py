@@ -1,0 +1,140 @@
+"""resolve_resources against a PersonalizeHook whose real boto3 client is wrapped in botocore's Stubber: every
+request is checked against the Personalize API model, and every queued response must be used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from botocore.stub import Stubber
+
+from personalize_provider.hooks.personalize import PersonalizeHook
+from pulla_personalize.dag_support.tasks import resolve_resources
+from pulla_personalize.pipeline_config import PipelineConfig
+
+from .conftest import REGION
+
+ACCOUNT = "123456789012"
+CREATED = "2026-11-01T00:00:00Z"
+
+
+def arn(resource: str) -> str:
+    return f"arn:aws:personalize:{REGION}:{ACCOUNT}:{resource}"
+
+
+GROUP_ARN = arn("dataset-group/pulla")
+SOLUTION_ARN = arn("solution/pulla-user-personalization")
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[PersonalizeHook, Stubber]]:
+    hook = PersonalizeHook(aws_conn_id=None, region_name=REGION)
+    with Stubber(hook.conn) as stubber:
+        yield hook, stubber
+        stubber.assert_no_pending_responses()
+
+
+def add_groups(stubber: Stubber, names: list[str]) -> None:
+    groups = [{"name": name, "datasetGroupArn": arn(f"dataset-group/{name}"), "status": "ACTIVE"} for name in names]
+    # Two pages: the lookup must follow nextToken.
+    stubber.add_response("list_dataset_groups", {"datasetGroups": groups[:1], "nextToken": "page-2"}, {})
+    stubber.add_response("list_dataset_groups", {"datasetGroups": groups[1:]}, {"nextToken": "page-2"})
+
+
+def add_datasets(stubber: Stubber, config: PipelineConfig) -> None:
+    datasets = [
+        {"name": name, "datasetArn": arn(f"dataset/pulla/{kind.upper()}"), "datasetType": kind, "status": "ACTIVE"}
+        for kind, name in config.personalize.datasets.items()
+    ]
+    for _kind in config.personalize.datasets:  # one listing per dataset looked up
+        stubber.add_response("list_datasets", {"datasets": datasets}, {"datasetGroupArn": GROUP_ARN})
+
+
+def test_all_found(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla"])
+    add_datasets(stubber, config)
+    stubber.add_response(
+        "list_solutions",
+        {"solutions": [{"name": "pulla-user-personalization", "solutionArn": SOLUTION_ARN, "status": "ACTIVE"}]},
+        {"datasetGroupArn": GROUP_ARN},
+    )
+    stubber.add_response(
+        "list_campaigns",
+        {"campaigns": [{"name": "pulla-campaign", "campaignArn": arn("campaign/pulla-campaign"), "status": "ACTIVE"}]},
+        {"solutionArn": SOLUTION_ARN},
+    )
+
+    resources = resolve_resources(personalize, config, require_solution=True)
+
+    assert resources == {
+        "dataset_group_arn": GROUP_ARN,
+        "interactions_dataset_arn": arn("dataset/pulla/INTERACTIONS"),
+        "users_dataset_arn": arn("dataset/pulla/USERS"),
+        "items_dataset_arn": arn("dataset/pulla/ITEMS"),
+        "solution_arn": SOLUTION_ARN,
+        "campaign_arn": arn("campaign/pulla-campaign"),
+    }
+
+
+def test_no_solution_yet_is_fine_for_the_daily_run(
+    hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig
+) -> None:
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla"])
+    add_datasets(stubber, config)
+    stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": GROUP_ARN})
+    resources = resolve_resources(personalize, config)
+    assert resources["solution_arn"] is None
+    assert resources["campaign_arn"] is None  # no solution: no campaign lookup at all
+
+
+def test_solution_without_campaign(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla"])
+    add_datasets(stubber, config)
+    stubber.add_response(
+        "list_solutions",
+        {"solutions": [{"name": "pulla-user-personalization", "solutionArn": SOLUTION_ARN}]},
+        {"datasetGroupArn": GROUP_ARN},
+    )
+    stubber.add_response("list_campaigns", {"campaigns": []}, {"solutionArn": SOLUTION_ARN})
+    resources = resolve_resources(personalize, config, require_solution=True)
+    assert (resources["solution_arn"], resources["campaign_arn"]) == (SOLUTION_ARN, None)
+
+
+def test_missing_group_says_run_setup(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla-staging"])
+    with pytest.raises(LookupError, match=r"dataset group 'pulla' does not exist: run the pulla_personalize_setup DAG"):
+        resolve_resources(personalize, config)
+
+
+def test_missing_dataset_is_named(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla"])
+    only_interactions = [{"name": "pulla-interactions", "datasetArn": arn("dataset/pulla/INTERACTIONS")}]
+    stubber.add_response("list_datasets", {"datasets": only_interactions}, {"datasetGroupArn": GROUP_ARN})
+    stubber.add_response("list_datasets", {"datasets": only_interactions}, {"datasetGroupArn": GROUP_ARN})
+    with pytest.raises(LookupError, match=r"dataset 'pulla-users' does not exist: run pulla_personalize_setup"):
+        resolve_resources(personalize, config)
+
+
+def test_missing_solution_fails_the_retrain(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla"])
+    add_datasets(stubber, config)
+    stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": GROUP_ARN})
+    with pytest.raises(LookupError, match=r"solution 'pulla-user-personalization' does not exist"):
+        resolve_resources(personalize, config, require_solution=True)
+
+
+def test_service_error_is_not_mistaken_for_missing(
+    hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig
+) -> None:
+    from botocore.exceptions import ClientError
+
+    personalize, stubber = hook
+    stubber.add_client_error("list_dataset_groups", "AccessDeniedException", "not allowed", expected_params={})
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        resolve_resources(personalize, config)
