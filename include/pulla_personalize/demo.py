@@ -76,14 +76,23 @@ def read_csv_rows(s3_client: Any, bucket: str, key: str) -> list[dict[str, str]]
     return list(csv.DictReader(io.StringIO(read_s3_text(s3_client, bucket, key))))
 
 
-def pick_members(users: list[dict[str, str]], interactions: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Three members of different cup and band sizes, each with some history, most active first."""
+def pick_members(
+    users: list[dict[str, str]], items: list[dict[str, str]], interactions: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """Three members of different cup and band sizes that the catalogue serves, most active first."""
     activity: dict[str, int] = {}
     for row in interactions:
         activity[row["USER_ID"]] = activity.get(row["USER_ID"], 0) + 1
+
+    def items_in_size(user: dict[str, str]) -> int:
+        return sum(
+            user["CUP_SIZE"] in item["CUP_SIZE"].split("|") and user["BAND_SIZE"] in item["BAND_SIZE"].split("|")
+            for item in items
+        )
+
     chosen: list[dict[str, str]] = []
     for user in sorted(users, key=lambda u: (-activity.get(u["USER_ID"], 0), u["USER_ID"])):
-        if not user["CUP_SIZE"] or not user["BAND_SIZE"]:
+        if not user["CUP_SIZE"] or not user["BAND_SIZE"] or items_in_size(user) < TOP_N:
             continue
         if any(user["CUP_SIZE"] == c["CUP_SIZE"] or user["BAND_SIZE"] == c["BAND_SIZE"] for c in chosen):
             continue
@@ -117,7 +126,7 @@ def print_recommendations(services: Any, resources: dict[str, Any], users, items
     by_id = {item["ITEM_ID"]: item for item in items}
     size_filter = resources["filter_arns"].get("pulla-in-my-size")
     say(f"Recommendations (campaign {resources['campaign_arn']})")
-    for user in pick_members(users, interactions):
+    for user in pick_members(users, items, interactions):
         cup, band = user["CUP_SIZE"], user["BAND_SIZE"]
         say(f"  member {user['USER_ID']} (cup {cup}, band {band}, age {user['AGE'] or '?'})")
         for label, extra in (

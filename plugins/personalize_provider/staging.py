@@ -71,14 +71,14 @@ def _error_text(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _list_keys(s3_client: Any, bucket: str, prefix: str) -> list[str]:
+def list_keys(s3_client: Any, bucket: str, prefix: str) -> list[str]:
     keys: list[str] = []
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return keys
 
 
-def _delete_keys(s3_client: Any, bucket: str, keys: list[str]) -> None:
+def delete_keys(s3_client: Any, bucket: str, keys: list[str]) -> None:
     # DeleteObjects takes at most 1000 keys a call.
     for start in range(0, len(keys), 1000):
         batch = keys[start : start + 1000]
@@ -158,7 +158,7 @@ def stage_folder(
     finally:
         if staged:
             try:
-                _delete_keys(s3_client, bucket, list(staged.values()))
+                delete_keys(s3_client, bucket, list(staged.values()))
             except Exception as error:  # the publish result stands; leftovers in staging are harmless
                 log.warning(
                     "Could not delete staged objects under s3://%s/%s: %s",
@@ -173,10 +173,10 @@ def _remove_stale(s3_client: Any, bucket: str, destination: str, published: list
     wanted = set(published)
     stale = [
         key
-        for key in _list_keys(s3_client, bucket, destination)
+        for key in list_keys(s3_client, bucket, destination)
         if key not in wanted and "/" not in key[len(destination) :]
     ]
-    _delete_keys(s3_client, bucket, stale)
+    delete_keys(s3_client, bucket, stale)
     return stale
 
 
@@ -229,7 +229,7 @@ def _publish(
     *,
     source_bucket: str,
 ) -> list[str]:
-    existing = set(_list_keys(s3_client, bucket, destination))
+    existing = set(list_keys(s3_client, bucket, destination))
     copied: list[str] = []
     try:
         for name, staged_key in staged.items():
@@ -239,7 +239,7 @@ def _publish(
     except Exception as error:
         # Roll back the objects this run added; keys that existed before hold an earlier run's bytes for the same
         # data interval (runs are deterministic), so they are left in place.
-        _delete_keys(s3_client, bucket, [k for k in copied if k not in existing])
+        delete_keys(s3_client, bucket, [k for k in copied if k not in existing])
         raise StagingError(
             f"copying {name} into s3://{bucket}/{destination} failed ({_error_text(error)}); "
             f"the {len(copied)} object(s) already copied by this run were removed again"

@@ -112,13 +112,6 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def _list_keys(s3_client: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
-
-
 def _sse_args(config: PipelineConfig) -> dict[str, str]:
     from personalize_provider.staging import sse_extra_args
 
@@ -127,16 +120,14 @@ def _sse_args(config: PipelineConfig) -> dict[str, str]:
 
 def upload_folder(s3_client: Any, local_dir: Path, bucket: str, prefix: str, extra_args: dict[str, str]) -> list[str]:
     """Uploads every file below ``local_dir`` under ``prefix`` and removes objects there it did not write."""
+    from personalize_provider.staging import delete_keys, list_keys
+
     written = []
     for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
         key = prefix + path.relative_to(local_dir).as_posix()
         s3_client.upload_file(str(path), bucket, key, ExtraArgs=extra_args or None)
         written.append(key)
-    stale = sorted(set(_list_keys(s3_client, bucket, prefix)) - set(written))
-    for start in range(0, len(stale), 1000):
-        s3_client.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in stale[start : start + 1000]]}
-        )
+    delete_keys(s3_client, bucket, sorted(set(list_keys(s3_client, bucket, prefix)) - set(written)))
     return written
 
 
