@@ -8,3 +8,5 @@ COPY --chown=airflow:root include ./include
 COPY --chown=airflow:root plugins ./plugins
 # Pinning apache-airflow again stops pip from moving the image's Airflow while resolving our requirements.
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r requirements.txt
+# The local endpoint's state volume mounts here; made by the airflow user so the volume is writable by it.
+RUN mkdir -p /opt/airflow/personalize-data

@@ -24,7 +24,9 @@ clear the task.
 
 **Rerun or backfill a day.** Clear the run (same window → same S3 keys, same bytes, and the import job of that name
 is adopted, not duplicated), or trigger with the form: `window_start`/`window_end` (ISO dates, local time, end
-excluded) and `full_reload` (FULL imports of every dataset, e.g. after a schema change or to rebuild history).
+excluded). An incremental run imports exactly one local day (Personalize appends, so a longer window would import
+days twice): backfill one run per day. `full_reload` imports every dataset FULL, replacing all the interactions
+Personalize holds, so give it a window covering the whole history (e.g. after a schema change).
 From the CLI: `airflow dags trigger pulla_personalize_daily -c '{"window_start": "2026-11-20", "window_end":
 "2026-11-21"}'`.
 """

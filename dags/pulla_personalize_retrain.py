@@ -69,14 +69,14 @@ from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, da
         "min_ndcg_ratio": Param(
             None,
             type=["null", "number"],
-            minimum=0,
+            exclusiveMinimum=0,
             title="Minimum NDCG@25 ratio",
             description="New/live NDCG@25 needed to deploy (e.g. 0.98). Empty: the configured rule.",
         ),
         "min_precision_ratio": Param(
             None,
             type=["null", "number"],
-            minimum=0,
+            exclusiveMinimum=0,
             title="Minimum precision@25 ratio",
             description="New/live precision@25 needed to deploy (e.g. 0.98). Empty: the configured rule.",
         ),

@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     db_path = state_dir / "pulla.db"
     db_url = f"sqlite:///{db_path}"
     if not db_path.exists():
-        seed_demo_database(db_url, end_date=DEMO_END_DATE, scale=1, seed=42, days=30)
+        # Seed beside it and rename: an interrupted seed never leaves a half-filled database to be reused.
+        partial = db_path.with_suffix(".seeding")
+        partial.unlink(missing_ok=True)
+        seed_demo_database(f"sqlite:///{partial}", end_date=DEMO_END_DATE, scale=1, seed=42, days=30)
+        os.replace(partial, db_path)
         print(f"Seeded the demo Pulla database at {db_path} (30 days before {DEMO_END_DATE}).", flush=True)
 
     with LocalServices(state_dir / "services", bucket=config.s3.bucket) as services:

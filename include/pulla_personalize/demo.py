@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -219,18 +220,24 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
     say("\nStopped the local S3 and Personalize servers.")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo and what it started, like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 1), help="last day + 1")
     parser.add_argument("--scale", type=float, default=1.0, help="demo data scale (1 ≈ 100,000 web log rows)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, Airflow home, data)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     work_dir = Path(tempfile.mkdtemp(prefix="pulla-demo-"))
     started = time.monotonic()
     try:
         run_demo(work_dir, args.end_date, args.scale)
     except KeyboardInterrupt:
         say("\nInterrupted: stopped what the demo started.")
+        shutil.rmtree(work_dir, ignore_errors=True)
         return 130
     except Exception as error:
         say(f"\nDemo failed: {error}\nLogs are kept in {work_dir}")

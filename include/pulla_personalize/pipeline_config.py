@@ -227,6 +227,14 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
     min_ratios = read.section(gate, "min_ratios", "quality_gate.min_ratios")
     if not min_ratios:
         raise read.fail("quality_gate.min_ratios", "name at least one metric")
+    from personalize_provider.gate import KNOWN_METRICS
+
+    for metric in min_ratios:
+        if metric not in KNOWN_METRICS:
+            # A misspelt metric is missing from every version's metrics: the gate would keep the live one forever.
+            raise read.fail(
+                f"quality_gate.min_ratios.{metric}", f"unknown metric; use one of {', '.join(sorted(KNOWN_METRICS))}"
+            )
     notifications = read.section(data, "notifications", "notifications")
     channel = read.text(notifications, "channel", "notifications.channel")
     if channel not in NOTIFICATION_CHANNELS:

@@ -13,6 +13,20 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: The offline metrics GetSolutionMetrics returns for User-Personalization, the ones a gate rule can name.
+KNOWN_METRICS = frozenset(
+    {
+        "coverage",
+        "mean_reciprocal_rank_at_25",
+        "normalized_discounted_cumulative_gain_at_5",
+        "normalized_discounted_cumulative_gain_at_10",
+        "normalized_discounted_cumulative_gain_at_25",
+        "precision_at_5",
+        "precision_at_10",
+        "precision_at_25",
+    }
+)
+
 DEFAULT_MIN_RATIOS: dict[str, float] = {
     "normalized_discounted_cumulative_gain_at_25": 0.98,
     "precision_at_25": 0.98,

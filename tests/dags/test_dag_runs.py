@@ -193,15 +193,16 @@ def test_a_window_that_fails_validation_writes_no_import_data_and_calls_no_perso
 
     url, requests = recording_personalize
     connection = aws_connection(airflow_stack.services.s3_url, url)
-    # One hour of data: far below 1,000 interactions and 25 users with two of them.
-    window = {"window_start": "2026-10-31T10:00:00", "window_end": "2026-10-31T11:00:00", "full_reload": False}
-    label = "20261031T1000-20261031T1100"
+    # A day after the seeded month: no interactions at all, far below 1,000 and 25 users with two of them.
+    window = {"window_start": "2026-11-05", "window_end": "2026-11-06", "full_reload": False}
+    label = "20261105"
     result = airflow_stack.run_dag(
         "pulla_personalize_daily", window, env={"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection)}
     )
     assert not result.succeeded
     assert "validation gate failed" in result.log
-    assert "ExpectEnoughUsersWithMinInteractions" in result.log or "25" in result.log
+    assert "expect_enough_users_with_min_interactions" in result.log
+    assert "at least 25 users with at least 2 interactions" in result.log
     assert requests == [], f"Personalize was called: {requests}"
     for kind in ("interactions", "users", "items"):
         assert airflow_stack.s3_keys(airflow_stack.config.s3.key("import", kind, f"window={label}")) == {}

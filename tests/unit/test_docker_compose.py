@@ -98,3 +98,18 @@ def test_paths_inside_containers_match_the_mounts(compose: dict) -> None:
     environment = common["environment"]
     assert environment["AIRFLOW__CORE__DAGS_FOLDER"] in mounts
     assert environment["AIRFLOW__CORE__PLUGINS_FOLDER"] in mounts
+
+
+def test_the_local_bucket_is_the_configured_one(compose: dict) -> None:
+    from pulla_personalize.pipeline_config import load_pipeline_config
+
+    script = compose["services"]["s3-init"]["command"][0]
+    assert f'Bucket="{load_pipeline_config().s3.bucket}"' in script
+    assert "s3-init" in compose["services"]["airflow-worker"]["depends_on"]
+
+
+def test_the_local_endpoint_state_lives_on_its_volume_in_a_folder_the_image_creates(compose: dict) -> None:
+    service = compose["services"]["personalize-local"]
+    data_dir = service["command"][service["command"].index("--data-dir") + 1]
+    assert f"personalize-local:{data_dir}" in service["volumes"]
+    assert f"mkdir -p {data_dir}" in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")

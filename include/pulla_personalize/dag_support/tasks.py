@@ -65,11 +65,22 @@ def plan_window(run_after: datetime, params: Mapping[str, Any], time_zone: str) 
 
     A scheduled run (03:00 local) exports the previous local calendar day. A manual run may override the window
     with ``window_start``/``window_end`` (ISO dates or date-times; without an offset they are local time).
+
+    Interactions imports are INCREMENTAL, which appends: so an incremental window is exactly one local day, the
+    unit the scheduled runs import and name their jobs by (a rerun of a day adopts that day's job; a longer window
+    would append days already imported a second time). ``full_reload`` replaces all the bulk interactions
+    Personalize holds, so it needs an explicit window covering the whole history to keep.
     """
     zone = ZoneInfo(time_zone)
     start_param, end_param = params.get("window_start"), params.get("window_end")
+    full_reload = bool(params.get("full_reload", False))
     if bool(start_param) != bool(end_param):
         raise ValueError("give both window_start and window_end, or neither")
+    if full_reload and not start_param:
+        raise ValueError(
+            "full_reload replaces every interaction Personalize holds with this window's: give window_start and "
+            "window_end covering the whole history to keep"
+        )
     if start_param:
         start = _parse_bound(start_param, zone, "window_start")
         end = _parse_bound(end_param, zone, "window_end")
@@ -79,7 +90,14 @@ def plan_window(run_after: datetime, params: Mapping[str, Any], time_zone: str) 
         start = end - timedelta(days=1)
     if start >= end:
         raise ValueError(f"window_start {start.isoformat()} is not before window_end {end.isoformat()}")
-    full_reload = bool(params.get("full_reload", False))
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    one_day = local_start.time() == time(0) and local_end == local_start + timedelta(days=1)
+    if not full_reload and not one_day:
+        raise ValueError(
+            f"an incremental run imports exactly one local day (got {local_start.isoformat()} .. "
+            f"{local_end.isoformat()}): a longer or partial window would append interactions already imported. "
+            "Trigger one run per day to backfill, or use full_reload with a window covering the whole history"
+        )
     return {
         "start": start.astimezone(UTC).isoformat(),
         "end": end.astimezone(UTC).isoformat(),
@@ -411,6 +429,9 @@ def retrain_values(config: PipelineConfig, resources: Mapping[str, Any], params:
     for metric, ratio in overrides.items():
         if ratio is not None:
             min_ratios[metric] = float(ratio)
+    from personalize_provider.gate import validate_min_ratios
+
+    validate_min_ratios(min_ratios)  # a bad rule fails now, not after hours of training
     campaign = config.personalize.campaign
     return {
         "solution_arn": resources["solution_arn"],

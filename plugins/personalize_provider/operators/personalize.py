@@ -1073,15 +1073,13 @@ class PersonalizeUpdateCampaignOperator(PersonalizeBaseOperator):
         settles_on_target = (
             update.get("solutionVersionArn", campaign.get("solutionVersionArn")) == self.solution_version_arn
         )
-        no_settings_change = self.min_provisioned_tps is None and self.campaign_config is None
-        if settles_on_target and no_settings_change and update.get("status") in (None, "ACTIVE", *IN_PROGRESS):
-            self.log.info(
-                "Campaign %s already serves (or is moving to) %s",
-                self.campaign_arn,
-                self.solution_version_arn,
-            )
-            if update.get("status") in IN_PROGRESS:
-                self._wait_or_defer(CAMPAIGN_UPDATE, self.campaign_arn)
+        if settles_on_target and update.get("status") in IN_PROGRESS:
+            # A retry or a cleared task while our update runs: the service would refuse a second one; wait for it.
+            self.log.info("Campaign %s is already moving to %s", self.campaign_arn, self.solution_version_arn)
+            self._wait_or_defer(CAMPAIGN_UPDATE, self.campaign_arn)
+            return self.campaign_arn
+        if settles_on_target and update.get("status") in (None, "ACTIVE") and self._settings_match(campaign, update):
+            self.log.info("Campaign %s already serves %s", self.campaign_arn, self.solution_version_arn)
             return self.campaign_arn
         self._call(
             f"Updating Personalize campaign {self.campaign_arn} to {self.solution_version_arn}",
@@ -1095,3 +1093,11 @@ class PersonalizeUpdateCampaignOperator(PersonalizeBaseOperator):
         self.log.info("Campaign %s is moving to %s", self.campaign_arn, self.solution_version_arn)
         self._wait_or_defer(CAMPAIGN_UPDATE, self.campaign_arn)
         return self.campaign_arn
+
+    def _settings_match(self, campaign: dict[str, Any], update: dict[str, Any]) -> bool:
+        """Whether the campaign already has the requested TPS and config (keys we do not set are the service's)."""
+        current_tps = update.get("minProvisionedTPS", campaign.get("minProvisionedTPS"))
+        if self.min_provisioned_tps is not None and self.min_provisioned_tps != current_tps:
+            return False
+        current_config = update.get("campaignConfig", campaign.get("campaignConfig")) or {}
+        return all(current_config.get(key) == value for key, value in (self.campaign_config or {}).items())

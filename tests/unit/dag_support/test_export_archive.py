@@ -24,9 +24,9 @@ from .conftest import list_keys
 
 END_DATE = date(2026, 11, 28)
 # Seven days at scale 0.2 give about 1,300 interactions from about 190 users: enough for the gate's 1,000
-# interactions and 25 users with 2+ each. Half an hour of one day gives a handful.
-PASSING = {"window_start": "2026-11-21", "window_end": "2026-11-28"}
-FAILING = {"window_start": "2026-11-27T10:00", "window_end": "2026-11-27T10:30"}
+# interactions and 25 users with 2+ each (a many-day window is a full reload). A day after the data has none.
+PASSING = {"window_start": "2026-11-21", "window_end": "2026-11-28", "full_reload": True}
+FAILING = {"window_start": "2026-12-01", "window_end": "2026-12-02"}
 
 
 @pytest.fixture(scope="module")

@@ -228,6 +228,12 @@ BAD_VALUES = [
         "must be a number",
         id="ratio-text",
     ),
+    pytest.param(
+        _set("quality_gate.min_ratios.precision_at_2", 0.98),
+        "quality_gate.min_ratios.precision_at_2",
+        "unknown metric",
+        id="ratio-misspelt-metric",
+    ),
     pytest.param(_set("notifications", "log"), "notifications", "not a mapping", id="notifications-not-mapping"),
     pytest.param(_set("notifications.channel", "pager"), "notifications.channel", "must be one of", id="channel"),
     pytest.param(

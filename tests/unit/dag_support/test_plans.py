@@ -65,16 +65,15 @@ def test_seoul_days_are_always_24_hours() -> None:
 
 
 def test_manual_dates_are_local_days() -> None:
-    window = plan_window(
-        datetime(2026, 11, 28, tzinfo=UTC), {"window_start": "2026-11-01", "window_end": "2026-11-28"}, SEOUL
-    )
+    params = {"window_start": "2026-11-01", "window_end": "2026-11-28", "full_reload": True}
+    window = plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
     assert window["start"] == "2026-10-31T15:00:00+00:00"
     assert window["end"] == "2026-11-27T15:00:00+00:00"
     assert window["label"] == "20261101-20261128"
 
 
 def test_manual_date_times_naive_local_and_with_offset() -> None:
-    params = {"window_start": " 2026-11-27T03:00 ", "window_end": "2026-11-27T00:00:00Z"}
+    params = {"window_start": " 2026-11-27T03:00 ", "window_end": "2026-11-27T00:00:00Z", "full_reload": True}
     window = plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
     # Naive 03:00 is Seoul (18:00 UTC the day before); 00:00Z is 09:00 Seoul.
     assert window["start"] == "2026-11-26T18:00:00+00:00"
@@ -128,8 +127,36 @@ def test_bounds_with_seconds_are_refused(end: str) -> None:
         plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
 
 
+def test_manual_one_day_as_date_times_is_an_incremental_day() -> None:
+    params = {"window_start": "2026-11-20T00:00", "window_end": "2026-11-20T15:00:00Z"}
+    window = plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
+    assert window["label"] == "20261120"
+    assert window["import_modes"]["interactions"] == "INCREMENTAL"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"window_start": "2026-11-01", "window_end": "2026-11-28"},  # many days would append days again
+        {"window_start": "2026-11-27T03:00", "window_end": "2026-11-27T09:00"},  # part of a day
+        {"window_start": "2026-11-27T03:00", "window_end": "2026-11-28T03:00"},  # 24 h across two days
+    ],
+)
+def test_an_incremental_window_must_be_exactly_one_local_day(params: dict) -> None:
+    with pytest.raises(ValueError, match="exactly one local day"):
+        plan_window(datetime(2026, 11, 28, tzinfo=UTC), params, SEOUL)
+
+
+def test_full_reload_needs_an_explicit_window() -> None:
+    with pytest.raises(ValueError, match="whole history"):
+        plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {"full_reload": True}, SEOUL)
+
+
+FULL_HISTORY = {"window_start": "2026-01-01", "window_end": "2026-11-28", "full_reload": True}
+
+
 def test_full_reload_imports_everything_in_full() -> None:
-    window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {"full_reload": True}, SEOUL)
+    window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), FULL_HISTORY, SEOUL)
     assert window["full_reload"] is True
     assert window["import_modes"] == {"interactions": "FULL", "users": "FULL", "items": "FULL"}
     assert import_modes(False) == {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"}
@@ -205,7 +232,7 @@ def test_daily_values(config: PipelineConfig) -> None:
     assert values["interactions_job_name"] == "pulla-interactions-20261127-incremental"
     assert values["users_job_name"] == "pulla-users-20261127-full"
     assert values["items_dataset_arn"] == "arn:dataset/items"
-    reload_window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {"full_reload": True}, SEOUL)
+    reload_window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), FULL_HISTORY, SEOUL)
     assert daily_values(config, resources, reload_window)["interactions_job_name"].endswith("-full")
 
 
@@ -227,11 +254,11 @@ def test_retrain_values_defaults(config: PipelineConfig) -> None:
 
 
 def test_retrain_form_overrides(config: PipelineConfig) -> None:
-    params = {"training_mode": "update", "force_deploy": True, "min_ndcg_ratio": 0.9, "min_precision_ratio": 0}
+    params = {"training_mode": "update", "force_deploy": True, "min_ndcg_ratio": 0.9, "min_precision_ratio": 0.5}
     values = retrain_values(config, RESOURCES, params)
     assert values["training_mode"] == "UPDATE"
     assert values["force_deploy"] is True
-    assert values["min_ratios"] == {"normalized_discounted_cumulative_gain_at_25": 0.9, "precision_at_25": 0.0}
+    assert values["min_ratios"] == {"normalized_discounted_cumulative_gain_at_25": 0.9, "precision_at_25": 0.5}
     # The configuration itself is not changed by a run's form.
     assert config.min_ratios["precision_at_25"] == 0.98
     only_one = retrain_values(config, RESOURCES, {"min_precision_ratio": 1.1, "min_ndcg_ratio": None})
@@ -257,3 +284,9 @@ def test_expected_campaign_arn() -> None:
     assert expected_campaign_arn(group, "pulla-campaign") == (
         "arn:aws:personalize:ap-northeast-2:123456789012:campaign/pulla-campaign"
     )
+
+
+@pytest.mark.parametrize("ratio", [0, -0.5])
+def test_a_bad_gate_ratio_from_the_form_fails_before_training(config: PipelineConfig, ratio: float) -> None:
+    with pytest.raises(ValueError, match="positive number"):
+        retrain_values(config, RESOURCES, {"min_ndcg_ratio": ratio})

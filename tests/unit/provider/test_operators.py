@@ -823,6 +823,45 @@ class TestUpdateCampaign:
         self.expect_campaign(stubbed(op), VERSION_NEW, {"status": "ACTIVE", "solutionVersionArn": VERSION_NEW})
         assert op.execute(context) == CAMPAIGN
 
+    def test_same_settings_on_the_served_version_are_left_alone(self, stubbed, context) -> None:
+        config = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}
+        op = self.make(min_provisioned_tps=1, campaign_config=config)
+        self.expect_campaign(
+            stubbed(op),
+            VERSION_NEW,
+            {
+                "status": "ACTIVE",
+                "solutionVersionArn": VERSION_NEW,
+                "minProvisionedTPS": 1,
+                "campaignConfig": {**config, "syncWithLatestSolutionVersion": False},
+            },
+        )
+        assert op.execute(context) == CAMPAIGN
+
+    def test_changed_settings_on_the_served_version_are_applied(self, stubbed, context) -> None:
+        config = {"itemExplorationConfig": {"explorationWeight": "0.5", "explorationItemAgeCutOff": "30"}}
+        op = self.make(campaign_config=config)
+        stubber = stubbed(op)
+        old_config = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}
+        self.expect_campaign(
+            stubber, VERSION_NEW, {"status": "ACTIVE", "solutionVersionArn": VERSION_NEW, "campaignConfig": old_config}
+        )
+        stubber.add_response(
+            "update_campaign",
+            {"campaignArn": CAMPAIGN},
+            {"campaignArn": CAMPAIGN, "solutionVersionArn": VERSION_NEW, "campaignConfig": config},
+        )
+        self.expect_campaign(stubber, VERSION_NEW, {"status": "ACTIVE", "solutionVersionArn": VERSION_NEW})
+        assert op.execute(context) == CAMPAIGN
+
+    def test_a_retry_while_its_update_runs_waits_instead_of_updating_again(self, stubbed, context) -> None:
+        config = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}}
+        op = self.make(min_provisioned_tps=1, campaign_config=config)
+        stubber = stubbed(op)
+        self.expect_campaign(stubber, VERSION_OLD, {"status": "CREATE IN_PROGRESS", "solutionVersionArn": VERSION_NEW})
+        self.expect_campaign(stubber, VERSION_NEW, {"status": "ACTIVE", "solutionVersionArn": VERSION_NEW})
+        assert op.execute(context) == CAMPAIGN  # no update_campaign call was queued: the stubber would fail
+
     def test_failed_update_fails_with_its_reason(self, stubbed, context) -> None:
         op = self.make()
         stubber = stubbed(op)
