@@ -9,7 +9,7 @@ Great Expectations, publishes them on S3 and runs one Personalize dataset import
 | --- | --- |
 | `plan_window` | the window: the previous local day, or the form's `window_start`/`window_end` |
 | `export_window` | extract (SQL) → transform (pandas) → validate (GX gate), all streamed; archives the run on S3 |
-| `find_datasets` | finds the datasets by name (`include/config/personalize.yaml`), names the import jobs |
+| `find_datasets` | finds the datasets by name; names each import job after its window, mode and data |
 | `publish_<dataset>` | copies the dataset's CSV to its import partition, all or nothing |
 | `import_<dataset>` | the dataset import job (Interactions INCREMENTAL; Users and Items FULL), deferred while it runs |
 | `summarize_run` | writes `summary.json` beside the run's report and returns it |
@@ -93,14 +93,12 @@ def pulla_personalize_daily():
         return plan(dag_run.run_after, params, load_pipeline_config().time_zone)
 
     @task(multiple_outputs=True)
-    def find_datasets(window: dict) -> dict:
+    def find_datasets(window: dict, export: dict) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
-        from pulla_personalize.dag_support.tasks import daily_values, resolve_resources
+        from pulla_personalize.dag_support.tasks import plan_imports
         from pulla_personalize.pipeline_config import load_pipeline_config
 
-        config = load_pipeline_config()
-        resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config)
-        return daily_values(config, resources, window)
+        return plan_imports(PersonalizeHook(aws_conn_id=AWS_CONN_ID), load_pipeline_config(), window, export)
 
     @task
     def export_window(window: dict) -> dict:
@@ -153,8 +151,7 @@ def pulla_personalize_daily():
 
     window = plan_window()
     export = export_window(window)
-    plan = find_datasets(window)
-    export >> plan  # after the gate: a window that fails validation makes no Personalize call at all
+    plan = find_datasets(window, export)  # after the gate: a failed window makes no Personalize call at all
     import_jobs = {}
     for kind in DATASET_TYPES:
         location = publish.override(task_id=f"publish_{kind}")(kind, plan["label"], export)

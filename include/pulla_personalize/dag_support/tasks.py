@@ -7,6 +7,7 @@ dicts, so the DAG files stay wiring and these are unit-tested against moto's S3 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tempfile
@@ -115,12 +116,45 @@ def import_modes(full_reload: bool) -> dict[str, str]:
     return {kind: "FULL" if full_reload or kind != "interactions" else "INCREMENTAL" for kind in DATASET_TYPES}
 
 
-def import_job_name(dataset_name: str, label: str, mode: str) -> str:
-    """``pulla-interactions-20261127-incremental``: the same window and mode always give the same job."""
-    name = f"{dataset_name}-{label}-{mode.lower()}"
+def import_job_name(dataset_name: str, label: str, mode: str, fingerprint: str) -> str:
+    """``pulla-interactions-20261127-incremental-1a2b3c4d``: the window, the mode and the data's fingerprint.
+
+    The same data always gives the same job, so a rerun adopts it; corrected data gives another job, so the
+    correction reaches Personalize instead of being hidden by adopting the old import.
+    """
+    name = f"{dataset_name}-{label}-{mode.lower()}-{fingerprint}"
     if len(name) > 63:
         raise ValueError(f"import job name {name!r} is longer than Personalize's 63 characters")
     return name
+
+
+def file_fingerprint(path: Path) -> str:
+    """The first 8 hex digits of the file's SHA-256: enough to tell a corrected export from the imported one."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:8]
+
+
+LIVE_JOB_STATUSES = ("ACTIVE", "CREATE PENDING", "CREATE IN_PROGRESS")
+
+
+def refuse_incremental_correction(existing_jobs: list[Mapping[str, Any]], job_name: str) -> None:
+    """Fails when the same day was already imported INCREMENTALLY with other data.
+
+    Personalize appends incremental interactions: importing a corrected day would add it next to the old one.
+    The only way to replace a day is a full reload of the whole history.
+    """
+    same_day = job_name.rsplit("-", 1)[0] + "-"
+    for job in existing_jobs:
+        name = str(job.get("jobName", ""))
+        if name.startswith(same_day) and not name.startswith(job_name) and job.get("status") in LIVE_JOB_STATUSES:
+            raise ValueError(
+                f"this window was already imported incrementally by job {name} with other data (now {job_name}): "
+                "Personalize would append the corrected rows next to the old ones. Run pulla_personalize_daily "
+                "with full_reload and a window covering the whole history to replace them"
+            )
 
 
 # --- S3 helpers ----------------------------------------------------------------------------------------------------
@@ -195,6 +229,11 @@ def export_to_run_archive(
         out_dir = Path(temp) / "export"
         result = export_window(db_url, export_range, out_dir, settings)
         prefix = run_prefix(config, window["label"])
+        fingerprints = {
+            kind: file_fingerprint(out_dir / f"{kind}.csv")
+            for kind in DATASET_TYPES
+            if (out_dir / f"{kind}.csv").is_file()
+        }
         upload_folder(s3_client, out_dir, config.s3.bucket, prefix, _sse_args(config))
     report = result.report
     summary = {
@@ -203,6 +242,7 @@ def export_to_run_archive(
         "report_uri": s3_uri(config.s3.bucket, prefix + REPORT_NAME),
         "passed": result.passed,
         "datasets": {name: info["rows"] for name, info in report.get("datasets", {}).items()},
+        "fingerprints": fingerprints,
         "sources": report.get("sources", {}),
         "summary": summary_lines(report),
     }
@@ -404,7 +444,9 @@ def setup_values(config: PipelineConfig) -> dict[str, Any]:
     return values
 
 
-def daily_values(config: PipelineConfig, resources: Mapping[str, Any], window: Mapping[str, Any]) -> dict[str, Any]:
+def daily_values(
+    config: PipelineConfig, resources: Mapping[str, Any], window: Mapping[str, Any], fingerprints: Mapping[str, str]
+) -> dict[str, Any]:
     """The daily run's plan under flat keys: the window, and per dataset its ARN, import mode and job name."""
     values: dict[str, Any] = {
         "window": dict(window),
@@ -415,7 +457,19 @@ def daily_values(config: PipelineConfig, resources: Mapping[str, Any], window: M
         mode = window["import_modes"][kind]
         values[f"{kind}_dataset_arn"] = resources[f"{kind}_dataset_arn"]
         values[f"{kind}_import_mode"] = mode
-        values[f"{kind}_job_name"] = import_job_name(config.personalize.datasets[kind], window["label"], mode)
+        values[f"{kind}_job_name"] = import_job_name(
+            config.personalize.datasets[kind], window["label"], mode, fingerprints[kind]
+        )
+    return values
+
+
+def plan_imports(hook: Any, config: PipelineConfig, window: Mapping[str, Any], export: Mapping[str, Any]) -> dict:
+    """Finds the datasets, names each import job after its data, and refuses an incremental correction."""
+    values = daily_values(config, resolve_resources(hook, config), window, export["fingerprints"])
+    for kind in DATASET_TYPES:
+        if values[f"{kind}_import_mode"] == "INCREMENTAL":
+            existing = hook.list_dataset_import_jobs(dataset_arn=values[f"{kind}_dataset_arn"])
+            refuse_incremental_correction(existing, values[f"{kind}_job_name"])
     return values
 
 

@@ -11,9 +11,11 @@ from pulla_personalize.dag_support.tasks import (
     daily_values,
     deployment_branch,
     expected_campaign_arn,
+    file_fingerprint,
     import_job_name,
     import_modes,
     plan_window,
+    refuse_incremental_correction,
     retrain_values,
     setup_values,
     window_label,
@@ -196,19 +198,56 @@ def test_window_label_of_a_whole_day_in_a_zone_with_daylight_saving() -> None:
 
 
 def test_import_job_name_is_stable_and_bounded() -> None:
-    assert import_job_name("pulla-interactions", "20261127", "INCREMENTAL") == "pulla-interactions-20261127-incremental"
-    longest_label = "20261127T0300-20261127T0930"
-    name = import_job_name("pulla-interactions", longest_label, "INCREMENTAL")
-    assert len(name) <= 63
-    exactly_63 = "d" * (63 - len("-20261127-full"))
-    assert len(import_job_name(exactly_63, "20261127", "FULL")) == 63
+    name = import_job_name("pulla-interactions", "20261127", "INCREMENTAL", "1a2b3c4d")
+    assert name == "pulla-interactions-20261127-incremental-1a2b3c4d"
+    longest_label = "20261002-20261101"
+    assert len(import_job_name("pulla-interactions", longest_label, "INCREMENTAL", "1a2b3c4d")) <= 63
+    exactly_63 = "d" * (63 - len("-20261127-full-1a2b3c4d"))
+    assert len(import_job_name(exactly_63, "20261127", "FULL", "1a2b3c4d")) == 63
     with pytest.raises(ValueError, match="longer than Personalize's 63 characters"):
-        import_job_name(exactly_63 + "d", "20261127", "FULL")
+        import_job_name(exactly_63 + "d", "20261127", "FULL", "1a2b3c4d")
 
 
 def test_every_configured_dataset_fits_the_longest_label(config: PipelineConfig) -> None:
+    # Incremental windows are one day ("20261127"); only a full reload can take a partial-day window.
     for name in config.personalize.datasets.values():
-        assert len(import_job_name(name, "20261127T0300-20261127T0930", "INCREMENTAL")) <= 63
+        assert len(import_job_name(name, "20261127", "INCREMENTAL", "1a2b3c4d")) <= 63
+        assert len(import_job_name(name, "20261127T0300-20261128T0930", "FULL", "1a2b3c4d")) <= 63
+
+
+def test_file_fingerprint_follows_the_bytes(tmp_path) -> None:
+    first, same, other = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    first.write_bytes(b"USER_ID,ITEM_ID\n1,2\n")
+    same.write_bytes(b"USER_ID,ITEM_ID\n1,2\n")
+    other.write_bytes(b"USER_ID,ITEM_ID\n1,3\n")
+    assert file_fingerprint(first) == file_fingerprint(same)
+    assert file_fingerprint(first) != file_fingerprint(other)
+    assert len(file_fingerprint(first)) == 8
+
+
+DAY_JOB = "pulla-interactions-20261127-incremental-1a2b3c4d"
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        [],
+        [{"jobName": DAY_JOB, "status": "ACTIVE"}],  # the same data: the rerun adopts it
+        [{"jobName": DAY_JOB + "-r2", "status": "ACTIVE"}],  # a retry of the same data
+        [{"jobName": "pulla-interactions-20261127-incremental-99999999", "status": "CREATE FAILED"}],  # never landed
+        [{"jobName": "pulla-interactions-20261126-incremental-99999999", "status": "ACTIVE"}],  # another day
+        [{"jobName": "pulla-interactions-20261127-full-99999999", "status": "ACTIVE"}],  # a full reload
+    ],
+)
+def test_an_incremental_import_may_go_ahead(existing: list) -> None:
+    refuse_incremental_correction(existing, DAY_JOB)
+
+
+@pytest.mark.parametrize("status", ["ACTIVE", "CREATE IN_PROGRESS"])
+def test_a_corrected_day_cannot_be_imported_incrementally(status: str) -> None:
+    existing = [{"jobName": "pulla-interactions-20261127-incremental-99999999", "status": status}]
+    with pytest.raises(ValueError, match="full_reload"):
+        refuse_incremental_correction(existing, DAY_JOB)
 
 
 def test_setup_values(config: PipelineConfig) -> None:
@@ -225,15 +264,17 @@ def test_setup_values(config: PipelineConfig) -> None:
 def test_daily_values(config: PipelineConfig) -> None:
     window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {}, SEOUL)
     resources = {f"{kind}_dataset_arn": f"arn:dataset/{kind}" for kind in ("interactions", "users", "items")}
-    values = daily_values(config, resources, window)
+    fingerprints = {"interactions": "aaaaaaaa", "users": "bbbbbbbb", "items": "cccccccc"}
+    values = daily_values(config, resources, window, fingerprints)
     assert values["label"] == "20261127"
     assert values["role_arn"] == config.personalize.role_arn
     assert values["interactions_import_mode"] == "INCREMENTAL"
-    assert values["interactions_job_name"] == "pulla-interactions-20261127-incremental"
-    assert values["users_job_name"] == "pulla-users-20261127-full"
+    assert values["interactions_job_name"] == "pulla-interactions-20261127-incremental-aaaaaaaa"
+    assert values["users_job_name"] == "pulla-users-20261127-full-bbbbbbbb"
     assert values["items_dataset_arn"] == "arn:dataset/items"
     reload_window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), FULL_HISTORY, SEOUL)
-    assert daily_values(config, resources, reload_window)["interactions_job_name"].endswith("-full")
+    reload_values = daily_values(config, resources, reload_window, fingerprints)
+    assert reload_values["interactions_job_name"] == "pulla-interactions-20260101-20261128-full-aaaaaaaa"
 
 
 RESOURCES = {"solution_arn": "arn:solution/pulla", "campaign_arn": "arn:campaign/pulla"}

@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from personalize_provider.hooks.personalize import PersonalizeHook
-from pulla_personalize.dag_support.tasks import resolve_resources
+from pulla_personalize.dag_support.tasks import plan_imports, resolve_resources
 from pulla_personalize.pipeline_config import PipelineConfig
 
 from .conftest import REGION
@@ -138,3 +138,50 @@ def test_service_error_is_not_mistaken_for_missing(
     stubber.add_client_error("list_dataset_groups", "AccessDeniedException", "not allowed", expected_params={})
     with pytest.raises(ClientError, match="AccessDeniedException"):
         resolve_resources(personalize, config)
+
+
+def add_resources_without_campaign(stubber: Stubber, config: PipelineConfig) -> None:
+    add_groups(stubber, ["other-shop", "pulla"])
+    add_datasets(stubber, config)
+    stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": GROUP_ARN})
+
+
+FINGERPRINTS = {"interactions": "aaaaaaaa", "users": "bbbbbbbb", "items": "cccccccc"}
+DAY = {"label": "20261127", "import_modes": {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"}}
+
+
+def job(name: str, status: str) -> dict:
+    return {
+        "jobName": name,
+        "datasetImportJobArn": arn(f"dataset-import-job/{name}"),
+        "status": status,
+        "creationDateTime": CREATED,
+        "lastUpdatedDateTime": CREATED,
+    }
+
+
+def test_plan_imports_names_jobs_after_their_data(
+    hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig
+) -> None:
+    personalize, stubber = hook
+    add_resources_without_campaign(stubber, config)
+    earlier_day = job("pulla-interactions-20261126-incremental-99999999", "ACTIVE")
+    stubber.add_response(
+        "list_dataset_import_jobs",
+        {"datasetImportJobs": [earlier_day]},
+        {"datasetArn": arn("dataset/pulla/INTERACTIONS")},
+    )
+    values = plan_imports(personalize, config, DAY, {"fingerprints": FINGERPRINTS})
+    assert values["interactions_job_name"] == "pulla-interactions-20261127-incremental-aaaaaaaa"
+    assert values["items_job_name"] == "pulla-items-20261127-full-cccccccc"
+
+
+def test_plan_imports_refuses_a_corrected_day(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_resources_without_campaign(stubber, config)
+    imported = job("pulla-interactions-20261127-incremental-99999999", "ACTIVE")
+    stubber.add_response(
+        "list_dataset_import_jobs", {"datasetImportJobs": [imported]}, {"datasetArn": arn("dataset/pulla/INTERACTIONS")}
+    )
+    with pytest.raises(ValueError, match=r"already imported incrementally by job .*99999999"):
+        plan_imports(personalize, config, DAY, {"fingerprints": FINGERPRINTS})
