@@ -494,6 +494,20 @@ class PersonalizeEnsureSolutionOperator(PersonalizeBaseOperator):
                     f"Personalize solution {self.name!r} ({arn}) uses recipe {solution.get('recipeArn')!r}, "
                     f"not {self.recipe_arn!r}; a solution's recipe cannot change, so give the new one another name"
                 )
+            differences = []
+            if (solution.get("eventType") or None) != (self.event_type or None):
+                differences.append(f"eventType {solution.get('eventType')!r} (wanted {self.event_type!r})")
+            current_config = solution.get("solutionConfig") or {}
+            for key, value in (self.solution_config or {}).items():
+                if current_config.get(key) != value:
+                    differences.append(f"solutionConfig.{key} {current_config.get(key)!r} (wanted {value!r})")
+            if differences:
+                # Only auto-training settings can be updated; everything else is fixed at creation.
+                raise PersonalizeResourceError(
+                    f"Personalize solution {self.name!r} ({arn}) exists with other settings: "
+                    f"{'; '.join(differences)}. A solution's recipe, event type and configuration cannot change: "
+                    "give the new solution another name in the configuration (e.g. a -v2 suffix)"
+                )
             if bool(solution.get("performAutoTraining")) != self.perform_auto_training:
                 self.log.warning(
                     "Solution %s has performAutoTraining=%s but this task asks for %s; it is left as it is",

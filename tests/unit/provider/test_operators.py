@@ -381,6 +381,37 @@ class TestEnsureSolution:
         with pytest.raises(PersonalizeResourceError, match="recipe cannot change"):
             op.execute(context)
 
+    def expect_existing(self, stubber, solution: dict[str, Any]) -> None:
+        stubber.add_response(
+            "list_solutions",
+            {"solutions": [{"name": "pulla-user-personalization", "solutionArn": SOLUTION, "status": "ACTIVE"}]},
+            {"datasetGroupArn": GROUP},
+        )
+        body = {"recipeArn": RECIPE, "status": "ACTIVE", "performAutoTraining": False, **solution}
+        stubber.add_response("describe_solution", {"solution": body}, {"solutionArn": SOLUTION})
+
+    def test_existing_solution_with_the_same_settings_is_adopted(self, stubbed, context) -> None:
+        op = self.make()
+        config = {"algorithmHyperParameters": {"hidden_dimension": "149"}, "eventValueThreshold": None}
+        self.expect_existing(stubbed(op), {"solutionConfig": {k: v for k, v in config.items() if v}})
+        assert op.execute(context) == SOLUTION
+
+    @pytest.mark.parametrize(
+        ("solution", "difference"),
+        [
+            ({"solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "64"}}}, "solutionConfig.algorithm"),
+            (
+                {"solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "149"}}, "eventType": "purchase"},
+                "eventType 'purchase'",
+            ),
+        ],
+    )
+    def test_existing_solution_with_other_settings_is_an_error(self, stubbed, context, solution, difference) -> None:
+        op = self.make()
+        self.expect_existing(stubbed(op), solution)
+        with pytest.raises(PersonalizeResourceError, match=f"other settings: {difference}.*another name"):
+            op.execute(context)
+
 
 class TestEnsureCampaignTrackerFilter:
     def test_campaign_created_on_the_version_and_waited_for(self, stubbed, context) -> None:
