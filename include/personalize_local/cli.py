@@ -27,9 +27,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-threads", type=int, default=2, help="threads for ALS training (default 2)")
     parser.add_argument(
         "--server",
-        choices=("auto", "uvicorn", "stdlib"),
+        choices=("auto", "httptools", "uvicorn", "stdlib"),
         default="auto",
-        help="HTTP server: uvicorn when installed (auto), or the standard library's threading server",
+        help="HTTP server: httptools on an event loop when installed (auto), uvicorn, or the standard library's",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 

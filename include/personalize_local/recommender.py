@@ -33,6 +33,7 @@ DEFAULT_EXPLORATION_WEIGHT = 0.3
 DEFAULT_EXPLORATION_AGE_CUTOFF_DAYS = 30.0
 SECONDS_PER_DAY = 86_400
 SIZE_FIELDS = ("CUP_SIZE", "BAND_SIZE")
+COLD_START_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -41,16 +42,26 @@ class LiveHistory:
 
     by_key: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)  # key -> [(item, type, ts)]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: key -> the newest timestamp in its history, so "anything since training?" needs no scan of the history.
+    newest: dict[str, int] = field(default_factory=dict)
 
     def add(self, keys: tuple[str, ...], item_id: str, event_type: str, timestamp: int) -> None:
         with self.lock:
             for key in keys:
                 if key:
                     self.by_key.setdefault(key, []).append((item_id, event_type, timestamp))
+                    if timestamp > self.newest.get(key, timestamp - 1):
+                        self.newest[key] = timestamp
 
     def get(self, key: str) -> list[tuple[str, str, int]]:
         with self.lock:
             return list(self.by_key.get(key, ()))
+
+    def since(self, key: str, timestamp: int) -> list[tuple[str, str, int]]:
+        """The key's events newer than ``timestamp`` (those streamed after training), oldest stored first."""
+        if self.newest.get(key, timestamp) <= timestamp:
+            return []
+        return [event for event in self.get(key) if event[2] > timestamp]
 
 
 def build_history(interactions: pd.DataFrame | None, events: pd.DataFrame | None) -> LiveHistory:
@@ -63,6 +74,8 @@ def build_history(interactions: pd.DataFrame | None, events: pd.DataFrame | None
             interactions["USER_ID"], interactions["ITEM_ID"], types, timestamps, strict=True
         ):
             history.by_key.setdefault(user, []).append((item, event_type, int(ts)))
+        newest = interactions.assign(_ts=timestamps).groupby("USER_ID", sort=False)["_ts"].max()
+        history.newest.update(zip(newest.index, newest.astype("int64").tolist(), strict=True))
     if events is not None and len(events):
         for user, session, item, event_type, ts in zip(
             events["USER_ID"],
@@ -148,6 +161,7 @@ class ServingIndex:
             known = set(model_items)
             extra = [item for item in items["ITEM_ID"].drop_duplicates() if item not in known]
         self.item_ids = np.array(model_items + extra, dtype=object)
+        self.item_id_list: list[str] = model_items + extra  # plain list: indexing it per result is cheap
         self.size = len(self.item_ids)
         self.model_size = len(model_items)
         self.position = {item: i for i, item in enumerate(self.item_ids)}
@@ -176,10 +190,14 @@ class ServingIndex:
         self._all_items = np.ones(self.size, dtype=bool)
         self._all_items.flags.writeable = False
         self._lock = threading.Lock()
-        factors = model.item_factors
-        self.has_factors = model.recipe != POPULARITY_RECIPE and factors.shape[1] > 0
+        # Answers that depend on nothing but the user's sizes (cold start, no filter): computed once per key.
+        self._cold_start_answers: dict[tuple, list[tuple[str, float]]] = {}
+        self.has_factors = model.recipe != POPULARITY_RECIPE and model.item_factors.shape[1] > 0
         if self.has_factors:
-            self.gram = factors.T.astype(np.float64) @ factors.astype(np.float64)
+            # Scoring multiplies by a float64 user vector; converting the float32 factors once here instead of on
+            # every request gives the very same products.
+            self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float64)
+            self.gram = self.item_factors.T @ self.item_factors
         self.users: dict[str, dict[str, str]] = {}
         if users is not None and len(users):
             present = [column for column in SIZE_FIELDS if column in users.columns]
@@ -262,7 +280,7 @@ class ServingIndex:
         """One ALS half-step: the user vector that best explains these (model item -> weight) interactions."""
         import numpy as np
 
-        factors = self.model.item_factors.astype(np.float64)
+        factors = self.item_factors
         rows = np.fromiter(item_weights.keys(), dtype=np.int64)
         confidence = self.alpha * np.log1p(np.fromiter(item_weights.values(), dtype=np.float64))
         picked = factors[rows]
@@ -271,16 +289,17 @@ class ServingIndex:
         b = (confidence[:, None] * picked).sum(axis=0)
         return np.linalg.solve(a, b)
 
-    def user_scores(self, user_id: str, event_weights: dict[str, float]) -> tuple[np.ndarray, str]:
-        """(score per universe item, how it was scored) for this user id (or anonymous session id)."""
+    def _user_vector(self, user_id: str, event_weights: dict[str, float]) -> np.ndarray | None:
+        """The user's (or anonymous session's) factors, moved by events streamed after training; None: cold start."""
         import numpy as np
 
-        scores = np.full(self.size, -np.inf)
+        if not self.has_factors:
+            return None
         row = self.user_position.get(user_id)
         recent = [
-            (item, event_type) for item, event_type, ts in self.history.get(user_id) if ts > self.model.latest_timestamp
+            (item, event_type) for item, event_type, _ in self.history.since(user_id, self.model.latest_timestamp)
         ]
-        if self.has_factors and (row is not None or recent):
+        if row is not None or recent:
             weights: dict[int, float] = {}
             if row is not None and recent:
                 model = self.model
@@ -294,14 +313,26 @@ class ServingIndex:
                 if position is not None and position < self.model_size:
                     weights[position] = weights.get(position, 0.0) + event_weights.get(event_type, 1.0)
             if row is not None and not recent:
-                vector = self.model.user_factors[row].astype(np.float64)
-            elif weights:
-                vector = self._solve_user(weights)
-            else:
-                vector = None
-            if vector is not None:
-                scores[: self.model_size] = self.model.item_factors @ vector
-                return scores, "personalized"
+                return self.model.user_factors[row].astype(np.float64)
+            if weights:
+                return self._solve_user(weights)
+        return None
+
+    def user_scores(
+        self, user_id: str, event_weights: dict[str, float], vector: np.ndarray | None = None
+    ) -> tuple[np.ndarray, str]:
+        """(score per universe item, how it was scored) for this user id (or anonymous session id).
+
+        ``vector``: the user's factors when the caller already has them (from :meth:`_user_vector`).
+        """
+        import numpy as np
+
+        if vector is None:
+            vector = self._user_vector(user_id, event_weights)
+        if vector is not None:
+            scores = np.full(self.size, -np.inf)
+            scores[: self.model_size] = self.item_factors @ vector
+            return scores, "personalized"
         # Cold start: popularity, items in the user's sizes first.
         total = self.popularity.sum() or 1.0
         scores = self.popularity / total
@@ -321,9 +352,34 @@ class ServingIndex:
         event_weights: dict[str, float] | None = None,
     ) -> list[tuple[str, float]]:
         """[(itemId, score)] best first, at most num_results."""
+        vector = self._user_vector(user_id, event_weights or {})
+        if vector is None and parsed_filter is None:
+            # A cold-start answer depends only on the user's sizes (not on the id or any history), and the index is
+            # rebuilt whenever the model or the item and user data change, so it can be reused as it is.
+            sizes = self.users.get(user_id)
+            key = (tuple(sorted(sizes.items())) if sizes else None, num_results, exploration)
+            answer = self._cold_start_answers.get(key)
+            if answer is None:
+                answer = self._rank(user_id, num_results, None, None, exploration, event_weights, None)
+                if len(self._cold_start_answers) >= COLD_START_CACHE_SIZE:
+                    self._cold_start_answers.clear()
+                self._cold_start_answers[key] = answer
+            return list(answer)
+        return self._rank(user_id, num_results, parsed_filter, filter_values, exploration, event_weights, vector)
+
+    def _rank(
+        self,
+        user_id: str,
+        num_results: int,
+        parsed_filter: Filter | None,
+        filter_values: dict[str, str] | None,
+        exploration: ExplorationConfig,
+        event_weights: dict[str, float] | None,
+        vector: np.ndarray | None,
+    ) -> list[tuple[str, float]]:
         import numpy as np
 
-        scores, _ = self.user_scores(user_id, event_weights or {})
+        scores, _ = self.user_scores(user_id, event_weights or {}, vector)
         if parsed_filter is not None:
             context = _RequestFilterContext(self, self.history.get(user_id))
             allowed = allowed_items(parsed_filter, context, filter_values)
@@ -344,10 +400,16 @@ class ServingIndex:
         chosen = self._explore(top.tolist(), allowed, ranked_scores, num_results, exploration, user_id)
         # Softmax over every candidate, so scores read like the service's (they sum to 1 over the catalog).
         best = float(ranked_scores[top[0]]) if count else 0.0
-        total = float(np.exp(ranked_scores[finite] - best).sum()) if count else 1.0
+        if count:
+            shifted = ranked_scores[finite]  # a copy: subtract and exponentiate in place
+            shifted -= best
+            total = float(np.exp(shifted, out=shifted).sum())
+        else:
+            total = 1.0
         chosen_scores = ranked_scores[chosen] if chosen else np.array([])
-        probabilities = np.where(np.isfinite(chosen_scores), np.exp(chosen_scores - best) / total, 0.0)
-        return [(str(self.item_ids[i]), round(float(p), 7)) for i, p in zip(chosen, probabilities, strict=True)]
+        probabilities = np.where(np.isfinite(chosen_scores), np.exp(chosen_scores - best) / total, 0.0).tolist()
+        ids = self.item_id_list
+        return [(ids[i], round(p, 7)) for i, p in zip(chosen, probabilities, strict=True)]
 
     def _explore(
         self,

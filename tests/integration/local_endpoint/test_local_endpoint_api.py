@@ -39,7 +39,7 @@ def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
     return excinfo.value.response["Error"]["Code"]
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "stdlib"])
+@pytest.mark.parametrize("server", ["httptools", "uvicorn", "stdlib"])
 def test_statuses_move_asynchronously_through_the_service_states(start_endpoint, tmp_path, server):
     endpoint = start_endpoint(tmp_path, status_delay=0.15, server=server)
     assert endpoint.server_kind == server
