@@ -13,7 +13,9 @@ The run, in order (each source is streamed in chunks of ``settings.chunk_rows``)
    to interactions.csv, per-user counts for the 25-user rule, first interaction per item;
 6. items.csv (CREATION_TIMESTAMP from registered_at, else the item's first interaction in the window, else the
    last second of the window: Personalize itself treats an item without either as new);
-7. Great Expectations on all three, schema lint, report.json and Data Docs.
+7. Great Expectations on all three, schema lint, report.json and Data Docs. GX runs in a child process
+   (``quality.BackgroundGate``) started with the run, so its import and checks overlap steps 1-6; a script
+   that calls ``export_window`` needs the usual ``if __name__ == "__main__":`` guard (multiprocessing spawn).
 
 Rules run in the order the code lists them and a row counts under the first rule it breaks (see
 ``quarantine.Verdicts``), so every source row is counted exactly once. Everything is written into a temporary
@@ -50,10 +52,10 @@ from pulla_personalize.extract import (
     make_engine,
 )
 from pulla_personalize.quality import (
+    BackgroundGate,
     Bounds,
     GateResult,
     Outcome,
-    QualityGate,
     event_type_expectations,
     interaction_items_expectations,
     interaction_totals_expectations,
@@ -104,8 +106,16 @@ class _Buckets:
             return
         hashes = pd.util.hash_pandas_object(frame[key].astype("str"), index=False).to_numpy()
         buckets = hashes % np.uint64(self.count)
-        for bucket in np.unique(buckets):
-            part = frame.loc[buckets == bucket]
+        # One stable reordering by bucket, then contiguous slices: the same parts, in the same row order, as one
+        # boolean selection per bucket, without copying the chunk once per bucket.
+        order = np.argsort(buckets, kind="stable")
+        grouped = frame.take(order)
+        sorted_buckets = buckets[order]
+        starts = np.flatnonzero(np.r_[True, sorted_buckets[1:] != sorted_buckets[:-1]])
+        ends = np.r_[starts[1:], len(sorted_buckets)]
+        for start, end in zip(starts, ends, strict=True):
+            bucket = sorted_buckets[start]
+            part = grouped.iloc[start:end]
             handle = self._handles.get(int(bucket))
             if handle is None:
                 handle = self._handles[int(bucket)] = self._path(int(bucket)).open("wb")
@@ -175,9 +185,9 @@ class _ExportRun:
             window_start=window.start_seconds,
             window_end=window.end_seconds,
         )
-        started = time.perf_counter()
-        self.gate = QualityGate(staging / DOCS_DIR)  # imports Great Expectations: counted as validation time
-        self.timings["validate"] += time.perf_counter() - started
+        # Great Expectations runs in a child process beside the export; "validate" counts the time the export
+        # waits for it, "gx_busy" the child's own CPU time.
+        self.gate = BackgroundGate(staging / DOCS_DIR)
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
@@ -519,8 +529,8 @@ class _ExportRun:
         event_types: Counter[str] = Counter()
         batch: list[pd.DataFrame] = []
         batch_rows = 0
-        interaction_items: set[str] = set()
-        expectations = interactions_expectations(self.fields["interactions"], settings, self.bounds)
+        firsts: list[pd.Series] = []  # per bucket, each item's first interaction second
+        expectations = (interactions_expectations, (self.fields["interactions"], settings, self.bounds))
         for bucket in range(settings.spill_buckets):
             frame = self.user_events.read(bucket)
             if frame is None:
@@ -538,11 +548,7 @@ class _ExportRun:
             counts = kept.groupby("USER_ID", sort=False).size()
             per_user.append(pd.DataFrame({"USER_ID": counts.index.astype("str"), "INTERACTIONS": counts.to_numpy()}))
             event_types.update(kept["EVENT_TYPE"].value_counts().to_dict())
-            firsts = kept.groupby("ITEM_ID", sort=False)["TIMESTAMP"].min()
-            interaction_items.update(firsts.index)
-            for item_id, seconds in firsts.items():
-                previous = self.first_interaction.get(item_id)
-                self.first_interaction[item_id] = int(seconds) if previous is None else min(previous, int(seconds))
+            firsts.append(kept.groupby("ITEM_ID", sort=False)["TIMESTAMP"].min())
             self.timings["transform"] += time.perf_counter() - started
             batch.append(_typed_interactions(kept[INTERACTION_COLUMNS]))
             batch_rows += len(kept)
@@ -550,6 +556,12 @@ class _ExportRun:
                 self._validate("interactions", pd.concat(batch, ignore_index=True), expectations)
                 batch, batch_rows = [], 0
         writer.close()
+        if firsts:
+            first_seconds = pd.concat(firsts).groupby(level=0, sort=False).min()
+            self.first_interaction = {
+                str(item_id): int(seconds) for item_id, seconds in zip(first_seconds.index, first_seconds, strict=True)
+            }
+        interaction_items = set(self.first_interaction)
         if batch or writer.rows == 0:
             frame = pd.concat(batch, ignore_index=True) if batch else _typed_interactions(_empty_interactions())
             self._validate("interactions", frame, expectations)
@@ -558,7 +570,7 @@ class _ExportRun:
             if per_user
             else pd.DataFrame({"USER_ID": pd.Series(dtype="str"), "INTERACTIONS": pd.Series(dtype="int64")})
         )
-        self._validate("interactions_per_user", totals, interaction_totals_expectations(settings))
+        self._validate("interactions_per_user", totals, (interaction_totals_expectations, (settings,)))
         types = pd.DataFrame(
             {
                 "EVENT_TYPE": pd.Series(sorted(event_types), dtype="str"),
@@ -569,10 +581,10 @@ class _ExportRun:
         self._validate(
             "interaction_items",
             pd.DataFrame({"ITEM_ID": pd.Series(sorted(interaction_items), dtype="str")}),
-            interaction_items_expectations(item_ids),
+            (interaction_items_expectations, (item_ids,)),
         )
         optional = len(self.fields["interactions"]) - 4
-        self._validate("event_types", types, event_type_expectations(settings, optional))
+        self._validate("event_types", types, (event_type_expectations, (settings, optional)))
         return {
             "rows": writer.rows,
             "users": len(totals),
@@ -580,10 +592,9 @@ class _ExportRun:
             "event_types": dict(sorted(event_types.items())),
         }
 
-    def _validate(self, dataset: str, frame: pd.DataFrame, expectations: list[Any]) -> None:
-        started = time.perf_counter()
-        self.gate.validate(dataset, frame, expectations)
-        self.timings["validate"] += time.perf_counter() - started
+    def _validate(self, dataset: str, frame: pd.DataFrame, suite: tuple[Any, tuple[Any, ...]]) -> None:
+        """Hands a batch to the gate process; ``suite`` is (builder in ``quality``, its arguments)."""
+        self.gate.validate(dataset, frame, suite)
 
     # --- items -------------------------------------------------------------------------------------------------
 
@@ -631,18 +642,18 @@ class _ExportRun:
         items, origins = self.items_out()
         with DatasetCsvWriter(self.staging / FILE_NAMES["items"], self.fields["items"]) as writer:
             writer.append(items)
-        self._validate("items", items, items_expectations(self.fields["items"], settings, self.bounds))
+        self._validate("items", items, (items_expectations, (self.fields["items"], settings, self.bounds)))
         users_frame = (
             pd.concat(users, ignore_index=True)
             if users
             else pd.DataFrame({name: pd.Series(dtype="str") for name in self.fields["users"]})
         )
-        self._validate("users", users_frame, users_expectations(self.fields["users"], settings))
+        self._validate("users", users_frame, (users_expectations, (self.fields["users"], settings)))
         for outcome in schema_lint_outcomes(settings):
             self.gate.record(outcome)
-        started = time.perf_counter()
-        self.gate.write_docs()
-        self.timings["data_docs"] += time.perf_counter() - started
+        self.gate.finish()  # waits for the last batches and the Data Docs
+        self.timings["validate"] += self.gate.blocked_seconds
+        self.timings["gx_busy"] += self.gate.busy_seconds
         self.rejects.close()
         for source, query in SOURCE_QUERIES.items():
             ensure_rejects_file(self.staging / REJECTS_DIR, source, QUERY_COLUMNS[query])
@@ -675,6 +686,7 @@ class _ExportRun:
         }
 
     def close(self) -> None:
+        self.gate.close()
         self.rejects.close()
         for buckets in (self.session_events, self.session_stats, self.session_logins, self.user_events):
             buckets.close()

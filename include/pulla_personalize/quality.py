@@ -441,3 +441,131 @@ class QualityGate:
 
     def result(self) -> GateResult:
         return GateResult([*self.extra, *self._outcomes.values()])
+
+
+#: A suite builder of this module and its arguments: sent to the gate process, which builds the suite there.
+SuiteSpec = tuple[Any, tuple[Any, ...]]
+
+
+class BackgroundGate:
+    """A ``QualityGate`` in a child process, so Great Expectations runs beside the export instead of in its way.
+
+    Importing GX alone takes seconds and its pandas checks are per-value Python; in a child process both overlap
+    the extraction and transforms (the machine has more than one core). The child starts at once and imports GX
+    while the export reads the source. ``validate`` hands a batch over (blocking only when two batches already
+    wait, so memory stays bounded); ``finish`` builds the Data Docs there and returns every outcome in the order
+    a ``QualityGate`` would give them. Suites travel as (builder function, arguments) and are built in the child,
+    so the export process never imports GX. ``blocked_seconds`` is the time the caller spent waiting for the
+    child: what GX adds to the export's wall time. ``busy_seconds`` (after ``finish``) is the child's own time.
+    """
+
+    _POLL_SECONDS = 0.5
+
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        import multiprocessing
+
+        # "spawn": a clean interpreter, which inherits no database connection of the export process.
+        context = multiprocessing.get_context("spawn")
+        self._requests: Any = context.Queue(maxsize=2)
+        self._replies: Any = context.Queue()
+        self._process = context.Process(
+            target=_gate_process, args=(docs_dir, self._requests, self._replies), name="pulla-gx", daemon=True
+        )
+        self._process.start()
+        self.docs_dir = docs_dir
+        self.extra: list[Outcome] = []
+        self.blocked_seconds = 0.0
+        self.busy_seconds = 0.0
+        self._outcomes: list[Outcome] | None = None
+
+    def validate(self, dataset: str, frame: pd.DataFrame, suite: SuiteSpec) -> None:
+        """Queues one batch of ``dataset``; ``suite`` is (builder, args), built once per dataset in the child."""
+        self._put(("validate", dataset, frame, suite))
+
+    def record(self, outcome: Outcome) -> None:
+        """Adds a check made outside GX (schema lint, CSV shape) to the result."""
+        self.extra.append(outcome)
+
+    def finish(self) -> None:
+        """Waits for every queued batch, builds the Data Docs, and collects the outcomes."""
+        if self._outcomes is not None:
+            return
+        self._put(("finish",))
+        reply = self._get()
+        self._process.join()
+        if reply[0] != "done":
+            raise RuntimeError(f"the Great Expectations process failed:\n{reply[1]}")
+        self._outcomes, self.busy_seconds = reply[1], reply[2]
+
+    def result(self) -> GateResult:
+        self.finish()
+        return GateResult([*self.extra, *(self._outcomes or [])])
+
+    def close(self) -> None:
+        """Stops the child if it still runs (an export that failed half-way)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._requests.close()
+        self._replies.close()
+
+    def _alive_or_raise(self) -> None:
+        if not self._process.is_alive():
+            # It may have said why before it died.
+            try:
+                reply = self._replies.get_nowait()
+            except Exception:
+                reply = ("error", f"exit code {self._process.exitcode}")
+            raise RuntimeError(f"the Great Expectations process failed:\n{reply[-1]}")
+
+    def _put(self, message: tuple[Any, ...]) -> None:
+        import queue
+        import time
+
+        started = time.perf_counter()
+        try:
+            while True:
+                try:
+                    self._requests.put(message, timeout=self._POLL_SECONDS)
+                    return
+                except queue.Full:
+                    self._alive_or_raise()
+        finally:
+            self.blocked_seconds += time.perf_counter() - started
+
+    def _get(self) -> tuple[Any, ...]:
+        import queue
+        import time
+
+        started = time.perf_counter()
+        try:
+            while True:
+                try:
+                    return self._replies.get(timeout=self._POLL_SECONDS)
+                except queue.Empty:
+                    self._alive_or_raise()
+        finally:
+            self.blocked_seconds += time.perf_counter() - started
+
+
+def _gate_process(docs_dir: Path | None, requests: Any, replies: Any) -> None:
+    """The child's loop: run batches through a ``QualityGate`` until "finish", then reply with the outcomes."""
+    import time
+    import traceback
+
+    started = time.process_time()
+    try:
+        gate = QualityGate(docs_dir)
+        suites: dict[str, list[Any]] = {}
+        while True:
+            message = requests.get()
+            if message[0] == "finish":
+                gate.write_docs()
+                replies.put(("done", list(gate._outcomes.values()), time.process_time() - started))
+                return
+            _, dataset, frame, (builder, args) = message
+            if dataset not in suites:
+                suites[dataset] = builder(*args)
+            gate.validate(dataset, frame, suites[dataset])
+    except BaseException:
+        replies.put(("error", traceback.format_exc()))

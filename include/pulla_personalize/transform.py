@@ -45,6 +45,10 @@ _SURROGATE = "[\ud800-\udfff]"
 _CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _LINE_BREAK = "[\r\n\u2028\u2029\x85]"
 _SUSPICIOUS = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]"
+_SUSPICIOUS_ANY = re.compile(_SUSPICIOUS)
+# Arrow-backed strings never hold surrogates, and Arrow's regex engine cannot even be given one.
+_SUSPICIOUS_ARROW = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]"
+_PYTHON_STR = pd.StringDtype("python", na_value=np.nan)
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -82,7 +86,13 @@ def as_text(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.StringDtype):
         text = values
     else:
-        text = pd.Series([_text_of(value) for value in values], index=values.index, dtype="str")
+        items = [_text_of(value) for value in values]
+        try:
+            text = pd.Series(items, index=values.index, dtype="str")
+        except UnicodeEncodeError:
+            # With pyarrow installed "str" is Arrow-backed, and Arrow cannot hold the lone surrogates that stand
+            # for invalid UTF-8 from the source: keep such a column in Python storage so it can be quarantined.
+            text = pd.Series(items, index=values.index, dtype=_PYTHON_STR)
     return text.mask(text == "")
 
 
@@ -104,14 +114,21 @@ def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -
     """
     text = as_text(values)
     reasons = pd.Series(pd.NA, index=values.index, dtype="str")
+    # Nearly every chunk is clean: one regex scan over all its values joined (the pattern is a single character
+    # class, so joining creates no false match) and one pass of len() prove it far faster than per-value checks.
+    present = text.dropna().tolist()
+    if max(map(len, present), default=0) <= max_length and _SUSPICIOUS_ANY.search("".join(present)) is None:
+        return reasons
     # One pass finds the rare suspicious values; only those get the per-reason checks (ids are millions of rows).
-    suspicious = (text.str.contains(_SUSPICIOUS, regex=True) | (text.str.len() > max_length)).fillna(False)
+    arrow = getattr(text.dtype, "storage", "python") == "pyarrow"
+    pattern = _SUSPICIOUS_ARROW if arrow else _SUSPICIOUS
+    suspicious = (text.str.contains(pattern, regex=True) | (text.str.len() > max_length)).fillna(False)
     suspicious = suspicious.astype(bool)
     if not suspicious.any():
         return reasons
     flagged = text[suspicious]
     checks = [
-        ("invalid_utf8", flagged.str.contains(_SURROGATE, regex=True)),
+        ("invalid_utf8", pd.Series(False, index=flagged.index) if arrow else flagged.str.contains(_SURROGATE)),
         ("line_break_in_value", flagged.str.contains(_LINE_BREAK, regex=True)),
         ("pipe_in_value", flagged.str.contains("|", regex=False)),
         ("control_character", flagged.str.contains(_CONTROL, regex=True)),
@@ -135,6 +152,18 @@ def natural_key(values: pd.Series) -> pd.Series:
     text = as_text(values).fillna("")
     digits = text.str.fullmatch(r"\d{1,30}").fillna(False).astype(bool)
     return ("0" + text.str.len().astype(str).str.zfill(2) + text).where(digits, "1" + text)
+
+
+def natural_rank(values: pd.Series) -> np.ndarray:
+    """Integer ranks that sort exactly like ``natural_key(values)``, with the key built once per distinct value
+    (a bucket of interactions has millions of rows but few distinct users and items)."""
+    codes, uniques = pd.factorize(as_text(values), use_na_sentinel=False)
+    keys = natural_key(pd.Series(uniques, dtype="str")).to_numpy(dtype=object)
+    # natural_key is one-to-one, so ranking the distinct keys orders the rows as sorting the keys would.
+    order = np.argsort(keys, kind="stable")
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order), dtype=np.int64)
+    return ranks[codes]
 
 
 # --- timestamps ------------------------------------------------------------------------------------------------
@@ -307,7 +336,7 @@ def duplicate_mask(interactions: pd.DataFrame) -> pd.Series:
 def sort_interactions(interactions: pd.DataFrame, tiebreak: Iterable[str] = ()) -> pd.DataFrame:
     """Deterministic order: user, time, event type, item (numeric ids numerically), then the given columns."""
     keyed = interactions.assign(
-        _user_key=natural_key(interactions["USER_ID"]), _item_key=natural_key(interactions["ITEM_ID"])
+        _user_key=natural_rank(interactions["USER_ID"]), _item_key=natural_rank(interactions["ITEM_ID"])
     )
     keys = ["_user_key", "TIMESTAMP", "EVENT_TYPE", "_item_key", *tiebreak]
     return keyed.sort_values(keys, kind="stable").drop(columns=["_user_key", "_item_key"])

@@ -83,7 +83,9 @@ def test_rejects_keep_original_values_with_reason_and_column(tmp_path: Path) -> 
     verdicts.quarantine(np.array([False, False, True]), "line_break_in_value", "session_id")
     writer = RejectsWriter(tmp_path / "rejects")
     writer.write("web_logs", chunk, verdicts)
-    writer.write("web_logs", chunk.iloc[:1].assign(session_id="bad\udcff"), _all_quarantined(1))
+    # Object dtype, as the portable path reads it: with pyarrow installed, inferred "str" cannot hold a surrogate.
+    bad = pd.Series(["bad\udcff"], index=chunk.index[:1], dtype=object)
+    writer.write("web_logs", chunk.iloc[:1].assign(session_id=bad), _all_quarantined(1))
     writer.close()
     with (tmp_path / "rejects" / "web_logs.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
