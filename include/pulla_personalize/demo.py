@@ -157,7 +157,14 @@ def print_recommendations(services: Any, resources: dict[str, Any], users, items
 
 
 def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
-    from pulla_personalize.dag_support.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY, run_prefix, window_label
+    from pulla_personalize.dag_support.tasks import (
+        METRICS_HISTORY_KEY,
+        SETUP_RESOURCES_KEY,
+        SUMMARY_NAME,
+        read_json_object,
+        run_prefix,
+        window_label,
+    )
     from pulla_personalize.local_services import LocalServices
     from pulla_personalize.pipeline_config import load_pipeline_config
     from pulla_personalize.sourcedb.seed import seed_demo_database
@@ -197,8 +204,8 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
             datetime.combine(start, clock(0), tzinfo=zone), datetime.combine(end_date, clock(0), tzinfo=zone), zone
         )
         prefix = run_prefix(config, label)
-        summary = json.loads(read_s3_text(s3, bucket, prefix + "summary.json"))
-        resources = json.loads(read_s3_text(s3, bucket, config.s3.key(SETUP_RESOURCES_KEY)))
+        summary = read_json_object(s3, bucket, prefix + SUMMARY_NAME)
+        resources = read_json_object(s3, bucket, config.s3.key(SETUP_RESOURCES_KEY))
         history = [
             json.loads(line) for line in read_s3_text(s3, bucket, config.s3.key(METRICS_HISTORY_KEY)).splitlines()
         ]

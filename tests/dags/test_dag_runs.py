@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pulla_personalize import SCHEMAS_DIR
-from pulla_personalize.dag_support.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY
+from pulla_personalize.dag_support.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY, read_json_object
 
 from .conftest import DAYS, END_DATE, AirflowStack
 
@@ -55,8 +55,7 @@ def wait_until_active(describe, timeout: float = 30) -> None:
 
 
 def read_json(stack: AirflowStack, key: str) -> object:
-    body = stack.services.s3_client().get_object(Bucket=stack.config.s3.bucket, Key=key)["Body"].read()
-    return json.loads(body)
+    return read_json_object(stack.services.s3_client(), stack.config.s3.bucket, key)
 
 
 def test_setup_daily_retrain_create_and_use_every_resource(pipeline: AirflowStack) -> None:

@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pulla_personalize.pipeline_config import DATASET_TYPES, PipelineConfig
 
-#: Objects a run archive holds besides the data docs.
-REPORT_NAME = "report.json"
+#: The run's summary, beside the export's report.json in the run archive.
 SUMMARY_NAME = "summary.json"
 SETUP_RESOURCES_KEY = "setup/resources.json"
 METRICS_HISTORY_KEY = "metrics/history.jsonl"
@@ -214,7 +213,7 @@ def export_to_run_archive(
     Data Docs. A failed gate archives the report and raises ``ValidationGateFailed`` with its summary.
     """
     from pulla_personalize.config import ExportSettings
-    from pulla_personalize.export import export_window, summary_lines
+    from pulla_personalize.export import REPORT_NAME, export_window, summary_lines
     from pulla_personalize.extract import Window
 
     settings = ExportSettings(
