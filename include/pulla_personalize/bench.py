@@ -79,6 +79,15 @@ def _database(admin_url: str, name: str, *, create: bool = True) -> str:
     return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
+def _vacuum(url: str) -> None:
+    """VACUUM ANALYZE after seeding, as a production database is: otherwise the first scan (the floor's) pays for
+    setting the fresh rows' hint bits and the export after it does not, which flatters the ratio."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pulla_personalize.bench", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -103,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             url = _database(args.admin_url, name)
             seed_demo_database(url, end_date=END_DATE, scale=rows / WEB_LOGS_PER_SCALE_PER_30_DAYS, days=DAYS)
+            _vacuum(url)
         floor_seconds, _ = copy_floor(url, window)
         with tempfile.TemporaryDirectory(prefix="pulla-bench-") as folder:
             wall, rss, timings, code = run_export(url, window_args, Path(folder) / "out")

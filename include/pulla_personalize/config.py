@@ -26,8 +26,9 @@ class ExportSettings:
     #: A session whose events per minute (count / its span in minutes, the span counted as at least one minute)
     #: exceeds this is a bot. People browsing a shop stay far below one event every two seconds.
     bot_events_per_minute: float = 30.0
-    #: Rows fetched and transformed at a time; peak memory follows this, not the window.
-    chunk_rows: int = 50_000
+    #: Rows fetched and transformed at a time; peak memory follows this, not the window. Per-chunk overheads
+    #: (a pandas operation, a spill part per bucket) dominate below ~100k rows.
+    chunk_rows: int = 200_000
     #: Number of on-disk buckets used to make session rules, de-duplication and per-user counts exact across
     #: chunks (a key always lands in the same bucket, so one bucket at a time fits in memory). 64 keeps a bucket
     #: near 100k rows at 10 million web_logs rows; raise it for much larger windows. The row order of

@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import shutil
+import struct
 import tempfile
 import time
 from collections import Counter
@@ -45,10 +46,10 @@ from pulla_personalize.config import ExportSettings
 from pulla_personalize.csvout import FILE_NAMES, DatasetCsvWriter, schema_fields
 from pulla_personalize.extract import (
     QUERY_COLUMNS,
+    QueryStream,
     SourceUnavailable,
     Window,
     check_connection,
-    iter_query,
     make_engine,
 )
 from pulla_personalize.quality import (
@@ -64,12 +65,17 @@ from pulla_personalize.quality import (
     users_expectations,
 )
 from pulla_personalize.quarantine import Accounting, RejectsWriter, Verdicts
+from pulla_personalize.sourcedb.queries import load_query
 
 REPORT_NAME = "report.json"
 REJECTS_DIR = "rejects"
 DOCS_DIR = "data_docs"
 #: Source kind → the query whose rows it counts (rejects/<source>.csv has that query's columns).
 SOURCE_QUERIES = {"order_items": "order_lines", "web_logs": "web_logs", "members": "members", "products": "products"}
+#: The queries in the order the run reads them (``_ExportRun.run``), in two lanes that the database serves side
+#: by side: session_logins is a semi-join over the window the server needs as long as web_logs to answer, so it
+#: is computed while web_logs streams and read after it.
+QUERY_LANES = (("members", "products", "web_logs", "order_lines"), ("session_logins",))
 
 MEMBER, TEST, WITHDRAWN = "member", "test", "withdrawn"
 _ORDER_ITEMS, _WEB_LOGS = 0, 1
@@ -90,7 +96,17 @@ class ExportResult:
 
 
 class _Buckets:
-    """Frames spilled to ``count`` pickle files by a stable hash of a key column; read back one bucket at a time."""
+    """Frames spilled to ``count`` files by a stable hash of a key column; read back one bucket at a time.
+
+    Each chunk is reordered by bucket once and every bucket gets its contiguous part appended to its file as one
+    record: an Arrow IPC stream (pandas dtypes kept in its metadata), or a pickle when Arrow cannot hold the
+    chunk's values (the portable path's object columns may mix ints, text and undecodable bytes). Arrow parts are
+    cheap to write and are read back as one table, so a bucket costs one conversion to pandas however many parts
+    it has.
+    """
+
+    _ARROW, _PICKLE = b"A", b"P"
+    _HEADER = struct.Struct("<cQ")  # record kind, payload length
 
     def __init__(self, folder: Path, name: str, count: int) -> None:
         self.folder = folder
@@ -99,47 +115,86 @@ class _Buckets:
         self._handles: dict[int, IO[bytes]] = {}
 
     def _path(self, bucket: int) -> Path:
-        return self.folder / f"{self.name}-{bucket:03d}.pkl"
+        return self.folder / f"{self.name}-{bucket:03d}.spill"
 
     def add(self, frame: pd.DataFrame, key: str) -> None:
         if frame.empty:
             return
-        hashes = pd.util.hash_pandas_object(frame[key].astype("str"), index=False).to_numpy()
-        buckets = hashes % np.uint64(self.count)
+        # Each distinct key is hashed once (a chunk has far fewer sessions or users than rows).
+        codes, uniques = pd.factorize(frame[key].astype("str"), use_na_sentinel=False)
+        hashes = pd.util.hash_pandas_object(pd.Series(uniques, dtype="str"), index=False).to_numpy()
+        buckets = (hashes % np.uint64(self.count))[codes]
         # One stable reordering by bucket, then contiguous slices: the same parts, in the same row order, as one
         # boolean selection per bucket, without copying the chunk once per bucket.
         order = np.argsort(buckets, kind="stable")
         grouped = frame.take(order)
+        table = _arrow_table(grouped)
         sorted_buckets = buckets[order]
         starts = np.flatnonzero(np.r_[True, sorted_buckets[1:] != sorted_buckets[:-1]])
         ends = np.r_[starts[1:], len(sorted_buckets)]
         for start, end in zip(starts, ends, strict=True):
-            bucket = sorted_buckets[start]
-            part = grouped.iloc[start:end]
-            handle = self._handles.get(int(bucket))
+            bucket = int(sorted_buckets[start])
+            handle = self._handles.get(bucket)
             if handle is None:
-                handle = self._handles[int(bucket)] = self._path(int(bucket)).open("wb")
-            pickle.dump(part, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                handle = self._handles[bucket] = self._path(bucket).open("wb")
+            if table is not None:
+                kind, payload = self._ARROW, _ipc_bytes(table.slice(start, end - start))
+            else:
+                kind = self._PICKLE
+                payload = pickle.dumps(grouped.iloc[start:end], protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(self._HEADER.pack(kind, len(payload)))
+            handle.write(payload)
 
     def read(self, bucket: int) -> pd.DataFrame | None:
+        import pyarrow as pa
+
         handle = self._handles.pop(bucket, None)
         if handle is None:
             return None
         handle.close()
-        frames = []
+        parts: list[Any] = []  # Arrow tables and DataFrames, in the order they were added
         with self._path(bucket).open("rb") as source:
-            while True:
-                try:
-                    frames.append(pickle.load(source))  # our own temp file, written just above
-                except EOFError:
-                    break
+            while header := source.read(self._HEADER.size):
+                kind, length = self._HEADER.unpack(header)
+                payload = source.read(length)
+                if kind == self._ARROW:
+                    parts.append(pa.ipc.open_stream(payload).read_all())
+                else:
+                    parts.append(pickle.loads(payload))  # our own temp file, written just above
         self._path(bucket).unlink()
+        if all(isinstance(part, pa.Table) for part in parts):
+            # A column that was all null in one chunk has Arrow's null type there, one held in Python strings has
+            # string where Arrow-backed text has large_string: promotion unifies them.
+            try:
+                return pa.concat_tables(parts, promote_options="permissive").to_pandas()
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass  # types that do not unify (a column of numbers in one chunk, of text in another)
+        frames = [part.to_pandas() if isinstance(part, pa.Table) else part for part in parts]
         return pd.concat(frames, ignore_index=True)
 
     def close(self) -> None:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _arrow_table(frame: pd.DataFrame) -> Any:
+    """The frame as an Arrow table with its pandas dtypes in the metadata; None when Arrow cannot hold a value."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeEncodeError):
+        return None
+
+
+def _ipc_bytes(table: Any) -> Any:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 @dataclass
@@ -188,18 +243,18 @@ class _ExportRun:
         # Great Expectations runs in a child process beside the export; "validate" counts the time the export
         # waits for it, "gx_busy" the child's own CPU time.
         self.gate = BackgroundGate(staging / DOCS_DIR)
+        # The queries in the order the run reads them; on PostgreSQL a child process per lane reads ahead.
+        self.source = QueryStream(
+            engine,
+            [[(f"{name}.sql", load_query(name), window.params(name)) for name in lane] for lane in QUERY_LANES],
+            settings.chunk_rows,
+        )
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
     def _chunks(self, query_name: str) -> Any:
-        from pulla_personalize.sourcedb.queries import load_query
-
-        query = load_query(query_name)
         started = time.perf_counter()
-        chunks = iter_query(
-            self.engine, query, self.window.params(query_name), self.settings.chunk_rows, f"{query_name}.sql"
-        )
-        for chunk in chunks:
+        for chunk in self.source.chunks(f"{query_name}.sql"):
             self.timings["extract"] += time.perf_counter() - started
             chunk = chunk.reset_index(drop=True)
             expected = QUERY_COLUMNS[query_name]
@@ -221,7 +276,7 @@ class _ExportRun:
         self.rejects.write(source, chunk, verdicts)
 
     def _member_rules(self, verdicts: Verdicts, user_ids: pd.Series, applies: np.ndarray, column: str) -> None:
-        status = user_ids.map(self.member_status).astype("str")
+        status = transform.map_distinct(user_ids, self.member_status)
         verdicts.exclude(applies & (status == TEST).to_numpy(dtype=bool, na_value=False), "test_account")
         verdicts.exclude(applies & (status == WITHDRAWN).to_numpy(dtype=bool, na_value=False), "withdrawn_member")
         verdicts.quarantine(applies & status.isna().to_numpy(dtype=bool), "unknown_member", column)
@@ -336,26 +391,35 @@ class _ExportRun:
             for product_id in ids[~transform.missing(chunk["product_id"]).to_numpy()]:
                 self.products.setdefault(product_id, None)
             alive = verdicts.alive
-            cups = transform.normalize_cup_sizes(chunk["option_cup_size"])
-            texts = {column: transform.as_text(chunk[column]).str.strip() for column in categorical}
-            for position in np.flatnonzero(alive):
-                product_id = ids.iat[position]
+            # Plain Python lists of the surviving rows: one conversion per column, not one lookup per value.
+            rows = np.flatnonzero(alive)
+            columns = {
+                "id": ids,
+                "cup": transform.normalize_cup_sizes(chunk["option_cup_size"]),
+                "band": bands,
+                "registered": registered,
+                "WIRE": flags["wire"],
+                "BRARET": flags["braret"],
+                **{column.upper(): transform.as_text(chunk[column]).str.strip() for column in categorical},
+            }
+            values = {
+                name: column.iloc[rows].astype(object).where(column.iloc[rows].notna(), None).tolist()
+                for name, column in columns.items()
+            }
+            attribute_names = ["WIRE", "BRARET", *(column.upper() for column in categorical)]
+            for index, product_id in enumerate(values["id"]):
                 product = self.products.get(product_id)
                 if product is None:
-                    seconds = registered.iat[position]
+                    seconds = values["registered"][index]
                     product = _Product(
-                        attributes={
-                            "WIRE": flags["wire"].iat[position],
-                            "BRARET": flags["braret"].iat[position],
-                            **{column.upper(): texts[column].iat[position] for column in categorical},
-                        },
-                        registered=None if pd.isna(seconds) else int(seconds),
+                        attributes={name: values[name][index] for name in attribute_names},
+                        registered=None if seconds is None else int(seconds),
                     )
                     self.products[product_id] = product
-                if not pd.isna(cups.iat[position]):
-                    product.cup_sizes.add(cups.iat[position])
-                if not pd.isna(bands.iat[position]):
-                    product.band_sizes.add(bands.iat[position])
+                if values["cup"][index] is not None:
+                    product.cup_sizes.add(values["cup"][index])
+                if values["band"][index] is not None:
+                    product.band_sizes.add(values["band"][index])
             self.accounting.add_exported("products", int(alive.sum()))
             self._finish_chunk("products", chunk, verdicts)
             self.timings["transform"] += time.perf_counter() - started
@@ -592,6 +656,14 @@ class _ExportRun:
             "event_types": dict(sorted(event_types.items())),
         }
 
+    def _timed(self, stage: str, step: Any) -> Any:
+        """Runs one step of the run and keeps its wall time as ``stage_<name>`` (the per-step split of the total)."""
+        started = time.perf_counter()
+        try:
+            return step()
+        finally:
+            self.timings[f"stage_{stage}"] += time.perf_counter() - started
+
     def _validate(self, dataset: str, frame: pd.DataFrame, suite: tuple[Any, tuple[Any, ...]]) -> None:
         """Hands a batch to the gate process; ``suite`` is (builder in ``quality``, its arguments)."""
         self.gate.validate(dataset, frame, suite)
@@ -631,13 +703,13 @@ class _ExportRun:
 
     def run(self) -> dict[str, Any]:
         settings = self.settings
-        users = self.members()
-        self.products_pass()
-        self.logins_pass()
-        self.web_logs_pass()
-        self.sessions_pass()
-        self.order_lines_pass()
-        interactions = self.interactions_out()
+        users = self._timed("members", self.members)
+        self._timed("products", self.products_pass)
+        self._timed("web_logs", self.web_logs_pass)
+        self._timed("logins", self.logins_pass)
+        self._timed("sessions", self.sessions_pass)
+        self._timed("order_lines", self.order_lines_pass)
+        interactions = self._timed("interactions", self.interactions_out)
 
         items, origins = self.items_out()
         with DatasetCsvWriter(self.staging / FILE_NAMES["items"], self.fields["items"]) as writer:
@@ -686,6 +758,7 @@ class _ExportRun:
         }
 
     def close(self) -> None:
+        self.source.close()
         self.gate.close()
         self.rejects.close()
         for buckets in (self.session_events, self.session_stats, self.session_logins, self.user_events):
@@ -702,12 +775,18 @@ def _typed_interactions(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "USER_ID": frame["USER_ID"].astype("str"),
             "ITEM_ID": frame["ITEM_ID"].astype("str"),
-            "TIMESTAMP": pd.to_numeric(frame["TIMESTAMP"], errors="coerce").astype("Int64"),
+            "TIMESTAMP": _timestamps(frame["TIMESTAMP"]),
             "EVENT_TYPE": frame["EVENT_TYPE"].astype("str"),
             "EVENT_VALUE": pd.to_numeric(frame["EVENT_VALUE"], errors="coerce").astype("float64"),
             "DEVICE": frame["DEVICE"].astype("str"),
         }
     )
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    # numpy int64 when no value is missing: GX checks a range on it vectorised, on Int64 it calls Python per value.
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.astype("int64") if numbers.notna().all() else numbers.astype("Int64")
 
 
 def schema_lint_outcomes(settings: ExportSettings) -> list[Outcome]:

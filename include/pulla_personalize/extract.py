@@ -2,10 +2,11 @@
 
 Two paths give the same values:
 
-- PostgreSQL fast path: ``COPY (query) TO STDOUT (FORMAT csv)`` through psycopg 3, parsed by pandas' C reader in
-  chunks. COPY takes no bind parameters, so the window values are inserted, as bound parameters, into a one-row
-  temporary table and each ``:name`` placeholder of the query becomes a sub-select of that table's column. No
-  value is ever formatted into SQL text.
+- PostgreSQL fast path: ``COPY (query) TO STDOUT (FORMAT csv)`` through psycopg 3 in a child process, parsed by
+  Arrow's C++ CSV reader (``copy_reader``); chunks arrive as Arrow-backed ``str`` columns. COPY takes no bind
+  parameters, so the window values are inserted, as bound parameters, into a one-row temporary table and each
+  ``:name`` placeholder of the query becomes a sub-select of that table's column. No value is ever formatted
+  into SQL text.
 - Portable path (SQLite, MariaDB/MySQL, anything else SQLAlchemy speaks): a server-side cursor
   (``stream_results=True``) read with ``partitions(chunk_rows)``.
 
@@ -15,7 +16,6 @@ normalise them, so the engines' different Python types (datetime objects vs ISO 
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
+
+from pulla_personalize.copy_reader import PARAM_TABLE, CopyFailed, CopyPrefetch, CopyRequest, open_copy
 
 #: Query name → the kind of window values it binds: naive local date-times or UTC epoch milliseconds.
 QUERY_WINDOW_KIND = {
@@ -74,7 +76,6 @@ QUERY_COLUMNS = {
 
 # SQLAlchemy's own pattern for ":name" placeholders in text() (not "::" casts, not "\:" escapes).
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-_PG_PARAM_TABLE = "pulla_window_params"
 
 
 class SourceUnavailable(Exception):
@@ -176,19 +177,73 @@ def iter_query(
 
     A database error becomes ``SourceUnavailable`` naming ``label`` (the query's file) and the driver's message.
     """
+    stream = QueryStream(engine, [[(label, query, params)]], chunk_rows)
     try:
+        yield from stream.chunks(label)
+    finally:
+        stream.close()
+
+
+class QueryStream:
+    """Queries read in chunks of at most ``chunk_rows`` rows, in lanes that run side by side.
+
+    ``lanes`` is a list of lanes, each a list of (label, query, params) read one after the other;
+    ``chunks(label)`` yields a query's chunks, and the queries of one lane must be asked for in the lane's order.
+    On PostgreSQL each lane is one child process that runs its COPYs in turn and reads ahead, so a query's rows
+    are ready when the caller gets to it, and a slow query in one lane (a semi-join the server needs seconds
+    for) is computed while the other lane streams. Elsewhere each query runs when it is asked for. A database
+    error becomes ``SourceUnavailable`` naming the query's label and the driver's message. Call ``close`` when
+    done.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        lanes: list[list[tuple[str, sa.TextClause, Mapping[str, Any]]]],
+        chunk_rows: int,
+    ) -> None:
+        self.engine = engine
+        self.chunk_rows = chunk_rows
+        #: label → (lane number, position in the lane, query, params)
+        self._queries = {
+            label: (lane_number, position, query, params)
+            for lane_number, lane in enumerate(lanes)
+            for position, (label, query, params) in enumerate(lane)
+        }
+        self._lane_labels = [[label for label, _, _ in lane] for lane in lanes]
+        self._prefetches: list[CopyPrefetch] = []
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-            yield from _postgres_copy_chunks(engine, query, params, chunk_rows)
-        else:
-            yield from _portable_chunks(engine, query, params, chunk_rows)
-    except sa.exc.DBAPIError as error:
-        raise SourceUnavailable(
-            f"{label} failed on {engine.dialect.name}: {_first_line(error.orig or error)}"
-        ) from None
-    except Exception as error:
-        if type(error).__module__.split(".")[0] != "psycopg":  # the fast path talks to psycopg directly
-            raise
-        raise SourceUnavailable(f"{label} failed on {engine.dialect.name}: {_first_line(error)}") from None
+            args, kwargs = engine.dialect.create_connect_args(engine.url)
+            # The dialect also passes its adapter map; the child's plain connection needs only the settings.
+            kwargs = {key: value for key, value in kwargs.items() if isinstance(value, str | int | float)}
+            for lane in lanes:
+                requests = [copy_request(query, params, chunk_rows) for _, query, params in lane]
+                self._prefetches.append(CopyPrefetch((tuple(args), kwargs), requests))
+
+    def chunks(self, label: str) -> Iterator[pd.DataFrame]:
+        lane, position, query, params = self._queries[label]
+        try:
+            if not self._prefetches:
+                yield from _portable_chunks(self.engine, query, params, self.chunk_rows)
+                return
+            import pyarrow as pa
+
+            text = pd.StringDtype("pyarrow", na_value=float("nan"))  # pandas' "str" dtype, kept in Arrow
+            types = {pa.string(): text, pa.large_string(): text}
+            for table in self._prefetches[lane].chunks(position):
+                yield table.to_pandas(types_mapper=types.get)
+        except sa.exc.DBAPIError as error:
+            raise SourceUnavailable(
+                f"{label} failed on {self.engine.dialect.name}: {_first_line(error.orig or error)}"
+            ) from None
+        except CopyFailed as error:  # the fast path talks to psycopg in its own process
+            labels = self._lane_labels[lane]
+            failed = labels[error.index] if 0 <= error.index < len(labels) else label
+            raise SourceUnavailable(f"{failed} failed on {self.engine.dialect.name}: {error.reason}") from None
+
+    def close(self) -> None:
+        for prefetch in self._prefetches:
+            prefetch.close()
 
 
 def _first_line(error: BaseException) -> str:
@@ -229,7 +284,7 @@ def copy_statement(query: sa.TextClause) -> tuple[str, list[str]]:
             return match.group(0)
         if name not in names:
             names.append(name)
-        return f"(SELECT p_{name} FROM {_PG_PARAM_TABLE})"
+        return f"(SELECT p_{name} FROM {PARAM_TABLE})"
 
     body = _BIND.sub(placeholder, query.text).strip().rstrip(";").rstrip()
     body = body.replace("\\:", ":")
@@ -237,68 +292,18 @@ def copy_statement(query: sa.TextClause) -> tuple[str, list[str]]:
     return f"COPY (\n{body}\n) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')", names
 
 
-class _CopyReader(io.RawIOBase):
-    """A binary file over psycopg's COPY blocks, for pandas.read_csv."""
-
-    def __init__(self, copy: Any) -> None:
-        self._copy = copy
-        self._pending = memoryview(b"")
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        # psycopg hands out one row per block: fill the whole buffer from many blocks per call.
-        target = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(target):
-            if not self._pending:
-                if self._done:
-                    break
-                block = self._copy.read()
-                if not block:
-                    self._done = True
-                    break
-                self._pending = memoryview(block).cast("B")
-            size = min(len(target) - filled, len(self._pending))
-            target[filled : filled + size] = self._pending[:size]
-            self._pending = self._pending[size:]
-            filled += size
-        return filled
+def copy_request(query: sa.TextClause, params: Mapping[str, Any], chunk_rows: int) -> CopyRequest:
+    """The COPY for a text() query and its window values, as the copy reader runs it."""
+    statement, names = copy_statement(query)
+    return CopyRequest(statement, [(name, _pg_type(params[name]), params[name]) for name in names], chunk_rows)
 
 
 @contextmanager
 def postgres_copy(driver_connection: Any, query: sa.TextClause, params: Mapping[str, Any]) -> Iterator[Any]:
-    """A psycopg ``Copy`` streaming the query's rows as CSV (header first, ``\\N`` for NULL).
+    """A psycopg ``Copy`` streaming the query's rows as CSV (header first, ``\\N`` for NULL), in this process.
 
     The window values go into a one-row temporary table as bound parameters; the query reads them from there.
     The caller's transaction drops the table when it ends.
     """
-    statement, names = copy_statement(query)
-    with driver_connection.cursor() as cursor:
-        if names:
-            columns = ", ".join(f"p_{name} {_pg_type(params[name])}" for name in names)
-            cursor.execute(f"CREATE TEMPORARY TABLE {_PG_PARAM_TABLE} ({columns}) ON COMMIT DROP")
-            placeholders = ", ".join(["%s"] * len(names))
-            cursor.execute(f"INSERT INTO {_PG_PARAM_TABLE} VALUES ({placeholders})", [params[name] for name in names])
-        with cursor.copy(statement) as copy:
-            yield copy
-
-
-def _postgres_copy_chunks(
-    engine: sa.Engine, query: sa.TextClause, params: Mapping[str, Any], chunk_rows: int
-) -> Iterator[pd.DataFrame]:
-    with engine.connect() as connection:
-        driver_connection = connection.connection.driver_connection
-        with postgres_copy(driver_connection, query, params) as copy:
-            reader = pd.read_csv(
-                io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20),
-                dtype="str",
-                keep_default_na=False,
-                na_values=["\\N"],
-                chunksize=chunk_rows,
-                encoding="utf-8",
-            )
-            yield from reader
-        driver_connection.rollback()
+    with open_copy(driver_connection, copy_request(query, params, 1)) as copy:
+        yield copy

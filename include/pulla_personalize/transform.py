@@ -99,11 +99,41 @@ def as_text(values: pd.Series) -> pd.Series:
 def as_integer(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(Int64 values, mask of non-null values that are not integers)."""
     text = as_text(values)
+    exact = _arrow_integers(text)
+    if exact is not None:
+        return exact, pd.Series(False, index=values.index)
     numbers = pd.to_numeric(text, errors="coerce")  # surrounding blanks are allowed by to_numeric
     integral = numbers.notna() & (numbers == np.floor(numbers.fillna(0)))
     invalid = text.notna() & ~integral
     result = numbers.where(integral).astype("Float64").astype("Int64")
     return result, invalid.fillna(False).astype(bool)
+
+
+def _arrow_integers(text: pd.Series) -> pd.Series | None:
+    """Arrow-backed text whose every value is a plain integer, as Int64 in one C++ cast; None otherwise."""
+    if getattr(text.dtype, "storage", None) != "pyarrow":
+        return None
+    import pyarrow as pa
+
+    try:
+        cast = text.array.__arrow_array__().cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # blanks, decimals or words: the general path below sorts them out
+    return pd.Series(pd.arrays.ArrowExtensionArray(cast), index=text.index).astype("Int64")
+
+
+def _arrow_text_is_clean(text: pd.Series, max_length: int) -> bool | None:
+    """For Arrow-backed text: True when no value is too long or holds a character ``text_problems`` looks for
+    (checked in C++); None for other storage."""
+    if getattr(text.dtype, "storage", None) != "pyarrow":
+        return None
+    import pyarrow.compute as pc
+
+    values = text.array.__arrow_array__()
+    if len(values) == 0 or values.null_count == len(values):
+        return True
+    longest = pc.max(pc.utf8_length(values)).as_py() or 0
+    return longest <= max_length and not pc.any(pc.match_substring_regex(values, _SUSPICIOUS_ARROW)).as_py()
 
 
 def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -> pd.Series:
@@ -116,8 +146,11 @@ def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -
     reasons = pd.Series(pd.NA, index=values.index, dtype="str")
     # Nearly every chunk is clean: one regex scan over all its values joined (the pattern is a single character
     # class, so joining creates no false match) and one pass of len() prove it far faster than per-value checks.
-    present = text.dropna().tolist()
-    if max(map(len, present), default=0) <= max_length and _SUSPICIOUS_ANY.search("".join(present)) is None:
+    clean = _arrow_text_is_clean(text, max_length)
+    if clean is None:
+        present = text.dropna().tolist()
+        clean = max(map(len, present), default=0) <= max_length and _SUSPICIOUS_ANY.search("".join(present)) is None
+    if clean:
         return reasons
     # One pass finds the rare suspicious values; only those get the per-reason checks (ids are millions of rows).
     arrow = getattr(text.dtype, "storage", "python") == "pyarrow"
@@ -150,20 +183,28 @@ def missing(values: pd.Series) -> pd.Series:
 def natural_key(values: pd.Series) -> pd.Series:
     """A sort key putting numeric ids in numeric order ("9" < "10") and other ids after them, by text."""
     text = as_text(values).fillna("")
-    digits = text.str.fullmatch(r"\d{1,30}").fillna(False).astype(bool)
+    digits = text.str.fullmatch(r"[0-9]{1,30}").fillna(False).astype(bool)
     return ("0" + text.str.len().astype(str).str.zfill(2) + text).where(digits, "1" + text)
 
 
 def natural_rank(values: pd.Series) -> np.ndarray:
-    """Integer ranks that sort exactly like ``natural_key(values)``, with the key built once per distinct value
-    (a bucket of interactions has millions of rows but few distinct users and items)."""
+    """Integer ranks that sort exactly like ``natural_key(values)``, ranking each distinct value once (a bucket
+    of interactions has many rows but few distinct users and items)."""
     codes, uniques = pd.factorize(as_text(values), use_na_sentinel=False)
-    keys = natural_key(pd.Series(uniques, dtype="str")).to_numpy(dtype=object)
-    # natural_key is one-to-one, so ranking the distinct keys orders the rows as sorting the keys would.
-    order = np.argsort(keys, kind="stable")
+    order = sorted(range(len(uniques)), key=lambda position: _natural_sort_key(uniques[position]))
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order), dtype=np.int64)
     return ranks[codes]
+
+
+def _natural_sort_key(value: Any) -> tuple[int, int, str]:
+    # The order of natural_key: ids of 1 to 30 ASCII digits by length then text, then other ids by text; a null
+    # is keyed like the empty text.
+    if not isinstance(value, str):
+        return (1, 0, "")
+    if 1 <= len(value) <= 30 and value.isascii() and value.isdigit():
+        return (0, len(value), value)
+    return (1, 0, value)
 
 
 # --- timestamps ------------------------------------------------------------------------------------------------
@@ -281,10 +322,11 @@ def session_owners(logins: pd.DataFrame) -> pd.Series:
             "ms": as_integer(logins["occurred_at_ms"])[0],
         }
     ).dropna(subset=["session_id", "member_id"])
-    frame = frame.assign(member_key=natural_key(frame["member_id"]))
-    frame = frame.sort_values(["session_id", "ms", "member_key"], na_position="last", kind="stable")
-    first = frame.drop_duplicates("session_id", keep="first")
-    return pd.Series(first["member_id"].to_numpy(), index=first["session_id"].to_numpy(), dtype="str")
+    sessions, _ = pd.factorize(frame["session_id"])
+    # Within each session: earliest time first (unknown times last), then the member id in natural order.
+    order = np.lexsort((natural_rank(frame["member_id"]), sort_codes(frame["ms"]), sessions))
+    first = order[np.r_[True, sessions[order][1:] != sessions[order][:-1]]] if len(order) else order
+    return pd.Series(frame["member_id"].to_numpy()[first], index=frame["session_id"].to_numpy()[first], dtype="str")
 
 
 def session_rates(stats: pd.DataFrame) -> pd.DataFrame:
@@ -319,7 +361,7 @@ def attribute_users(
     """
     own = as_text(member_ids)
     sessions = as_text(session_ids)
-    stitched = own.fillna(sessions.map(owners).astype("str"))
+    stitched = own.fillna(map_distinct(sessions, owners.to_dict()))
     anonymous = stitched.isna()
     users = stitched.fillna(sessions) if keep_anonymous else stitched
     return users, (~anonymous).astype(bool), anonymous.astype(bool)
@@ -334,12 +376,32 @@ def duplicate_mask(interactions: pd.DataFrame) -> pd.Series:
 
 
 def sort_interactions(interactions: pd.DataFrame, tiebreak: Iterable[str] = ()) -> pd.DataFrame:
-    """Deterministic order: user, time, event type, item (numeric ids numerically), then the given columns."""
-    keyed = interactions.assign(
-        _user_key=natural_rank(interactions["USER_ID"]), _item_key=natural_rank(interactions["ITEM_ID"])
-    )
-    keys = ["_user_key", "TIMESTAMP", "EVENT_TYPE", "_item_key", *tiebreak]
-    return keyed.sort_values(keys, kind="stable").drop(columns=["_user_key", "_item_key"])
+    """Deterministic order: user, time, event type, item (numeric ids numerically), then the given columns.
+
+    One stable sort on integer keys (nulls last in each), which orders rows exactly as a stable multi-column
+    ``sort_values`` would, without comparing strings row by row.
+    """
+    keys = [
+        natural_rank(interactions["USER_ID"]),
+        sort_codes(interactions["TIMESTAMP"]),
+        sort_codes(interactions["EVENT_TYPE"]),
+        natural_rank(interactions["ITEM_ID"]),
+        *(sort_codes(interactions[column]) for column in tiebreak),
+    ]
+    return interactions.take(np.lexsort(keys[::-1]))
+
+
+def sort_codes(values: pd.Series) -> np.ndarray:
+    """Integer codes that sort like the values themselves, nulls last (each distinct value compared once)."""
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+    return np.where(codes < 0, len(uniques), codes)
+
+
+def map_distinct(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """``values.map(mapping)`` as text, each distinct value looked up once (NA where unmapped or null)."""
+    codes, uniques = pd.factorize(as_text(values), use_na_sentinel=True)
+    looked_up = np.array([*(mapping.get(value) for value in uniques), None], dtype=object)
+    return pd.Series(looked_up[codes], index=values.index, dtype="str")
 
 
 # --- users -----------------------------------------------------------------------------------------------------

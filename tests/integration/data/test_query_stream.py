@@ -1,0 +1,112 @@
+"""The PostgreSQL fast path on the real server: COPY in child processes (one per lane) gives the same values as
+the portable path, reads lanes side by side, names the failing query, and stops its children when abandoned."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pulla_personalize import transform
+from pulla_personalize.extract import QueryStream, SourceUnavailable, _portable_chunks, iter_query, make_engine
+
+HOSTILE = [
+    (1, "풀라 👙", None),
+    (2, "", 5),
+    (3, "\\N", -7),
+    (4, 'comma, "quote" |pipe', 0),
+    (5, "line\nbreak\r\nand CR", 9007199254740993),
+    (6, None, None),
+]
+QUERY = sa.text("SELECT id, name, amount FROM hostile WHERE id >= :start AND id < :end ORDER BY id")
+
+
+@pytest.fixture
+def postgres(make_database: Callable[[str], str]) -> sa.Engine:
+    engine = make_engine(make_database("postgresql"))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE hostile (id BIGINT PRIMARY KEY, name TEXT, amount BIGINT)")
+        connection.execute(
+            sa.text("INSERT INTO hostile VALUES (:id, :name, :amount)"),
+            [{"id": i, "name": n, "amount": a} for i, n, a in HOSTILE],
+        )
+        connection.exec_driver_sql("CREATE TABLE numbers AS SELECT generate_series(1, 2500) AS n")
+    yield engine
+    engine.dispose()
+
+
+def as_text_frame(chunks: list[pd.DataFrame]) -> list[list[object]]:
+    frame = pd.concat(chunks, ignore_index=True)
+    columns = [transform.as_text(frame[name]).astype(object) for name in frame.columns]
+    return [[None if pd.isna(value) else value for value in row] for row in zip(*columns, strict=True)]
+
+
+def test_copy_path_gives_the_values_of_the_portable_path(postgres: sa.Engine) -> None:
+    params = {"start": 1, "end": 100}
+    fast = list(iter_query(postgres, QUERY, params, chunk_rows=4, label="hostile.sql"))
+    assert [len(chunk) for chunk in fast] == [4, 2]
+    assert all(str(chunk[name].dtype) == "str" for chunk in fast for name in chunk.columns)
+    portable = list(_portable_chunks(postgres, QUERY, params, 4))
+    assert as_text_frame(fast) == as_text_frame(portable)
+    names = pd.concat(fast, ignore_index=True)["name"]
+    # NULL stays NULL; an empty string and the text "\N" stay text (as_text later turns "" into NULL).
+    assert names.isna().tolist() == [False, False, False, False, False, True]
+    assert names[1] == ""
+    assert names[2] == "\\N"
+
+
+def test_lanes_are_read_side_by_side_in_their_own_order(postgres: sa.Engine) -> None:
+    numbers = sa.text("SELECT n FROM numbers WHERE n >= :start AND n < :end ORDER BY n")
+    stream = QueryStream(
+        postgres,
+        [
+            [("first", numbers, {"start": 1, "end": 1001}), ("second", QUERY, {"start": 1, "end": 4})],
+            [("other", numbers, {"start": 2001, "end": 2501})],
+        ],
+        chunk_rows=300,
+    )
+    try:
+        other = list(stream.chunks("other"))  # the second lane first: it does not wait for the first
+        first = list(stream.chunks("first"))
+        with pytest.raises(ValueError, match="request 1 comes next"):
+            list(stream._prefetches[1].chunks(0))
+        second = list(stream.chunks("second"))
+    finally:
+        stream.close()
+    assert [len(chunk) for chunk in first] == [300, 300, 300, 100]
+    assert pd.concat(first)["n"].astype(int).tolist() == list(range(1, 1001))
+    assert pd.concat(other)["n"].astype(int).tolist() == list(range(2001, 2501))
+    assert pd.concat(second)["id"].tolist() == ["1", "2", "3"]
+
+
+def test_a_failing_query_is_named_even_when_another_is_being_read(postgres: sa.Engine) -> None:
+    broken = sa.text("SELECT id FROM no_such_table WHERE id >= :start AND id < :end")
+    stream = QueryStream(
+        postgres, [[("hostile.sql", QUERY, {"start": 1, "end": 9}), ("broken.sql", broken, {"start": 1, "end": 2})]], 2
+    )
+    try:
+        assert sum(len(chunk) for chunk in stream.chunks("hostile.sql")) == len(HOSTILE)
+        with pytest.raises(
+            SourceUnavailable, match=r'broken\.sql failed on postgresql: .*"no_such_table" does not exist'
+        ):
+            list(stream.chunks("broken.sql"))
+    finally:
+        stream.close()
+
+
+def test_abandoning_a_stream_stops_its_child(postgres: sa.Engine) -> None:
+    numbers = sa.text("SELECT n FROM numbers WHERE n >= :start AND n < :end ORDER BY n")
+    stream = QueryStream(postgres, [[("numbers", numbers, {"start": 1, "end": 2501})]], chunk_rows=10)
+    chunks = stream.chunks("numbers")
+    assert len(next(chunks)) == 10
+    child = stream._prefetches[0]._child
+    stream.close()
+    assert not child.is_alive()
+    # Nothing of the abandoned COPY is left on the server (its connection is gone with the child).
+    with postgres.connect() as connection:
+        active = connection.execute(
+            sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'")
+        ).scalar_one()
+    assert active == 0
