@@ -12,7 +12,7 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
@@ -53,8 +53,8 @@ class DatasetCsvWriter:
         self.path = path
         self.fields = fields
         self.rows = 0
-        self._handle: IO[str] = path.open("w", encoding="utf-8", newline="")
-        self._handle.write(",".join(fields) + "\n")
+        self._handle: IO[bytes] = path.open("wb")
+        self._handle.write((",".join(fields) + "\n").encode("utf-8"))
 
     def append(self, frame: pd.DataFrame) -> None:
         missing = [name for name in self.fields if name not in frame.columns]
@@ -63,14 +63,19 @@ class DatasetCsvWriter:
         if frame.empty:
             return
         text = frame[self.fields].astype("str")
-        text.to_csv(
-            self._handle,
-            header=False,
-            index=False,
-            na_rep="",
-            lineterminator="\n",
-            quoting=csv.QUOTE_MINIMAL,
-        )
+        data = _unquoted_csv(text)
+        if data is not None:
+            self._handle.write(data)
+        else:
+            text.to_csv(
+                self._handle,
+                header=False,
+                index=False,
+                na_rep="",
+                lineterminator="\n",
+                quoting=csv.QUOTE_MINIMAL,
+                encoding="utf-8",
+            )
         self.rows += len(frame)
 
     def close(self) -> None:
@@ -81,6 +86,22 @@ class DatasetCsvWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unquoted_csv(text: pd.DataFrame) -> Any:
+    """The rows as CSV bytes written by Arrow in C++ when no value needs quoting (the usual case: ids, numbers and
+    labels); None when one does, or when a value is text Arrow cannot hold, for the csv module to quote it."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    try:
+        table = pa.Table.from_pandas(text, preserve_index=False)
+        sink = pa.BufferOutputStream()
+        # quoting "none" refuses (ArrowInvalid) a value holding a comma, a quote or a line break.
+        pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        return None
+    return sink.getvalue()
 
 
 def write_dataset(path: Path, fields: list[str], frame: pd.DataFrame) -> int:

@@ -232,6 +232,7 @@ class _ExportRun:
         # Every product id seen (for the unknown_product rule); None until one of its rows survives the rules.
         self.products: dict[str, _Product | None] = {}
         self.first_interaction: dict[str, int] = {}
+        self.product_ids: Any = None  # every product id, as a value set for transform.is_in (after products)
         self.positions: Counter[str] = Counter()
         self.timings: Counter[str] = Counter()
         self.fields = {name: schema_fields(name, settings.schemas_dir) for name in FILE_NAMES}
@@ -388,7 +389,7 @@ class _ExportRun:
             verdicts.quarantine(bad_band, "unknown_size", "option_band_size")
 
             # A product exists (for the unknown_product rule) as soon as its id is usable.
-            for product_id in ids[~transform.missing(chunk["product_id"]).to_numpy()]:
+            for product_id in ids[~transform.missing(chunk["product_id"]).to_numpy()].tolist():
                 self.products.setdefault(product_id, None)
             alive = verdicts.alive
             # Plain Python lists of the surviving rows: one conversion per column, not one lookup per value.
@@ -477,7 +478,7 @@ class _ExportRun:
             )
             verdicts.quarantine_reasons(member_problems, "member_id")
             products = transform.as_text(chunk["product_id"])
-            verdicts.quarantine(~products.isin(self.products.keys()).to_numpy(), "unknown_product", "product_id")
+            verdicts.quarantine(~transform.is_in(products, self.product_ids), "unknown_product", "product_id")
 
             alive = verdicts.alive
             candidates = chunk.loc[alive].assign(
@@ -565,7 +566,7 @@ class _ExportRun:
             members = transform.as_text(chunk["member_id"])
             self._member_rules(verdicts, members, np.ones(len(chunk), dtype=bool), "member_id")
             products = transform.as_text(chunk["product_id"])
-            verdicts.quarantine(~products.isin(self.products.keys()).to_numpy(), "unknown_product", "product_id")
+            verdicts.quarantine(~transform.is_in(products, self.product_ids), "unknown_product", "product_id")
 
             alive = verdicts.alive
             interactions = pd.DataFrame(
@@ -705,6 +706,7 @@ class _ExportRun:
         settings = self.settings
         users = self._timed("members", self.members)
         self._timed("products", self.products_pass)
+        self.product_ids = transform.text_value_set(self.products)
         self._timed("web_logs", self.web_logs_pass)
         self._timed("logins", self.logins_pass)
         self._timed("sessions", self.sessions_pass)

@@ -48,6 +48,8 @@ _SUSPICIOUS = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]"
 _SUSPICIOUS_ANY = re.compile(_SUSPICIOUS)
 # Arrow-backed strings never hold surrogates, and Arrow's regex engine cannot even be given one.
 _SUSPICIOUS_ARROW = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]"
+# The same characters as _SUSPICIOUS_ARROW, as UTF-8 bytes (U+0085, U+2028 and U+2029 are multi-byte).
+_SUSPICIOUS_UTF8 = re.compile(rb"[|\x00-\x08\x0a-\x1f\x7f]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 _PYTHON_STR = pd.StringDtype("python", na_value=np.nan)
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
@@ -123,17 +125,25 @@ def _arrow_integers(text: pd.Series) -> pd.Series | None:
 
 
 def _arrow_text_is_clean(text: pd.Series, max_length: int) -> bool | None:
-    """For Arrow-backed text: True when no value is too long or holds a character ``text_problems`` looks for
-    (checked in C++); None for other storage."""
+    """For Arrow-backed text: True when no value is too long or holds a character ``text_problems`` looks for;
+    None for other storage. One bytes scan of each chunk's data buffer (it may also hold bytes of values sliced
+    away: a hit there only sends the chunk to the exact per-value checks)."""
     if getattr(text.dtype, "storage", None) != "pyarrow":
         return None
     import pyarrow.compute as pc
 
-    values = text.array.__arrow_array__()
-    if len(values) == 0 or values.null_count == len(values):
-        return True
-    longest = pc.max(pc.utf8_length(values)).as_py() or 0
-    return longest <= max_length and not pc.any(pc.match_substring_regex(values, _SUSPICIOUS_ARROW)).as_py()
+    for chunk in text.array.__arrow_array__().chunks:
+        if chunk.null_count == len(chunk):
+            continue
+        # Bytes are at least as many as characters: only a long byte length needs counting characters.
+        if (pc.max(pc.binary_length(chunk)).as_py() or 0) > max_length and (
+            pc.max(pc.utf8_length(chunk)).as_py() or 0
+        ) > max_length:
+            return False
+        data = chunk.buffers()[2]
+        if data is not None and _SUSPICIOUS_UTF8.search(memoryview(data)) is not None:
+            return False
+    return True
 
 
 def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -> pd.Series:
@@ -183,18 +193,46 @@ def missing(values: pd.Series) -> pd.Series:
 def natural_key(values: pd.Series) -> pd.Series:
     """A sort key putting numeric ids in numeric order ("9" < "10") and other ids after them, by text."""
     text = as_text(values).fillna("")
-    digits = text.str.fullmatch(r"[0-9]{1,30}").fillna(False).astype(bool)
-    return ("0" + text.str.len().astype(str).str.zfill(2) + text).where(digits, "1" + text)
+    # Per value in Python: it runs once per catalogue (items), and works for text Arrow cannot hold.
+    keys = [f"0{len(value):02d}{value}" if _is_natural_number(value) else f"1{value}" for value in text.tolist()]
+    return pd.Series(keys, index=text.index, dtype=text.dtype)
+
+
+def _is_natural_number(value: str) -> bool:
+    return 1 <= len(value) <= 30 and value.isascii() and value.isdigit()
 
 
 def natural_rank(values: pd.Series) -> np.ndarray:
     """Integer ranks that sort exactly like ``natural_key(values)``, ranking each distinct value once (a bucket
     of interactions has many rows but few distinct users and items)."""
     codes, uniques = pd.factorize(as_text(values), use_na_sentinel=False)
-    order = sorted(range(len(uniques)), key=lambda position: _natural_sort_key(uniques[position]))
+    order = _natural_order(uniques)
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order), dtype=np.int64)
     return ranks[codes]
+
+
+def _natural_order(uniques: Any) -> np.ndarray:
+    """Positions of ``uniques`` in natural_key order, sorted by Arrow in C++ (UTF-8 byte order is code point
+    order, as Python compares text); in Python for text Arrow cannot hold."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        text = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        positions = sorted(range(len(uniques)), key=lambda position: _natural_sort_key(uniques[position]))
+        return np.asarray(positions, dtype=np.int64)
+    numeric = pc.fill_null(pc.match_substring_regex(text, "^[0-9]{1,30}$"), False)
+    keys = pa.table(
+        {
+            "group": pc.if_else(numeric, 0, 1),
+            "length": pc.if_else(numeric, pc.utf8_length(text), 0),
+            "text": pc.fill_null(text, ""),
+        }
+    )
+    order = pc.sort_indices(keys, sort_keys=[("group", "ascending"), ("length", "ascending"), ("text", "ascending")])
+    return order.to_numpy()
 
 
 def _natural_sort_key(value: Any) -> tuple[int, int, str]:
@@ -202,7 +240,7 @@ def _natural_sort_key(value: Any) -> tuple[int, int, str]:
     # is keyed like the empty text.
     if not isinstance(value, str):
         return (1, 0, "")
-    if 1 <= len(value) <= 30 and value.isascii() and value.isdigit():
+    if _is_natural_number(value):
         return (0, len(value), value)
     return (1, 0, value)
 
@@ -395,6 +433,34 @@ def sort_codes(values: pd.Series) -> np.ndarray:
     """Integer codes that sort like the values themselves, nulls last (each distinct value compared once)."""
     codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
     return np.where(codes < 0, len(uniques), codes)
+
+
+def text_value_set(values: Iterable[str]) -> Any:
+    """A value set for ``is_in``: an Arrow array when Arrow can hold every value, else a Python set."""
+    import pyarrow as pa
+
+    items = list(values)
+    try:
+        return pa.array(items, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        return set(items)
+
+
+def is_in(values: pd.Series, value_set: Any) -> np.ndarray:
+    """Mask of the values found in ``value_set`` (from ``text_value_set``); nulls are never found.
+
+    Arrow-backed text is matched in C++ against a value set built once, where ``Series.isin`` would rebuild it
+    from Python objects on every call.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = as_text(values)
+    if isinstance(value_set, pa.Array) and getattr(text.dtype, "storage", None) == "pyarrow":
+        found = pc.is_in(text.array.__arrow_array__(), value_set=value_set, skip_nulls=True)
+        return pc.fill_null(found, False).to_numpy(zero_copy_only=False).astype(bool)
+    members = value_set.to_pylist() if isinstance(value_set, pa.Array) else value_set
+    return text.isin(list(members)).to_numpy(dtype=bool)
 
 
 def map_distinct(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
