@@ -123,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{rows:>12,} {wall:>9.1f} {floor_seconds:>8.1f} {wall / floor_seconds:>6.1f}"
             f" {rss / 2**20:>7.0f}MB {waited:>7.0%} {busy:>6.0%}  {code}"
         )
+        stages = ", ".join(
+            f"{stage.removeprefix('stage_')} {seconds:.1f}s"
+            for stage, seconds in timings.items()
+            if stage.startswith("stage_")
+        )
+        print(f"{'':>12} wall time by step: {stages}")
         if not args.keep:
             _database(args.admin_url, name, create=False)
     return 0

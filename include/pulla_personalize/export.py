@@ -297,7 +297,7 @@ class _ExportRun:
             verdicts = Verdicts(len(chunk))
             _id_rules(verdicts, chunk, ("member_id",), settings)
             ids = transform.as_text(chunk["member_id"])
-            repeated = ids.isin(seen).to_numpy() | ids.duplicated().to_numpy()
+            repeated = transform.is_in(ids, transform.text_value_set(seen)) | ids.duplicated().to_numpy()
             verdicts.quarantine(repeated & ids.notna().to_numpy(), "duplicate_id", "member_id")
             is_test, bad_flag = transform.as_integer(chunk["is_test"])
             deleted, bad_deleted = transform.parse_local_datetimes(chunk["deleted_at"])
@@ -306,9 +306,10 @@ class _ExportRun:
             withdrawn = (deleted.notna() | bad_deleted).to_numpy()
             # Status first, for every usable id: a test or withdrawn member's events go whatever else is wrong.
             usable = verdicts.alive
-            for member_id, is_test_row, is_withdrawn in zip(ids[usable], test[usable], withdrawn[usable], strict=True):
+            usable_ids = ids[usable].tolist()
+            for member_id, is_test_row, is_withdrawn in zip(usable_ids, test[usable], withdrawn[usable], strict=True):
                 self.member_status[member_id] = TEST if is_test_row else WITHDRAWN if is_withdrawn else MEMBER
-            seen.update(ids[usable])
+            seen.update(usable_ids)
             verdicts.exclude(test, "test_account")
             verdicts.exclude(withdrawn, "withdrawn_member")
             verdicts.quarantine(
@@ -392,35 +393,33 @@ class _ExportRun:
             for product_id in ids[~transform.missing(chunk["product_id"]).to_numpy()].tolist():
                 self.products.setdefault(product_id, None)
             alive = verdicts.alive
-            # Plain Python lists of the surviving rows: one conversion per column, not one lookup per value.
-            rows = np.flatnonzero(alive)
-            columns = {
-                "id": ids,
-                "cup": transform.normalize_cup_sizes(chunk["option_cup_size"]),
-                "band": bands,
-                "registered": registered,
-                "WIRE": flags["wire"],
-                "BRARET": flags["braret"],
-                **{column.upper(): transform.as_text(chunk[column]).str.strip() for column in categorical},
-            }
-            values = {
-                name: column.iloc[rows].astype(object).where(column.iloc[rows].notna(), None).tolist()
-                for name, column in columns.items()
-            }
             attribute_names = ["WIRE", "BRARET", *(column.upper() for column in categorical)]
-            for index, product_id in enumerate(values["id"]):
-                product = self.products.get(product_id)
-                if product is None:
-                    seconds = values["registered"][index]
-                    product = _Product(
-                        attributes={name: values[name][index] for name in attribute_names},
-                        registered=None if seconds is None else int(seconds),
-                    )
-                    self.products[product_id] = product
-                if values["cup"][index] is not None:
-                    product.cup_sizes.add(values["cup"][index])
-                if values["band"][index] is not None:
-                    product.band_sizes.add(values["band"][index])
+            surviving = pd.DataFrame(
+                {
+                    "id": ids,
+                    "cup": transform.normalize_cup_sizes(chunk["option_cup_size"]),
+                    "band": bands,
+                    "registered": registered,
+                    "WIRE": flags["wire"],
+                    "BRARET": flags["braret"],
+                    **{column.upper(): transform.as_text(chunk[column]).str.strip() for column in categorical},
+                }
+            ).iloc[np.flatnonzero(alive)]
+            # A product's attributes come from its first surviving row; its sizes from all of them. Python sees
+            # one row per new product and one per distinct size, not one per option row.
+            firsts = surviving.drop_duplicates("id", keep="first")
+            firsts = firsts[[self.products.get(product_id) is None for product_id in firsts["id"].tolist()]]
+            plain = firsts.astype(object).where(firsts.notna(), None)
+            for record in plain.to_dict("records"):
+                seconds = record["registered"]
+                self.products[record["id"]] = _Product(
+                    attributes={name: record[name] for name in attribute_names},
+                    registered=None if seconds is None else int(seconds),
+                )
+            for column, sizes in (("cup", "cup_sizes"), ("band", "band_sizes")):
+                pairs = surviving[["id", column]].dropna().drop_duplicates()
+                for product_id, size in zip(pairs["id"].tolist(), pairs[column].tolist(), strict=True):
+                    getattr(self.products[product_id], sizes).add(size)
             self.accounting.add_exported("products", int(alive.sum()))
             self._finish_chunk("products", chunk, verdicts)
             self.timings["transform"] += time.perf_counter() - started

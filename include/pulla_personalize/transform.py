@@ -48,8 +48,6 @@ _SUSPICIOUS = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]"
 _SUSPICIOUS_ANY = re.compile(_SUSPICIOUS)
 # Arrow-backed strings never hold surrogates, and Arrow's regex engine cannot even be given one.
 _SUSPICIOUS_ARROW = "[|\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]"
-# The same characters as _SUSPICIOUS_ARROW, as UTF-8 bytes (U+0085, U+2028 and U+2029 are multi-byte).
-_SUSPICIOUS_UTF8 = re.compile(rb"[|\x00-\x08\x0a-\x1f\x7f]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 _PYTHON_STR = pd.StringDtype("python", na_value=np.nan)
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
@@ -141,9 +139,22 @@ def _arrow_text_is_clean(text: pd.Series, max_length: int) -> bool | None:
         ) > max_length:
             return False
         data = chunk.buffers()[2]
-        if data is not None and _SUSPICIOUS_UTF8.search(memoryview(data)) is not None:
+        if data is not None and _has_suspicious_bytes(np.frombuffer(data, dtype=np.uint8)):
             return False
     return True
+
+
+def _has_suspicious_bytes(raw: np.ndarray) -> bool:
+    """Whether UTF-8 bytes hold a character of ``_SUSPICIOUS_ARROW``: ``|``, a control character other than tab,
+    or the multi-byte U+0085 (C2 85), U+2028 and U+2029 (E2 80 A8/A9). Vectorised: a regex scan of the same
+    bytes took a hundred times longer."""
+    if ((raw < 0x20) & (raw != 0x09)).any() or (raw == 0x7C).any() or (raw == 0x7F).any():
+        return True
+    lead = np.flatnonzero(raw[:-1] == 0xC2)
+    if (raw[lead + 1] == 0x85).any():
+        return True
+    lead = np.flatnonzero(raw[:-2] == 0xE2)
+    return bool(((raw[lead + 1] == 0x80) & ((raw[lead + 2] == 0xA8) | (raw[lead + 2] == 0xA9))).any())
 
 
 def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -> pd.Series:

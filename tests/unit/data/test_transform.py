@@ -276,3 +276,80 @@ def test_flags_become_true_false_strings() -> None:
     assert text.iat[4] == "True"
     assert text.iloc[[2, 3, 5]].isna().all()
     assert invalid.tolist() == [False, False, False, True, False, True]
+
+
+# --- the Arrow fast paths give what the Python paths give -------------------------------------------------------
+
+PYTHON_TEXT = pd.StringDtype("python", na_value=np.nan)
+HOSTILE_TEXT = [
+    "ok",
+    None,
+    "a|b",
+    "x\x85y",  # NEL: two bytes in UTF-8
+    "x\u2028y",  # line separator: three bytes
+    "x\u2029y",
+    "x\u2027y",  # a neighbour of U+2028 that is fine
+    "del\x7f",
+    "tab\tok",
+    "풀" * 256,  # 768 bytes but 256 characters: not too long
+    "풀" * 257,
+    '👙, "quoted"',
+]
+HOSTILE_REASONS = [
+    "-",
+    "-",
+    "pipe_in_value",
+    "line_break_in_value",
+    "line_break_in_value",
+    "line_break_in_value",
+    "-",
+    "control_character",
+    "-",
+    "-",
+    "id_too_long",
+    "-",
+]
+
+
+@pytest.mark.parametrize("start", [0, 1, 3])
+def test_text_problems_on_arrow_text_match_the_python_path(start: int) -> None:
+    # A slice keeps the bytes of the values before it in its buffer: the answers must not change.
+    arrow = pd.Series(HOSTILE_TEXT, dtype="str").iloc[start:]
+    python = pd.Series(HOSTILE_TEXT, dtype=PYTHON_TEXT).iloc[start:]
+    assert arrow.dtype.storage == "pyarrow"
+    found = transform.text_problems(arrow, max_length=256, too_long_reason="id_too_long")
+    expected = transform.text_problems(python, max_length=256, too_long_reason="id_too_long")
+    assert found.fillna("-").tolist() == expected.fillna("-").tolist()
+    assert expected.fillna("-").tolist() == HOSTILE_REASONS[start:]
+
+
+def test_clean_arrow_text_takes_the_fast_path_and_finds_nothing() -> None:
+    clean = pd.Series([f"id-{number}" for number in range(1000)] + [None], dtype="str")
+    assert transform.text_problems(clean, max_length=256, too_long_reason="id_too_long").isna().all()
+
+
+def test_is_in_matches_series_isin_with_either_kind_of_value_set() -> None:
+    values = pd.Series(["1", None, "풀라", "9", "x\udcff"], dtype=PYTHON_TEXT)
+    arrow_set = transform.text_value_set(["1", "풀라"])
+    python_set = transform.text_value_set(["1", "풀라", "x\udcff"])  # Arrow cannot hold a lone surrogate
+    assert isinstance(python_set, set)
+    assert transform.is_in(values.iloc[:4].astype("str"), arrow_set).tolist() == [True, False, True, False]
+    assert transform.is_in(values, python_set).tolist() == [True, False, True, False, True]
+    assert transform.is_in(values, arrow_set).tolist() == [True, False, True, False, False]
+
+
+def test_natural_rank_orders_like_natural_key_also_for_text_arrow_cannot_hold() -> None:
+    for dtype in ("str", PYTHON_TEXT):
+        values = ["10", "9", "abc", None, "007", "1" * 31, "٣", "a\udcff" if dtype is PYTHON_TEXT else "a"]
+        text = pd.Series(values, dtype=dtype)
+        keys = transform.natural_key(text).tolist()
+        ranks = transform.natural_rank(text)
+        assert sorted(range(len(values)), key=lambda i: keys[i]) == sorted(range(len(values)), key=lambda i: ranks[i])
+    assert transform.natural_key(pd.Series(["9", "10", "x"], dtype="str")).tolist() == ["0019", "00210", "1x"]
+
+
+def test_map_distinct_and_sort_codes() -> None:
+    mapped = transform.map_distinct(series("a", "b", None, "a", "c"), {"a": "member", "b": "test"})
+    assert mapped.fillna("-").tolist() == ["member", "test", "-", "member", "-"]
+    codes = transform.sort_codes(pd.Series([3, None, 1, 3], dtype="Int64"))
+    assert codes.tolist() == [1, 2, 0, 1]  # nulls last
