@@ -409,11 +409,11 @@ class _ExportRun:
             # one row per new product and one per distinct size, not one per option row.
             firsts = surviving.drop_duplicates("id", keep="first")
             firsts = firsts[[self.products.get(product_id) is None for product_id in firsts["id"].tolist()]]
-            plain = firsts.astype(object).where(firsts.notna(), None)
-            for record in plain.to_dict("records"):
-                seconds = record["registered"]
-                self.products[record["id"]] = _Product(
-                    attributes={name: record[name] for name in attribute_names},
+            plain = {name: firsts[name].astype(object).where(firsts[name].notna(), None).tolist() for name in firsts}
+            for index, product_id in enumerate(plain["id"]):
+                seconds = plain["registered"][index]
+                self.products[product_id] = _Product(
+                    attributes={name: plain[name][index] for name in attribute_names},
                     registered=None if seconds is None else int(seconds),
                 )
             for column, sizes in (("cup", "cup_sizes"), ("band", "band_sizes")):

@@ -260,14 +260,31 @@ def _natural_sort_key(value: Any) -> tuple[int, int, str]:
 
 
 def parse_local_datetimes(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Naive local date-times (strings or datetime objects) → (datetime64 values, mask of unparseable ones)."""
+    """Naive local date-times (strings or datetime objects) → (datetime64 values, mask of unparseable ones).
+
+    A value with a UTC offset inside a "naive" column is a source error, not something to guess about: it counts
+    as unparseable, whether every value of the column has one or only some.
+    """
     text = as_text(values).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if getattr(parsed.dt, "tz", None) is not None:
-        # An offset inside a "naive" column is a source error, not something to guess about.
-        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]"), text.notna()
+    # Each distinct text is parsed once: a product's registered_at repeats on every option row.
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    distinct = _parse_naive(pd.Series(uniques, dtype=text.dtype))
+    parsed = pd.Series(distinct.array.take(codes, allow_fill=True), index=text.index)
     bad = text.notna() & parsed.isna()
     return parsed, bad.astype(bool)
+
+
+def _parse_naive(texts: pd.Series) -> pd.Series:
+    """ISO 8601 texts as naive datetime64; NaT for unparseable ones and for ones that carry an offset."""
+    try:
+        parsed = pd.to_datetime(texts, errors="coerce", format="ISO8601")
+    except ValueError:  # naive values and values with an offset in one column: look at each
+        each = [pd.to_datetime(pd.Series([text]), errors="coerce", format="ISO8601") for text in texts]
+        naive = [one.iat[0] if getattr(one.dt, "tz", None) is None else pd.NaT for one in each]
+        return pd.Series(pd.to_datetime(pd.Series(naive, dtype=object)), index=texts.index)
+    if getattr(parsed.dt, "tz", None) is not None:
+        return pd.Series(pd.NaT, index=texts.index, dtype="datetime64[us]")
+    return parsed
 
 
 def local_to_epoch_seconds(values: pd.Series, time_zone: str) -> tuple[pd.Series, pd.Series]:

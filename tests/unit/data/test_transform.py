@@ -353,3 +353,11 @@ def test_map_distinct_and_sort_codes() -> None:
     assert mapped.fillna("-").tolist() == ["member", "test", "-", "member", "-"]
     codes = transform.sort_codes(pd.Series([3, None, 1, 3], dtype="Int64"))
     assert codes.tolist() == [1, 2, 0, 1]  # nulls last
+
+
+def test_a_utc_offset_among_naive_date_times_is_bad_not_a_crash() -> None:
+    # pandas refuses to parse naive and offset values together; the offset ones are the source's error.
+    values = pd.Series(["2025-12-01 10:00:00", "2025-12-01T10:00:00+09:00", None, "soon", "2025-12-01 10:00:00"])
+    seconds, bad = transform.local_to_epoch_seconds(values, "Asia/Seoul")
+    assert seconds.tolist() == [1764550800, pd.NA, pd.NA, pd.NA, 1764550800]
+    assert bad.tolist() == [False, True, False, True, False]
