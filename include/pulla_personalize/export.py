@@ -408,7 +408,8 @@ class _ExportRun:
             # A product's attributes come from its first surviving row; its sizes from all of them. Python sees
             # one row per new product and one per distinct size, not one per option row.
             firsts = surviving.drop_duplicates("id", keep="first")
-            firsts = firsts[[self.products.get(product_id) is None for product_id in firsts["id"].tolist()]]
+            new = np.array([self.products.get(product_id) is None for product_id in firsts["id"].tolist()], dtype=bool)
+            firsts = firsts.loc[new]
             plain = {name: firsts[name].astype(object).where(firsts[name].notna(), None).tolist() for name in firsts}
             for index, product_id in enumerate(plain["id"]):
                 seconds = plain["registered"][index]
