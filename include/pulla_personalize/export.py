@@ -34,6 +34,7 @@ import struct
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -176,6 +177,12 @@ class _Buckets:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _buckets_in_order(count: int) -> Iterator[tuple[int, bool]]:
+    """(bucket number, whether it is the last) for every bucket."""
+    for bucket in range(count):
+        yield bucket, bucket == count - 1
 
 
 def _arrow_table(frame: pd.DataFrame) -> Any:
@@ -495,46 +502,62 @@ class _ExportRun:
             self.timings["transform"] += time.perf_counter() - started
 
     def sessions_pass(self) -> None:
-        settings = self.settings
-        raw_columns = list(QUERY_COLUMNS["web_logs"])
-        for bucket in range(settings.spill_buckets):
+        events_parts: list[pd.DataFrame] = []
+        stats_parts: list[pd.DataFrame] = []
+        logins_parts: list[pd.DataFrame] = []
+        for bucket, last in _buckets_in_order(self.settings.spill_buckets):
             events = self.session_events.read(bucket)
             stats = self.session_stats.read(bucket)
             logins = self.session_logins.read(bucket)
-            if events is None:
-                continue
-            started = time.perf_counter()
-            verdicts = Verdicts(len(events))
-            rates = transform.session_rates(stats)
-            bots = transform.bot_sessions(rates, settings.bot_events_per_minute)
-            verdicts.exclude(events["_session"].isin(bots).to_numpy(), "bot_session")
-            owners = (
-                transform.session_owners(logins)
-                if logins is not None
-                else pd.Series(dtype="str", index=pd.Index([], dtype="str"))
-            )
-            users, attributed, anonymous = transform.attribute_users(
-                events["_member"], events["_session"], owners, keep_anonymous=settings.keep_anonymous_sessions
-            )
-            if not settings.keep_anonymous_sessions:
-                verdicts.exclude(anonymous.to_numpy(), "never_logged_in")
-            self._member_rules(verdicts, users, attributed.to_numpy(), "member_id")
-            alive = verdicts.alive
-            interactions = pd.DataFrame(
-                {
-                    "USER_ID": users[alive],
-                    "ITEM_ID": events["ITEM_ID"][alive],
-                    "TIMESTAMP": events["TIMESTAMP"][alive],
-                    "EVENT_TYPE": events["EVENT_TYPE"][alive],
-                    "EVENT_VALUE": pd.Series(pd.NA, index=events.index, dtype="str")[alive],
-                    "DEVICE": events["DEVICE"][alive],
-                    "_source": _WEB_LOGS,
-                    "_pos": events["_pos"][alive],
-                }
-            )
-            self.user_events.add(interactions, "USER_ID")
-            self._finish_chunk("web_logs", events[raw_columns], verdicts)
-            self.timings["transform"] += time.perf_counter() - started
+            if events is not None:
+                events_parts.append(events)
+                stats_parts += [stats] if stats is not None else []
+                logins_parts += [logins] if logins is not None else []
+            # Consecutive buckets are handled together up to a chunk's worth of rows: a session never spans two
+            # buckets, and the per-call cost of the rules, not the rows, is what small buckets pay for.
+            if events_parts and (last or sum(map(len, events_parts)) >= self.settings.chunk_rows):
+                self._sessions(
+                    pd.concat(events_parts, ignore_index=True),
+                    pd.concat(stats_parts, ignore_index=True),
+                    pd.concat(logins_parts, ignore_index=True) if logins_parts else None,
+                )
+                events_parts, stats_parts, logins_parts = [], [], []
+
+    def _sessions(self, events: pd.DataFrame, stats: pd.DataFrame, logins: pd.DataFrame | None) -> None:
+        """Session rules on whole sessions: bots, stitching, the member rules; survivors go to the user buckets."""
+        settings = self.settings
+        started = time.perf_counter()
+        verdicts = Verdicts(len(events))
+        rates = transform.session_rates(stats)
+        bots = transform.bot_sessions(rates, settings.bot_events_per_minute)
+        verdicts.exclude(events["_session"].isin(bots).to_numpy(), "bot_session")
+        owners = (
+            transform.session_owners(logins)
+            if logins is not None
+            else pd.Series(dtype="str", index=pd.Index([], dtype="str"))
+        )
+        users, attributed, anonymous = transform.attribute_users(
+            events["_member"], events["_session"], owners, keep_anonymous=settings.keep_anonymous_sessions
+        )
+        if not settings.keep_anonymous_sessions:
+            verdicts.exclude(anonymous.to_numpy(), "never_logged_in")
+        self._member_rules(verdicts, users, attributed.to_numpy(), "member_id")
+        alive = verdicts.alive
+        interactions = pd.DataFrame(
+            {
+                "USER_ID": users[alive],
+                "ITEM_ID": events["ITEM_ID"][alive],
+                "TIMESTAMP": events["TIMESTAMP"][alive],
+                "EVENT_TYPE": events["EVENT_TYPE"][alive],
+                "EVENT_VALUE": pd.Series(pd.NA, index=events.index, dtype="str")[alive],
+                "DEVICE": events["DEVICE"][alive],
+                "_source": _WEB_LOGS,
+                "_pos": events["_pos"][alive],
+            }
+        )
+        self.user_events.add(interactions, "USER_ID")
+        self._finish_chunk("web_logs", events[list(QUERY_COLUMNS["web_logs"])], verdicts)
+        self.timings["transform"] += time.perf_counter() - started
 
     # --- orders ------------------------------------------------------------------------------------------------
 
@@ -596,12 +619,19 @@ class _ExportRun:
         batch_rows = 0
         firsts: list[pd.Series] = []  # per bucket, each item's first interaction second
         expectations = (interactions_expectations, (self.fields["interactions"], settings, self.bounds))
-        for bucket in range(settings.spill_buckets):
-            frame = self.user_events.read(bucket)
-            if frame is None:
+        parts: list[pd.DataFrame] = []
+        for bucket, last in _buckets_in_order(settings.spill_buckets):
+            part = self.user_events.read(bucket)
+            if part is not None:
+                parts.append(part.assign(_bucket=bucket))
+            # As in sessions_pass, consecutive buckets are handled together; sorting by bucket first keeps the
+            # rows in the order bucket-by-bucket handling gives, so the file does not depend on the grouping.
+            if not parts or not (last or sum(map(len, parts)) >= settings.chunk_rows):
                 continue
             started = time.perf_counter()
-            frame = transform.sort_interactions(frame, tiebreak=("_source", "_pos"))
+            frame = pd.concat(parts, ignore_index=True)
+            parts = []
+            frame = transform.sort_interactions(frame, tiebreak=("_source", "_pos"), leading=("_bucket",))
             duplicates = transform.duplicate_mask(frame).to_numpy()
             kept = frame.loc[~duplicates]
             for code, name in _SOURCE_NAMES.items():

@@ -441,13 +441,17 @@ def duplicate_mask(interactions: pd.DataFrame) -> pd.Series:
     return interactions.duplicated(subset=["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"], keep="first")
 
 
-def sort_interactions(interactions: pd.DataFrame, tiebreak: Iterable[str] = ()) -> pd.DataFrame:
-    """Deterministic order: user, time, event type, item (numeric ids numerically), then the given columns.
+def sort_interactions(
+    interactions: pd.DataFrame, tiebreak: Iterable[str] = (), leading: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Deterministic order: the ``leading`` columns, then user, time, event type, item (numeric ids numerically),
+    then the ``tiebreak`` columns.
 
     One stable sort on integer keys (nulls last in each), which orders rows exactly as a stable multi-column
     ``sort_values`` would, without comparing strings row by row.
     """
     keys = [
+        *(sort_codes(interactions[column]) for column in leading),
         natural_rank(interactions["USER_ID"]),
         sort_codes(interactions["TIMESTAMP"]),
         sort_codes(interactions["EVENT_TYPE"]),
