@@ -88,9 +88,20 @@ def arrow_chunks(rows: Iterator[Any], chunk_rows: int) -> Iterator[Any]:
         yield pa_csv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An error's first line, for a one-line message (its type when it has no text)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def ipc_bytes(table: Any) -> Any:
+    """A table as one Arrow IPC stream (schema, then its batches)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 def _worker(connect: tuple[tuple[Any, ...], dict[str, Any]], requests: list[CopyRequest], replies: Any) -> None:
@@ -99,21 +110,17 @@ def _worker(connect: tuple[tuple[Any, ...], dict[str, Any]], requests: list[Copy
     index = 0
     try:
         import psycopg
-        import pyarrow as pa
 
         args, kwargs = connect
         with psycopg.connect(*args, **kwargs) as connection:
             for index, request in enumerate(requests):
                 with open_copy(connection, request) as copy:
                     for table in arrow_chunks(iter(copy), request.chunk_rows):
-                        sink = pa.BufferOutputStream()
-                        with pa.ipc.new_stream(sink, table.schema) as writer:
-                            writer.write_table(table)
-                        replies.put(("chunk", index, sink.getvalue()))
+                        replies.put(("chunk", index, ipc_bytes(table)))
                 connection.rollback()  # drops the parameter table
                 replies.put(("done", index))
     except BaseException as error:  # everything is reported: the parent must never wait for a dead child
-        replies.put(("error", index, _first_line(error)))
+        replies.put(("error", index, first_line(error)))
 
 
 class CopyPrefetch:

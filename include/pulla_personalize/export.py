@@ -44,6 +44,7 @@ import pandas as pd
 
 from pulla_personalize import transform
 from pulla_personalize.config import ExportSettings
+from pulla_personalize.copy_reader import ipc_bytes
 from pulla_personalize.csvout import FILE_NAMES, DatasetCsvWriter, schema_fields
 from pulla_personalize.extract import (
     QUERY_COLUMNS,
@@ -139,7 +140,7 @@ class _Buckets:
             if handle is None:
                 handle = self._handles[bucket] = self._path(bucket).open("wb")
             if table is not None:
-                kind, payload = self._ARROW, _ipc_bytes(table.slice(start, end - start))
+                kind, payload = self._ARROW, ipc_bytes(table.slice(start, end - start))
             else:
                 kind = self._PICKLE
                 payload = pickle.dumps(grouped.iloc[start:end], protocol=pickle.HIGHEST_PROTOCOL)
@@ -179,10 +180,26 @@ class _Buckets:
         self._handles.clear()
 
 
-def _buckets_in_order(count: int) -> Iterator[tuple[int, bool]]:
-    """(bucket number, whether it is the last) for every bucket."""
-    for bucket in range(count):
-        yield bucket, bucket == count - 1
+def _bucket_groups(stores: tuple[_Buckets, ...], min_rows: int) -> Iterator[list[tuple[int, list[Any]]]]:
+    """Consecutive buckets read together: lists of (bucket, [its frame in each store]) holding at least
+    ``min_rows`` rows of the first store (the last group may hold fewer). Buckets without rows in the first store
+    are read (and so deleted) but left out. A key never spans two buckets, so a group keeps whole sessions or
+    users, and the per-call cost of the rules, not the rows, is what small buckets pay for."""
+    group: list[tuple[int, list[Any]]] = []
+    rows = 0
+    for bucket in range(stores[0].count):
+        frames = [store.read(bucket) for store in stores]
+        if frames[0] is not None:
+            group.append((bucket, frames))
+            rows += len(frames[0])
+        if group and (rows >= min_rows or bucket == stores[0].count - 1):
+            yield group
+            group, rows = [], 0
+
+
+def _concat_present(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+    present = [frame for frame in frames if frame is not None]
+    return pd.concat(present, ignore_index=True) if present else None
 
 
 def _arrow_table(frame: pd.DataFrame) -> Any:
@@ -193,15 +210,6 @@ def _arrow_table(frame: pd.DataFrame) -> Any:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeEncodeError):
         return None
-
-
-def _ipc_bytes(table: Any) -> Any:
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
 
 
 @dataclass
@@ -502,26 +510,10 @@ class _ExportRun:
             self.timings["transform"] += time.perf_counter() - started
 
     def sessions_pass(self) -> None:
-        events_parts: list[pd.DataFrame] = []
-        stats_parts: list[pd.DataFrame] = []
-        logins_parts: list[pd.DataFrame] = []
-        for bucket, last in _buckets_in_order(self.settings.spill_buckets):
-            events = self.session_events.read(bucket)
-            stats = self.session_stats.read(bucket)
-            logins = self.session_logins.read(bucket)
-            if events is not None:
-                events_parts.append(events)
-                stats_parts += [stats] if stats is not None else []
-                logins_parts += [logins] if logins is not None else []
-            # Consecutive buckets are handled together up to a chunk's worth of rows: a session never spans two
-            # buckets, and the per-call cost of the rules, not the rows, is what small buckets pay for.
-            if events_parts and (last or sum(map(len, events_parts)) >= self.settings.chunk_rows):
-                self._sessions(
-                    pd.concat(events_parts, ignore_index=True),
-                    pd.concat(stats_parts, ignore_index=True),
-                    pd.concat(logins_parts, ignore_index=True) if logins_parts else None,
-                )
-                events_parts, stats_parts, logins_parts = [], [], []
+        stores = (self.session_events, self.session_stats, self.session_logins)
+        for group in _bucket_groups(stores, self.settings.chunk_rows):
+            events, stats, logins = (_concat_present([frames[store] for _, frames in group]) for store in range(3))
+            self._sessions(events, stats, logins)
 
     def _sessions(self, events: pd.DataFrame, stats: pd.DataFrame, logins: pd.DataFrame | None) -> None:
         """Session rules on whole sessions: bots, stitching, the member rules; survivors go to the user buckets."""
@@ -619,18 +611,11 @@ class _ExportRun:
         batch_rows = 0
         firsts: list[pd.Series] = []  # per bucket, each item's first interaction second
         expectations = (interactions_expectations, (self.fields["interactions"], settings, self.bounds))
-        parts: list[pd.DataFrame] = []
-        for bucket, last in _buckets_in_order(settings.spill_buckets):
-            part = self.user_events.read(bucket)
-            if part is not None:
-                parts.append(part.assign(_bucket=bucket))
-            # As in sessions_pass, consecutive buckets are handled together; sorting by bucket first keeps the
-            # rows in the order bucket-by-bucket handling gives, so the file does not depend on the grouping.
-            if not parts or not (last or sum(map(len, parts)) >= settings.chunk_rows):
-                continue
+        for group in _bucket_groups((self.user_events,), settings.chunk_rows):
             started = time.perf_counter()
-            frame = pd.concat(parts, ignore_index=True)
-            parts = []
+            frame = pd.concat([frames[0].assign(_bucket=bucket) for bucket, frames in group], ignore_index=True)
+            # Sorting by bucket first keeps the rows in the order bucket-by-bucket handling gives, so the file
+            # does not depend on how buckets were grouped.
             frame = transform.sort_interactions(frame, tiebreak=("_source", "_pos"), leading=("_bucket",))
             duplicates = transform.duplicate_mask(frame).to_numpy()
             kept = frame.loc[~duplicates]

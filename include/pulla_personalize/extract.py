@@ -27,7 +27,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
-from pulla_personalize.copy_reader import PARAM_TABLE, CopyFailed, CopyPrefetch, CopyRequest, open_copy
+from pulla_personalize.copy_reader import (
+    PARAM_TABLE,
+    CopyFailed,
+    CopyPrefetch,
+    CopyRequest,
+    first_line,
+    open_copy,
+)
 
 #: Query name → the kind of window values it binds: naive local date-times or UTC epoch milliseconds.
 QUERY_WINDOW_KIND = {
@@ -234,7 +241,7 @@ class QueryStream:
                 yield table.to_pandas(types_mapper=types.get)
         except sa.exc.DBAPIError as error:
             raise SourceUnavailable(
-                f"{label} failed on {self.engine.dialect.name}: {_first_line(error.orig or error)}"
+                f"{label} failed on {self.engine.dialect.name}: {first_line(error.orig or error)}"
             ) from None
         except CopyFailed as error:  # the fast path talks to psycopg in its own process
             labels = self._lane_labels[lane]
@@ -244,11 +251,6 @@ class QueryStream:
     def close(self) -> None:
         for prefetch in self._prefetches:
             prefetch.close()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _portable_chunks(

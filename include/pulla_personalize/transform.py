@@ -109,14 +109,22 @@ def as_integer(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return result, invalid.fillna(False).astype(bool)
 
 
+def _arrow_values(text: pd.Series) -> Any:
+    """The Arrow chunked array behind Arrow-backed text; None for text kept in Python strings."""
+    if getattr(text.dtype, "storage", None) != "pyarrow":
+        return None
+    return text.array.__arrow_array__()
+
+
 def _arrow_integers(text: pd.Series) -> pd.Series | None:
     """Arrow-backed text whose every value is a plain integer, as Int64 in one C++ cast; None otherwise."""
-    if getattr(text.dtype, "storage", None) != "pyarrow":
+    values = _arrow_values(text)
+    if values is None:
         return None
     import pyarrow as pa
 
     try:
-        cast = text.array.__arrow_array__().cast(pa.int64())
+        cast = values.cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # blanks, decimals or words: the general path below sorts them out
     return pd.Series(pd.arrays.ArrowExtensionArray(cast), index=text.index).astype("Int64")
@@ -126,11 +134,12 @@ def _arrow_text_is_clean(text: pd.Series, max_length: int) -> bool | None:
     """For Arrow-backed text: True when no value is too long or holds a character ``text_problems`` looks for;
     None for other storage. One bytes scan of each chunk's data buffer (it may also hold bytes of values sliced
     away: a hit there only sends the chunk to the exact per-value checks)."""
-    if getattr(text.dtype, "storage", None) != "pyarrow":
+    values = _arrow_values(text)
+    if values is None:
         return None
     import pyarrow.compute as pc
 
-    for chunk in text.array.__arrow_array__().chunks:
+    for chunk in values.chunks:
         if chunk.null_count == len(chunk):
             continue
         # Bytes are at least as many as characters: only a long byte length needs counting characters.
@@ -174,7 +183,7 @@ def text_problems(values: pd.Series, *, max_length: int, too_long_reason: str) -
     if clean:
         return reasons
     # One pass finds the rare suspicious values; only those get the per-reason checks (ids are millions of rows).
-    arrow = getattr(text.dtype, "storage", "python") == "pyarrow"
+    arrow = _arrow_values(text) is not None
     pattern = _SUSPICIOUS_ARROW if arrow else _SUSPICIOUS
     suspicious = (text.str.contains(pattern, regex=True) | (text.str.len() > max_length)).fillna(False)
     suspicious = suspicious.astype(bool)
@@ -488,8 +497,9 @@ def is_in(values: pd.Series, value_set: Any) -> np.ndarray:
     import pyarrow.compute as pc
 
     text = as_text(values)
-    if isinstance(value_set, pa.Array) and getattr(text.dtype, "storage", None) == "pyarrow":
-        found = pc.is_in(text.array.__arrow_array__(), value_set=value_set, skip_nulls=True)
+    arrow = _arrow_values(text)
+    if isinstance(value_set, pa.Array) and arrow is not None:
+        found = pc.is_in(arrow, value_set=value_set, skip_nulls=True)
         return pc.fill_null(found, False).to_numpy(zero_copy_only=False).astype(bool)
     members = value_set.to_pylist() if isinstance(value_set, pa.Array) else value_set
     return text.isin(list(members)).to_numpy(dtype=bool)
