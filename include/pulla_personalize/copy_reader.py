@@ -2,9 +2,10 @@
 
 Reading COPY through psycopg costs Python work per row (one COPY message per row) and that is most of the
 extraction's time. Done in a child process it runs on its own core while the export transforms the chunk before;
-the chunks travel as Arrow IPC buffers, which cost a copy of bytes and no work per value.
+the chunks travel through a pipe as Arrow IPC streams, which cost a copy of bytes and no work per value.
 
-This module imports only psycopg and pyarrow, so the spawned child starts in a fraction of a second. The window
+This module imports only psycopg and pyarrow (and runs as the child: ``python -m pulla_personalize.copy_reader``),
+so the child starts in a fraction of a second. The window
 values are bound into a one-row temporary table (COPY takes no bind parameters); the statement itself comes from
 ``extract.copy_statement``. No value is ever formatted into SQL text.
 """
@@ -13,13 +14,25 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 PARAM_TABLE = "pulla_window_params"
-_POLL_SECONDS = 0.5
+#: Parsed chunks that may wait for the pipe in the child (memory stays bounded, the reader stays ahead).
+_READ_AHEAD = 2
+#: One message from the child: kind, request index, payload length; then the payload.
+_FRAME = struct.Struct("<cIQ")
+_CHUNK, _DONE, _ERROR = b"C", b"D", b"E"
 
 
 @dataclass(frozen=True)
@@ -104,71 +117,110 @@ def ipc_bytes(table: Any) -> Any:
     return sink.getvalue()
 
 
-def _worker(connect: tuple[tuple[Any, ...], dict[str, Any]], requests: list[CopyRequest], replies: Any) -> None:
-    """The child: runs the requests in order on one connection, sending ("chunk", index, Arrow IPC bytes) per
-    chunk and ("done", index) after each request, or ("error", index, why) and stopping."""
+def serve(job: Any, out: IO[bytes]) -> None:
+    """The child's work: runs the job's requests in order on one connection and writes framed messages to
+    ``out``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
+
+    ``job`` is ((connect args, connect kwargs), [CopyRequest, ...]). A writer thread sends while the next chunk
+    is read and parsed; at most ``_READ_AHEAD`` parsed chunks wait for it, so memory stays bounded. If the
+    parent goes away, the write fails and the child exits at once.
+    """
+    import psycopg
+
+    outbox: queue.Queue[tuple[bytes, int, Any] | None] = queue.Queue(maxsize=_READ_AHEAD)
+
+    def send() -> None:
+        try:
+            while (message := outbox.get()) is not None:
+                kind, index, payload = message
+                out.write(_FRAME.pack(kind, index, len(payload)))
+                out.write(payload)
+                if kind != _CHUNK:
+                    out.flush()
+            out.flush()
+        except BaseException:  # the parent is gone (or stopped reading for good): nothing left to serve
+            os._exit(1)
+
+    writer = threading.Thread(target=send, name="pulla-copy-writer", daemon=True)
+    writer.start()
+    (args, kwargs), requests = job
     index = 0
     try:
-        import psycopg
-
-        args, kwargs = connect
         with psycopg.connect(*args, **kwargs) as connection:
             for index, request in enumerate(requests):
                 with open_copy(connection, request) as copy:
                     for table in arrow_chunks(iter(copy), request.chunk_rows):
-                        replies.put(("chunk", index, ipc_bytes(table)))
+                        outbox.put((_CHUNK, index, ipc_bytes(table)))
                 connection.rollback()  # drops the parameter table
-                replies.put(("done", index))
+                outbox.put((_DONE, index, b""))
     except BaseException as error:  # everything is reported: the parent must never wait for a dead child
-        replies.put(("error", index, first_line(error)))
+        outbox.put((_ERROR, index, first_line(error).encode("utf-8", "replace")))
+    outbox.put(None)
+    writer.join()
 
 
 class CopyPrefetch:
-    """Runs COPY requests one after the other in a spawned child that reads ahead of the caller.
+    """Runs COPY requests one after the other in a child process that reads ahead of the caller.
 
-    One child and one connection serve the whole list, so a query's first rows are ready when the caller gets
-    to it. ``chunks(i)`` yields request ``i``'s chunks as ``pyarrow.Table``; requests are consumed in order. At
-    most two parsed chunks wait in the pipe, so memory stays bounded. ``CopyFailed(index, reason)`` reports an
-    error of the database or a child that died. ``close`` stops the child (call it when done or abandoning).
+    The child is a plain ``python -m pulla_personalize.copy_reader`` that imports only psycopg and pyarrow (a
+    multiprocessing child would import the caller's whole ``__main__`` first). It gets its job on stdin (so no
+    password is on a command line) and sends framed Arrow IPC chunks on stdout. One child and one connection
+    serve the whole list, so a query's first rows are ready when the caller gets to it. ``chunks(i)`` yields
+    request ``i``'s chunks as ``pyarrow.Table``; requests are consumed in order. ``CopyFailed(index, reason)``
+    reports an error of the database or a child that died. ``close`` stops the child (call it when done or
+    abandoning).
     """
 
     def __init__(self, connect: tuple[tuple[Any, ...], dict[str, Any]], requests: list[CopyRequest]) -> None:
-        import multiprocessing
-
-        # "spawn": a clean interpreter that inherits no connection or thread of the export process.
-        context = multiprocessing.get_context("spawn")
-        self._replies = context.Queue(maxsize=2)
-        self._child = context.Process(
-            target=_worker, args=(connect, list(requests), self._replies), name="pulla-copy", daemon=True
+        package_root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, path]) if path else package_root}
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "pulla_personalize.copy_reader"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
         )
-        self._child.start()
         self._next = 0
+        try:
+            assert self._child.stdin is not None
+            # Our own data to our own child, over a pipe only the two of us hold.
+            pickle.dump((connect, list(requests)), self._child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._child.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died at start; chunks() reports its exit code
 
     def chunks(self, index: int) -> Iterator[Any]:
-        import queue
-
         import pyarrow as pa
 
         if index != self._next:
             raise ValueError(f"COPY request {index} asked for, request {self._next} comes next")
+        stdout = self._child.stdout
+        assert stdout is not None
         while True:
-            try:
-                message = self._replies.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                if not self._child.is_alive():
-                    exit_code = self._child.exitcode
-                    raise CopyFailed(index, f"the COPY process stopped with exit code {exit_code}") from None
-                continue
-            kind, position = message[0], message[1]
-            if kind == "error":
-                raise CopyFailed(position, message[2])
-            if kind == "done":
+            header = stdout.read(_FRAME.size)
+            if len(header) < _FRAME.size:
+                exit_code = self._child.wait()
+                raise CopyFailed(index, f"the COPY process stopped with exit code {exit_code}")
+            kind, position, length = _FRAME.unpack(header)
+            payload = stdout.read(length)
+            if len(payload) < length:
+                exit_code = self._child.wait()
+                raise CopyFailed(index, f"the COPY process stopped with exit code {exit_code}")
+            if kind == _ERROR:
+                raise CopyFailed(position, payload.decode("utf-8", "replace"))
+            if kind == _DONE:
                 self._next = index + 1
                 return
-            yield pa.ipc.open_stream(message[2]).read_all()
+            yield pa.ipc.open_stream(payload).read_all()
 
     def close(self) -> None:
-        if self._child.is_alive():
+        if self._child.poll() is None:
             self._child.terminate()
-        self._child.join()
-        self._replies.close()
+        self._child.wait()
+        if self._child.stdout is not None:
+            self._child.stdout.close()
+
+
+if __name__ == "__main__":
+    serve(pickle.load(sys.stdin.buffer), sys.stdout.buffer)

@@ -555,6 +555,8 @@ def _gate_process(docs_dir: Path | None, requests: Any, replies: Any) -> None:
 
     started = time.process_time()
     try:
+        import os
+        os.nice(10)
         gate = QualityGate(docs_dir)
         suites: dict[str, list[Any]] = {}
         while True:
