@@ -259,6 +259,14 @@ class _ExportRun:
         # Great Expectations runs in a child process beside the export; "validate" counts the time the export
         # waits for it, "gx_busy" the child's own CPU time.
         self.gate = BackgroundGate(staging / DOCS_DIR)
+        self.suites = {
+            "users": (users_expectations, (self.fields["users"], settings)),
+            "interactions": (interactions_expectations, (self.fields["interactions"], settings, self.bounds)),
+            "interactions_per_user": (interaction_totals_expectations, (settings,)),
+            "event_types": (event_type_expectations, (settings, len(self.fields["interactions"]) - 4)),
+            "items": (items_expectations, (self.fields["items"], settings, self.bounds)),
+        }
+        self.gate.prepare(self.suites)
         # The queries in the order the run reads them; on PostgreSQL a child process per lane reads ahead.
         self.source = QueryStream(
             engine,
@@ -610,7 +618,7 @@ class _ExportRun:
         batch: list[pd.DataFrame] = []
         batch_rows = 0
         firsts: list[pd.Series] = []  # per bucket, each item's first interaction second
-        expectations = (interactions_expectations, (self.fields["interactions"], settings, self.bounds))
+        expectations = self.suites["interactions"]
         for group in _bucket_groups((self.user_events,), settings.chunk_rows):
             started = time.perf_counter()
             frame = pd.concat([frames[0].assign(_bucket=bucket) for bucket, frames in group], ignore_index=True)
@@ -650,21 +658,19 @@ class _ExportRun:
             if per_user
             else pd.DataFrame({"USER_ID": pd.Series(dtype="str"), "INTERACTIONS": pd.Series(dtype="int64")})
         )
-        self._validate("interactions_per_user", totals, (interaction_totals_expectations, (settings,)))
+        self._validate("interactions_per_user", totals, self.suites["interactions_per_user"])
         types = pd.DataFrame(
             {
                 "EVENT_TYPE": pd.Series(sorted(event_types), dtype="str"),
                 "INTERACTIONS": [event_types[name] for name in sorted(event_types)],
             }
         )
-        item_ids = [product_id for product_id, product in self.products.items() if product is not None]
         self._validate(
             "interaction_items",
             pd.DataFrame({"ITEM_ID": pd.Series(sorted(interaction_items), dtype="str")}),
-            (interaction_items_expectations, (item_ids,)),
+            self.suites["interaction_items"],
         )
-        optional = len(self.fields["interactions"]) - 4
-        self._validate("event_types", types, (event_type_expectations, (settings, optional)))
+        self._validate("event_types", types, self.suites["event_types"])
         return {
             "rows": writer.rows,
             "users": len(totals),
@@ -720,8 +726,18 @@ class _ExportRun:
     def run(self) -> dict[str, Any]:
         settings = self.settings
         users = self._timed("members", self.members)
+        users_frame = (
+            pd.concat(users, ignore_index=True)
+            if users
+            else pd.DataFrame({name: pd.Series(dtype="str") for name in self.fields["users"]})
+        )
+        del users
+        self._validate("users", users_frame, self.suites["users"])  # complete already: checked while the run goes on
         self._timed("products", self.products_pass)
         self.product_ids = transform.text_value_set(self.products)
+        item_ids = [product_id for product_id, product in self.products.items() if product is not None]
+        self.suites["interaction_items"] = (interaction_items_expectations, (item_ids,))
+        self.gate.prepare({"interaction_items": self.suites["interaction_items"]})
         self._timed("web_logs", self.web_logs_pass)
         self._timed("logins", self.logins_pass)
         self._timed("sessions", self.sessions_pass)
@@ -731,13 +747,7 @@ class _ExportRun:
         items, origins = self.items_out()
         with DatasetCsvWriter(self.staging / FILE_NAMES["items"], self.fields["items"]) as writer:
             writer.append(items)
-        self._validate("items", items, (items_expectations, (self.fields["items"], settings, self.bounds)))
-        users_frame = (
-            pd.concat(users, ignore_index=True)
-            if users
-            else pd.DataFrame({name: pd.Series(dtype="str") for name in self.fields["users"]})
-        )
-        self._validate("users", users_frame, (users_expectations, (self.fields["users"], settings)))
+        self._validate("items", items, self.suites["items"])
         for outcome in schema_lint_outcomes(settings):
             self.gate.record(outcome)
         self.gate.finish()  # waits for the last batches and the Data Docs

@@ -15,6 +15,9 @@ EXIT_USAGE = 2
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from pulla_personalize.config import ExportSettings  # light: the defaults shown in --help
+
+    defaults = ExportSettings()
     parser.add_argument("--db", required=True, help="SQLAlchemy URL of the Pulla database")
     parser.add_argument(
         "--start", required=True, help="window start, ISO 8601 (no offset = source time zone), included"
@@ -28,9 +31,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--source-time-zone", default="Asia/Seoul", help="zone of the naive source timestamps")
     parser.add_argument(
-        "--bot-events-per-minute", type=float, default=None, help="sessions faster than this are bots (default 30)"
+        "--bot-events-per-minute",
+        type=float,
+        default=None,
+        help=f"events per minute above which a session is a bot (default {defaults.bot_events_per_minute:g})",
     )
-    parser.add_argument("--chunk-rows", type=int, default=None, help="rows per extraction chunk (default 50000)")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=None, help=f"rows per extraction chunk (default {defaults.chunk_rows})"
+    )
 
 
 def _usage_error(message: str) -> int:

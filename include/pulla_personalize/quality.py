@@ -386,6 +386,10 @@ class QualityGate:
         self._outcomes: dict[tuple[str, str, str | None, str], Outcome] = {}
         self.extra: list[Outcome] = []
 
+    def prepare(self, dataset: str, expectations: list[Any]) -> None:
+        """Builds ``dataset``'s suite and checkpoint now (the first ``validate`` would otherwise)."""
+        self._checkpoint(dataset, expectations)
+
     def _checkpoint(self, dataset: str, expectations: list[Any]) -> Any:
         if dataset not in self._checkpoints:
             gx = self._gx
@@ -450,26 +454,33 @@ SuiteSpec = tuple[Any, tuple[Any, ...]]
 class BackgroundGate:
     """A ``QualityGate`` in a child process, so Great Expectations runs beside the export instead of in its way.
 
-    Importing GX alone takes seconds and its pandas checks are per-value Python; in a child process both overlap
-    the extraction and transforms (the machine has more than one core). The child starts at once and imports GX
-    while the export reads the source. ``validate`` hands a batch over (blocking only when two batches already
-    wait, so memory stays bounded); ``finish`` builds the Data Docs there and returns every outcome in the order
-    a ``QualityGate`` would give them. Suites travel as (builder function, arguments) and are built in the child,
-    so the export process never imports GX. ``blocked_seconds`` is the time the caller spent waiting for the
-    child: what GX adds to the export's wall time. ``busy_seconds`` (after ``finish``) is the child's own time.
+    Importing GX alone takes seconds of CPU and its pandas checks are per-value Python; in a child process both
+    overlap the extraction and transforms. The child starts at once, at a lower CPU priority (the export's own
+    work is the critical path; GX catches up on what is left of the cores), imports GX, and builds the suites
+    ``prepare`` announced, so a batch that arrives later meets a ready checkpoint. ``validate`` hands a batch
+    over, blocking only while ``_BATCH_SLOTS`` batches wait, so memory stays bounded; ``finish`` builds the Data
+    Docs there and returns every outcome in the order a ``QualityGate`` would give them. Suites travel as
+    (builder function, arguments) and are built in the child, so the export process never imports GX.
+    ``blocked_seconds`` is the time the caller spent waiting for the child: what GX adds to the export's wall
+    time. ``busy_seconds`` (after ``finish``) is the child's own CPU time.
     """
 
     _POLL_SECONDS = 0.5
+    _BATCH_SLOTS = 2
 
     def __init__(self, docs_dir: Path | None = None) -> None:
         import multiprocessing
 
         # "spawn": a clean interpreter, which inherits no database connection of the export process.
         context = multiprocessing.get_context("spawn")
-        self._requests: Any = context.Queue(maxsize=2)
+        self._requests: Any = context.Queue()
         self._replies: Any = context.Queue()
+        self._slots: Any = context.BoundedSemaphore(self._BATCH_SLOTS)
         self._process = context.Process(
-            target=_gate_process, args=(docs_dir, self._requests, self._replies), name="pulla-gx", daemon=True
+            target=_gate_process,
+            args=(docs_dir, self._requests, self._replies, self._slots),
+            name="pulla-gx",
+            daemon=True,
         )
         self._process.start()
         self.docs_dir = docs_dir
@@ -478,9 +489,14 @@ class BackgroundGate:
         self.busy_seconds = 0.0
         self._outcomes: list[Outcome] | None = None
 
+    def prepare(self, suites: dict[str, SuiteSpec]) -> None:
+        """Has the child build these datasets' suites as soon as GX is imported (never blocks)."""
+        self._requests.put(("prepare", suites))
+
     def validate(self, dataset: str, frame: pd.DataFrame, suite: SuiteSpec) -> None:
         """Queues one batch of ``dataset``; ``suite`` is (builder, args), built once per dataset in the child."""
-        self._put(("validate", dataset, frame, suite))
+        self._wait(self._slots.acquire)
+        self._requests.put(("validate", dataset, frame, suite))
 
     def record(self, outcome: Outcome) -> None:
         """Adds a check made outside GX (schema lint, CSV shape) to the result."""
@@ -490,9 +506,8 @@ class BackgroundGate:
         """Waits for every queued batch, builds the Data Docs, and collects the outcomes."""
         if self._outcomes is not None:
             return
-        self._put(("finish",))
-        reply = self._get()
-        self._process.join()
+        self._requests.put(("finish",))
+        reply = self._wait(self._reply)
         if reply[0] != "done":
             raise RuntimeError(f"the Great Expectations process failed:\n{reply[1]}")
         self._outcomes, self.busy_seconds = reply[1], reply[2]
@@ -502,72 +517,74 @@ class BackgroundGate:
         return GateResult([*self.extra, *(self._outcomes or [])])
 
     def close(self) -> None:
-        """Stops the child if it still runs (an export that failed half-way)."""
+        """Stops the child if it still runs (an export that failed half-way); after ``finish`` it ends by itself."""
+        self._process.join(timeout=self._POLL_SECONDS if self._outcomes is not None else 0)
         if self._process.is_alive():
             self._process.terminate()
-        self._process.join()
+            self._process.join()
         self._requests.close()
         self._replies.close()
 
-    def _alive_or_raise(self) -> None:
-        if not self._process.is_alive():
-            # It may have said why before it died.
-            try:
-                reply = self._replies.get_nowait()
-            except Exception:
-                reply = ("error", f"exit code {self._process.exitcode}")
-            raise RuntimeError(f"the Great Expectations process failed:\n{reply[-1]}")
-
-    def _put(self, message: tuple[Any, ...]) -> None:
+    def _reply(self, timeout: float) -> tuple[Any, ...] | None:
         import queue
+
+        try:
+            return self._replies.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _wait(self, attempt: Any) -> Any:
+        """Calls ``attempt(timeout=...)`` until it gives something, checking the child is alive in between."""
         import time
 
         started = time.perf_counter()
         try:
-            while True:
-                try:
-                    self._requests.put(message, timeout=self._POLL_SECONDS)
-                    return
-                except queue.Full:
-                    self._alive_or_raise()
-        finally:
-            self.blocked_seconds += time.perf_counter() - started
-
-    def _get(self) -> tuple[Any, ...]:
-        import queue
-        import time
-
-        started = time.perf_counter()
-        try:
-            while True:
-                try:
-                    return self._replies.get(timeout=self._POLL_SECONDS)
-                except queue.Empty:
-                    self._alive_or_raise()
+            while not (outcome := attempt(timeout=self._POLL_SECONDS)):
+                if not self._process.is_alive():
+                    # It may have said why before it died.
+                    reply = self._reply(0.1) or ("error", f"exit code {self._process.exitcode}")
+                    raise RuntimeError(f"the Great Expectations process failed:\n{reply[-1]}")
+            return outcome
         finally:
             self.blocked_seconds += time.perf_counter() - started
 
 
-def _gate_process(docs_dir: Path | None, requests: Any, replies: Any) -> None:
-    """The child's loop: run batches through a ``QualityGate`` until "finish", then reply with the outcomes."""
+def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any) -> None:
+    """The child's loop: build prepared suites, run batches through a ``QualityGate`` until "finish", then reply
+    with the outcomes and leave at once (tearing down GX's thousands of modules is time the export would wait)."""
+    import os
     import time
     import traceback
 
+    os.nice(10)  # behind the export's own processes (see BackgroundGate)
     started = time.process_time()
     try:
-        import os
-        os.nice(10)
         gate = QualityGate(docs_dir)
         suites: dict[str, list[Any]] = {}
+
+        def suite(dataset: str, spec: SuiteSpec) -> list[Any]:
+            if dataset not in suites:
+                builder, args = spec
+                suites[dataset] = builder(*args)
+                gate.prepare(dataset, suites[dataset])
+            return suites[dataset]
+
         while True:
             message = requests.get()
-            if message[0] == "finish":
+            if message[0] == "prepare":
+                for dataset, spec in message[1].items():
+                    suite(dataset, spec)
+            elif message[0] == "validate":
+                _, dataset, frame, spec = message
+                gate.validate(dataset, frame, suite(dataset, spec))
+                del frame
+                slots.release()
+            else:  # finish
                 gate.write_docs()
                 replies.put(("done", list(gate._outcomes.values()), time.process_time() - started))
-                return
-            _, dataset, frame, (builder, args) = message
-            if dataset not in suites:
-                suites[dataset] = builder(*args)
-            gate.validate(dataset, frame, suites[dataset])
+                break
     except BaseException:
         replies.put(("error", traceback.format_exc()))
+    replies.close()
+    replies.join_thread()  # the reply is in the pipe
+    os._exit(0)

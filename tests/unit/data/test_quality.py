@@ -11,6 +11,7 @@ from pulla_personalize import SCHEMAS_DIR
 from pulla_personalize.config import ExportSettings
 from pulla_personalize.csvout import schema_fields
 from pulla_personalize.quality import (
+    BackgroundGate,
     Bounds,
     QualityGate,
     interaction_items_expectations,
@@ -120,3 +121,44 @@ def test_batches_merge_into_one_outcome_per_expectation(tmp_path: Path) -> None:
     assert index == tmp_path / "docs" / "index.html"
     assert index.is_file()
     assert "pulla_interactions" in index.read_text(encoding="utf-8")
+
+
+def _failing_builder() -> list[object]:
+    raise ValueError("no suite today")
+
+
+def test_background_gate_gives_the_outcomes_of_an_in_process_gate(tmp_path: Path) -> None:
+    """Prepared suites, several batches through the two batch slots, Data Docs, and the same merged outcomes."""
+    frames = [totals(25), totals(3, users_with_one=0), totals(30)]
+    suite = (interaction_totals_expectations, (SETTINGS,))
+    in_process = QualityGate()
+    for frame in frames:
+        in_process.validate("interactions_per_user", frame, interaction_totals_expectations(SETTINGS))
+    background = BackgroundGate(tmp_path / "docs")
+    try:
+        background.prepare({"interactions_per_user": suite})
+        for frame in frames:
+            background.validate("interactions_per_user", frame, suite)
+        result = background.result()
+    finally:
+        background.close()
+    assert [item.as_dict() for item in result.outcomes] == [item.as_dict() for item in in_process.result().outcomes]
+    assert not result.passed  # the unique-USER_ID rule sees the same ids in every batch
+    assert (tmp_path / "docs" / "index.html").is_file()
+    assert background.busy_seconds > 0
+    assert not background._process.is_alive()  # it leaves once it has replied
+
+
+def test_a_failure_in_the_background_gate_reaches_the_caller_with_its_reason() -> None:
+    def feed_batches() -> None:
+        for _ in range(4):  # more batches than slots: the caller notices the dead child instead of hanging
+            background.validate("interactions_per_user", totals(25), (interaction_totals_expectations, (SETTINGS,)))
+        background.finish()
+
+    background = BackgroundGate()
+    try:
+        background.prepare({"interactions_per_user": (_failing_builder, ())})
+        with pytest.raises(RuntimeError, match=r"Great Expectations process failed:(.|\n)*no suite today"):
+            feed_batches()
+    finally:
+        background.close()
