@@ -61,6 +61,7 @@ from pulla_personalize.quality import (
     Outcome,
     event_type_expectations,
     interaction_items_expectations,
+    interaction_items_table,
     interaction_totals_expectations,
     interactions_expectations,
     items_expectations,
@@ -265,6 +266,7 @@ class _ExportRun:
             "interactions_per_user": (interaction_totals_expectations, (settings,)),
             "event_types": (event_type_expectations, (settings, len(self.fields["interactions"]) - 4)),
             "items": (items_expectations, (self.fields["items"], settings, self.bounds)),
+            "interaction_items": (interaction_items_expectations, ()),
         }
         self.gate.prepare(self.suites)
         # The queries in the order the run reads them; on PostgreSQL a child process per lane reads ahead.
@@ -665,9 +667,10 @@ class _ExportRun:
                 "INTERACTIONS": [event_types[name] for name in sorted(event_types)],
             }
         )
+        catalogue = [product_id for product_id, product in self.products.items() if product is not None]
         self._validate(
             "interaction_items",
-            pd.DataFrame({"ITEM_ID": pd.Series(sorted(interaction_items), dtype="str")}),
+            interaction_items_table(interaction_items, catalogue),
             self.suites["interaction_items"],
         )
         self._validate("event_types", types, self.suites["event_types"])
@@ -735,9 +738,6 @@ class _ExportRun:
         self._validate("users", users_frame, self.suites["users"])  # complete already: checked while the run goes on
         self._timed("products", self.products_pass)
         self.product_ids = transform.text_value_set(self.products)
-        item_ids = [product_id for product_id, product in self.products.items() if product is not None]
-        self.suites["interaction_items"] = (interaction_items_expectations, (item_ids,))
-        self.gate.prepare({"interaction_items": self.suites["interaction_items"]})
         self._timed("web_logs", self.web_logs_pass)
         self._timed("logins", self.logins_pass)
         self._timed("sessions", self.sessions_pass)

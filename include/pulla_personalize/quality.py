@@ -139,7 +139,16 @@ class Outcome:
         return ": ".join(parts[:1]) + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
 
 
-_NOT_EXPECTATIONS = {"column", "column_list", "batch_id", "result_format", "catch_exceptions", "meta"}
+_NOT_EXPECTATIONS = {
+    "column",
+    "column_list",
+    "column_A",
+    "column_B",
+    "batch_id",
+    "result_format",
+    "catch_exceptions",
+    "meta",
+}
 
 
 def _expected_text(config: Any) -> str:
@@ -164,7 +173,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     if hasattr(value, "item"):  # numpy scalars
-        return value.item()
+        value = value.item()
+    if value is pd.NA or (isinstance(value, float) and value != value):  # a missing value is JSON null, not NaN
+        return None
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -256,17 +267,31 @@ def interactions_expectations(fields: list[str], settings: ExportSettings, bound
     return expectations
 
 
-def interaction_items_expectations(item_ids: Iterable[str]) -> list[Any]:
-    """For the table of distinct ITEM_IDs in Interactions: each should be in Items (a warning: Personalize
-    accepts interactions on items it has no metadata for). Run once on distinct ids, not on every batch: the
-    value set is the whole catalogue, and GX copies it into every result it renders."""
+#: The column of the interaction_items table that holds each id as Items has it (empty when Items lacks it).
+ITEMS_ITEM_ID = "ITEMS_ITEM_ID"
+
+
+def interaction_items_table(interaction_item_ids: Iterable[Any], catalogue_ids: Iterable[Any]) -> pd.DataFrame:
+    """The distinct ITEM_IDs of Interactions, sorted, beside ``ITEMS_ITEM_ID``: the same id looked up in Items
+    (a left join), empty when Items has no such item."""
+    ids = pd.Series(sorted({str(item) for item in interaction_item_ids}), dtype="str")
+    found = ids.isin(pd.Series(list(catalogue_ids), dtype="str").unique())
+    return pd.DataFrame({"ITEM_ID": ids, ITEMS_ITEM_ID: ids.where(found)})
+
+
+def interaction_items_expectations() -> list[Any]:
+    """For ``interaction_items_table``: each item of Interactions should be in Items (a warning: Personalize
+    accepts interactions on items it has no metadata for). A pair check on the joined table costs the same
+    for any catalogue; a value set of the whole catalogue made GX copy it into every configuration it built
+    (0.9 s at 3,000 items, seconds at 30,000)."""
     _, gxe = _gx()
     return [
-        gxe.ExpectColumnValuesToBeInSet(
-            column="ITEM_ID",
-            value_set=sorted(set(item_ids)),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="ITEM_ID",
+            column_B=ITEMS_ITEM_ID,
             severity=WARNING,
-            description="every item of Interactions is in Items (counts are distinct items)",
+            description="every item of Interactions is in Items (counts are distinct items; examples are"
+            " [ITEM_ID, its id in Items])",
         )
     ]
 
@@ -418,7 +443,10 @@ class QualityGate:
             for item in run_result.results:
                 config = item.expectation_config
                 kwargs = config.kwargs
-                column = kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or None
+                columns = kwargs.get("column_list") or [
+                    kwargs[name] for name in ("column_A", "column_B") if name in kwargs
+                ]
+                column = kwargs.get("column") or ",".join(columns) or None
                 severity = getattr(config, "severity", None)
                 blocking = str(getattr(severity, "value", severity) or BLOCKING) == BLOCKING
                 key = (dataset, config.type, column, repr(sorted(kwargs.items())))

@@ -103,6 +103,7 @@ def validate_folder(folder: Path, settings: Any, bounds: Any, docs_dir: Path | N
         QualityGate,
         event_type_expectations,
         interaction_items_expectations,
+        interaction_items_table,
         interaction_totals_expectations,
         interactions_expectations,
         items_expectations,
@@ -135,10 +136,8 @@ def validate_folder(folder: Path, settings: Any, bounds: Any, docs_dir: Path | N
         fields = schema_fields("interactions", settings.schemas_dir)
         gate.validate("interactions", interactions, interactions_expectations(fields, settings, bounds))
         if items is not None:
-            distinct = pd.DataFrame(
-                {"ITEM_ID": pd.Series(sorted(interactions["ITEM_ID"].dropna().unique()), dtype="str")}
-            )
-            gate.validate("interaction_items", distinct, interaction_items_expectations(items["ITEM_ID"].dropna()))
+            joined = interaction_items_table(interactions["ITEM_ID"].dropna().unique(), items["ITEM_ID"].dropna())
+            gate.validate("interaction_items", joined, interaction_items_expectations())
         counts = interactions.groupby("USER_ID", sort=True).size()
         totals = pd.DataFrame({"USER_ID": counts.index.astype("str"), "INTERACTIONS": counts.to_numpy()})
         gate.validate("interactions_per_user", totals, interaction_totals_expectations(settings))

@@ -15,6 +15,7 @@ from pulla_personalize.quality import (
     Bounds,
     QualityGate,
     interaction_items_expectations,
+    interaction_items_table,
     interaction_totals_expectations,
     interactions_expectations,
 )
@@ -87,14 +88,25 @@ def test_interactions_suite_names_expectation_column_and_examples() -> None:
 
 
 def test_items_missing_from_items_are_a_warning_that_does_not_fail_the_gate() -> None:
-    distinct_items = pd.DataFrame({"ITEM_ID": pd.Series(["10", "99"], dtype="str")})
+    table = interaction_items_table(["99", "10", "10", 7], ["10", "11", "7"])
+    assert table["ITEM_ID"].tolist() == ["10", "7", "99"]
+    assert table["ITEMS_ITEM_ID"].astype(object).where(table["ITEMS_ITEM_ID"].notna(), None).tolist() == [
+        "10",
+        "7",
+        None,
+    ]
     gate = QualityGate()
-    gate.validate("interaction_items", distinct_items, interaction_items_expectations(["10", "11"]))
+    gate.validate("interaction_items", table, interaction_items_expectations())
     result = gate.result()
     assert result.passed
     (warning,) = result.warnings
-    assert (warning.column, warning.examples, warning.blocking) == ("ITEM_ID", ["99"], False)
-    assert "warning  expect_column_values_to_be_in_set on interaction_items.ITEM_ID" in result.summary_lines()[1]
+    assert (warning.column, warning.unexpected_count, warning.blocking) == ("ITEM_ID,ITEMS_ITEM_ID", 1, False)
+    assert warning.as_dict()["examples"] == [["99", None]]
+    assert (
+        "warning  expect_column_pair_values_to_be_equal on interaction_items.ITEM_ID,ITEMS_ITEM_ID"
+        in result.summary_lines()[1]
+    )
+    assert "examples ['99', None]" in result.summary_lines()[1]
 
 
 def test_batches_merge_into_one_outcome_per_expectation(tmp_path: Path) -> None:
