@@ -577,6 +577,19 @@ class BackgroundGate:
             self.blocked_seconds += time.perf_counter() - started
 
 
+def _thread_lock_for_progress_bars() -> None:
+    """GX builds tqdm progress bars even when they are off, and tqdm's default lock is a multiprocessing lock;
+    this process leaves with ``os._exit``, which would leave that lock to the resource tracker (a "leaked
+    semaphore" warning at shutdown). One process, one thread of GX: a thread lock serves."""
+    import threading
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a GX without tqdm creates no such lock
+        return
+    tqdm.set_lock(threading.RLock())
+
+
 def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any) -> None:
     """The child's loop: build prepared suites, run batches through a ``QualityGate`` until "finish", then reply
     with the outcomes and leave at once (tearing down GX's thousands of modules is time the export would wait)."""
@@ -587,6 +600,7 @@ def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any
     os.nice(10)  # behind the export's own processes (see BackgroundGate)
     started = time.process_time()
     try:
+        _thread_lock_for_progress_bars()
         gate = QualityGate(docs_dir)
         suites: dict[str, list[Any]] = {}
 

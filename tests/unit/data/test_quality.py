@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -174,3 +176,24 @@ def test_a_failure_in_the_background_gate_reaches_the_caller_with_its_reason() -
             feed_batches()
     finally:
         background.close()
+
+
+def test_the_background_gate_leaves_nothing_for_the_resource_tracker(tmp_path: Path) -> None:
+    """The GX process leaves with os._exit: no lock of its may be left registered (a "leaked semaphore" warning
+    in every export's log)."""
+    script = tmp_path / "gate.py"
+    script.write_text(
+        "import pandas as pd\n"
+        "from pulla_personalize.config import ExportSettings\n"
+        "from pulla_personalize.quality import BackgroundGate, interaction_totals_expectations\n"
+        "if __name__ == '__main__':\n"
+        "    gate = BackgroundGate()\n"
+        "    frame = pd.DataFrame({'USER_ID': ['a', 'b'], 'INTERACTIONS': [2, 3]})\n"
+        "    gate.validate('t', frame, (interaction_totals_expectations, (ExportSettings(),)))\n"
+        "    print(gate.result().passed)\n"
+        "    gate.close()\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert (run.returncode, run.stdout.strip()) == (0, "False"), run.stderr
+    assert "leaked" not in run.stderr, run.stderr
