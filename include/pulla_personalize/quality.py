@@ -550,6 +550,10 @@ class BackgroundGate:
         if self._process.is_alive():
             self._process.terminate()
             self._process.join()
+        if self._outcomes is None:
+            # Batches still in the pipe have no reader any more: without this, leaving the process would wait
+            # for the queue's feeder thread to deliver them, for ever.
+            self._requests.cancel_join_thread()
         self._requests.close()
         self._replies.close()
 

@@ -197,3 +197,23 @@ def test_the_background_gate_leaves_nothing_for_the_resource_tracker(tmp_path: P
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
     assert (run.returncode, run.stdout.strip()) == (0, "False"), run.stderr
     assert "leaked" not in run.stderr, run.stderr
+
+
+def test_a_caller_abandoning_the_background_gate_can_leave_at_once(tmp_path: Path) -> None:
+    """An export that fails half-way closes the gate with a large batch still in the pipe to the GX process: the
+    process must still end (the queue's feeder thread would otherwise wait for a reader that is gone)."""
+    script = tmp_path / "abandon.py"
+    script.write_text(
+        "import pandas as pd\n"
+        "from pulla_personalize.config import ExportSettings\n"
+        "from pulla_personalize.quality import BackgroundGate, interaction_totals_expectations\n"
+        "if __name__ == '__main__':\n"
+        "    gate = BackgroundGate()\n"
+        "    frame = pd.DataFrame({'USER_ID': [f'user-{n}' for n in range(300_000)], 'INTERACTIONS': 2})\n"
+        "    gate.validate('t', frame, (interaction_totals_expectations, (ExportSettings(),)))\n"
+        "    gate.close()\n"
+        "    print('closed')\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert (run.returncode, run.stdout.strip()) == (0, "closed"), run.stderr
