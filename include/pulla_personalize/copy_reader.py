@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 PARAM_TABLE = "pulla_window_params"
 #: Parsed chunks that may wait for the pipe in the child (memory stays bounded, the reader stays ahead).
@@ -117,9 +117,29 @@ def ipc_bytes(table: Any) -> Any:
     return sink.getvalue()
 
 
-def serve(job: Any, out: IO[bytes]) -> None:
+def write_all(fd: int, data: Any) -> None:
+    """Writes every byte of ``data`` to ``fd``: a pipe write may take only part of it (a signal, a full pipe)."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_exactly(fd: int, size: int) -> bytearray | None:
+    """``size`` bytes from ``fd``, gathered over as many reads as the pipe needs; None at end of file."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    filled = 0
+    while filled < size:
+        got = os.readv(fd, [view[filled:]])
+        if got == 0:
+            return None
+        filled += got
+    return buffer
+
+
+def serve(job: Any, out_fd: int) -> None:
     """The child's work: runs the job's requests in order on one connection and writes framed messages to
-    ``out``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
+    ``out_fd``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
 
     ``job`` is ((connect args, connect kwargs), [CopyRequest, ...]). A writer thread sends while the next chunk
     is read and parsed; at most ``_READ_AHEAD`` parsed chunks wait for it, so memory stays bounded. If the
@@ -133,11 +153,8 @@ def serve(job: Any, out: IO[bytes]) -> None:
         try:
             while (message := outbox.get()) is not None:
                 kind, index, payload = message
-                out.write(_FRAME.pack(kind, index, len(payload)))
-                out.write(payload)
-                if kind != _CHUNK:
-                    out.flush()
-            out.flush()
+                write_all(out_fd, _FRAME.pack(kind, index, len(payload)))
+                write_all(out_fd, payload)
         except BaseException:  # the parent is gone (or stopped reading for good): nothing left to serve
             os._exit(1)
 
@@ -179,13 +196,15 @@ class CopyPrefetch:
             [sys.executable, "-m", "pulla_personalize.copy_reader"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            bufsize=0,  # the frames are read straight from the pipe (read_exactly)
             env=env,
         )
         self._next = 0
         try:
             assert self._child.stdin is not None
             # Our own data to our own child, over a pipe only the two of us hold.
-            pickle.dump((connect, list(requests)), self._child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            job = pickle.dumps((connect, list(requests)), protocol=pickle.HIGHEST_PROTOCOL)
+            write_all(self._child.stdin.fileno(), job)
             self._child.stdin.close()
         except BrokenPipeError:
             pass  # the child died at start; chunks() reports its exit code
@@ -195,24 +214,25 @@ class CopyPrefetch:
 
         if index != self._next:
             raise ValueError(f"COPY request {index} asked for, request {self._next} comes next")
-        stdout = self._child.stdout
-        assert stdout is not None
+        assert self._child.stdout is not None
+        stdout = self._child.stdout.fileno()
         while True:
-            header = stdout.read(_FRAME.size)
-            if len(header) < _FRAME.size:
-                exit_code = self._child.wait()
-                raise CopyFailed(index, f"the COPY process stopped with exit code {exit_code}")
+            header = read_exactly(stdout, _FRAME.size)
+            if header is None:
+                raise self._stopped(index)
             kind, position, length = _FRAME.unpack(header)
-            payload = stdout.read(length)
-            if len(payload) < length:
-                exit_code = self._child.wait()
-                raise CopyFailed(index, f"the COPY process stopped with exit code {exit_code}")
+            payload = read_exactly(stdout, length)
+            if payload is None:
+                raise self._stopped(index)
             if kind == _ERROR:
                 raise CopyFailed(position, payload.decode("utf-8", "replace"))
             if kind == _DONE:
                 self._next = index + 1
                 return
-            yield pa.ipc.open_stream(payload).read_all()
+            yield pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+
+    def _stopped(self, index: int) -> CopyFailed:
+        return CopyFailed(index, f"the COPY process stopped with exit code {self._child.wait()}")
 
     def close(self) -> None:
         if self._child.poll() is None:
@@ -223,4 +243,4 @@ class CopyPrefetch:
 
 
 if __name__ == "__main__":
-    serve(pickle.load(sys.stdin.buffer), sys.stdout.buffer)
+    serve(pickle.load(sys.stdin.buffer), sys.stdout.fileno())

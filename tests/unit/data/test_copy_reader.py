@@ -1,10 +1,15 @@
-"""COPY output parsed by Arrow: chunk boundaries, NULL versus empty text, quoting and line breaks in values."""
+"""COPY output parsed by Arrow (chunk boundaries, NULL versus empty text, quoting, line breaks in values), and the
+pipe between the COPY process and the export (whole frames over partial reads)."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import pyarrow as pa
 
-from pulla_personalize.copy_reader import arrow_chunks
+from pulla_personalize.copy_reader import arrow_chunks, read_exactly, write_all
 
 
 def rows(*lines: str) -> list[bytes]:
@@ -45,3 +50,25 @@ def test_no_rows_gives_no_chunk_and_memoryviews_are_read_like_bytes() -> None:
     data = [memoryview(row) for row in rows("id\n", "7\n")]
     (chunk,) = list(arrow_chunks(iter(data), 5))
     assert chunk.column("id").to_pylist() == ["7"]
+
+
+def test_frames_cross_a_pipe_whole_however_the_reads_split_them() -> None:
+    payload = bytes(range(256)) * 20_000  # 5 MB: many times a pipe's buffer
+    reader, writer = os.pipe()
+
+    def send() -> None:
+        write_all(writer, payload[:3])
+        time.sleep(0.05)  # the reader sees a short read first
+        write_all(writer, memoryview(payload)[3:])
+        os.close(writer)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert read_exactly(reader, 10) == payload[:10]
+        assert read_exactly(reader, len(payload) - 10) == payload[10:]
+        assert read_exactly(reader, 0) == b""
+        assert read_exactly(reader, 1) is None  # end of file
+    finally:
+        sender.join()
+        os.close(reader)
