@@ -257,6 +257,13 @@ class _ExportRun:
             window_start=window.start_seconds,
             window_end=window.end_seconds,
         )
+        # The queries in the order the run reads them; on PostgreSQL a child process per lane reads ahead. They start
+        # first: the first rows are the critical path, GX has until the end of the run.
+        self.source = QueryStream(
+            engine,
+            [[(f"{name}.sql", load_query(name), window.params(name)) for name in lane] for lane in QUERY_LANES],
+            settings.chunk_rows,
+        )
         # Great Expectations runs in a child process beside the export; "validate" counts the time the export
         # waits for it, "gx_busy" the child's own CPU time.
         self.gate = BackgroundGate(staging / DOCS_DIR)
@@ -269,12 +276,6 @@ class _ExportRun:
             "interaction_items": (interaction_items_expectations, ()),
         }
         self.gate.prepare(self.suites)
-        # The queries in the order the run reads them; on PostgreSQL a child process per lane reads ahead.
-        self.source = QueryStream(
-            engine,
-            [[(f"{name}.sql", load_query(name), window.params(name)) for name in lane] for lane in QUERY_LANES],
-            settings.chunk_rows,
-        )
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 

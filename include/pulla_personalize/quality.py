@@ -12,6 +12,7 @@ column, which ``GateResult.summary_lines`` turns into the message a person reads
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from pulla_personalize.config import ExportSettings
 log = logging.getLogger(__name__)
 
 BLOCKING = "critical"
+#: How much lower the GX process's CPU priority is than the export's (nice steps).
+_GX_NICENESS = 10
 WARNING = "warning"
 _EXAMPLES = 5
 
@@ -511,6 +514,8 @@ class BackgroundGate:
             daemon=True,
         )
         self._process.start()
+        if hasattr(os, "setpriority"):  # POSIX; elsewhere GX shares the cores as equals
+            os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + _GX_NICENESS)
         self.docs_dir = docs_dir
         self.extra: list[Outcome] = []
         self.blocked_seconds = 0.0
@@ -597,11 +602,9 @@ def _thread_lock_for_progress_bars() -> None:
 def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any) -> None:
     """The child's loop: build prepared suites, run batches through a ``QualityGate`` until "finish", then reply
     with the outcomes and leave at once (tearing down GX's thousands of modules is time the export would wait)."""
-    import os
     import time
     import traceback
 
-    os.nice(10)  # behind the export's own processes (see BackgroundGate)
     started = time.process_time()
     try:
         _thread_lock_for_progress_bars()
