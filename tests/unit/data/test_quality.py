@@ -176,42 +176,34 @@ def test_a_failure_in_the_background_gate_reaches_the_caller_with_its_reason() -
         background.close()
 
 
-def test_the_background_gate_leaves_nothing_for_the_resource_tracker(tmp_path: Path) -> None:
-    """The GX process leaves with os._exit: no lock of its may be left registered (a "leaked semaphore" warning
-    in every export's log)."""
-    script = tmp_path / "gate.py"
+def run_gate_script(folder: Path, user_ids: str, then: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Runs a BackgroundGate in an interpreter of its own (what happens when that process ends is the point):
+    one batch of the per-user table for the ids of the expression ``user_ids``, then the statements ``then``."""
+    script = folder / "gate_script.py"
     script.write_text(
         "import pandas as pd\n"
         "from pulla_personalize.config import ExportSettings\n"
         "from pulla_personalize.quality import BackgroundGate, interaction_totals_expectations\n"
         "if __name__ == '__main__':\n"
         "    gate = BackgroundGate()\n"
-        "    frame = pd.DataFrame({'USER_ID': ['a', 'b'], 'INTERACTIONS': [2, 3]})\n"
+        f"    frame = pd.DataFrame({{'USER_ID': {user_ids}, 'INTERACTIONS': 2}})\n"
         "    gate.validate('t', frame, (interaction_totals_expectations, (ExportSettings(),)))\n"
-        "    print(gate.result().passed)\n"
-        "    gate.close()\n",
+        + "".join(f"    {statement}\n" for statement in then.split("; ")),
         encoding="utf-8",
     )
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
-    assert (run.returncode, run.stdout.strip()) == (0, "False"), run.stderr
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_the_background_gate_leaves_nothing_for_the_resource_tracker(tmp_path: Path) -> None:
+    """The GX process leaves with os._exit: no lock of its may be left registered (a "leaked semaphore" warning
+    in every export's log)."""
+    run = run_gate_script(tmp_path, "['a', 'b']", "print(gate.result().passed); gate.close()", timeout=120)
+    assert (run.returncode, run.stdout.strip()) == (0, "False"), run.stderr  # 2 users: too few
     assert "leaked" not in run.stderr, run.stderr
 
 
 def test_a_caller_abandoning_the_background_gate_can_leave_at_once(tmp_path: Path) -> None:
     """An export that fails half-way closes the gate with a large batch still in the pipe to the GX process: the
     process must still end (the queue's feeder thread would otherwise wait for a reader that is gone)."""
-    script = tmp_path / "abandon.py"
-    script.write_text(
-        "import pandas as pd\n"
-        "from pulla_personalize.config import ExportSettings\n"
-        "from pulla_personalize.quality import BackgroundGate, interaction_totals_expectations\n"
-        "if __name__ == '__main__':\n"
-        "    gate = BackgroundGate()\n"
-        "    frame = pd.DataFrame({'USER_ID': [f'user-{n}' for n in range(300_000)], 'INTERACTIONS': 2})\n"
-        "    gate.validate('t', frame, (interaction_totals_expectations, (ExportSettings(),)))\n"
-        "    gate.close()\n"
-        "    print('closed')\n",
-        encoding="utf-8",
-    )
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
+    run = run_gate_script(tmp_path, "[f'user-{n}' for n in range(300_000)]", "gate.close(); print('closed')", 60)
     assert (run.returncode, run.stdout.strip()) == (0, "closed"), run.stderr
