@@ -141,11 +141,14 @@ def serve(job: Any, out_fd: int) -> None:
     """The child's work: runs the job's requests in order on one connection and writes framed messages to
     ``out_fd``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
 
-    ``job`` is ((connect args, connect kwargs), [CopyRequest, ...]). A writer thread sends while the next chunk
-    is read and parsed; at most ``_READ_AHEAD`` parsed chunks wait for it, so memory stays bounded. If the
-    parent goes away, the write fails and the child exits at once.
+    ``job`` is ((connect args, connect kwargs), [CopyRequest, ...], snapshot id or None). With a snapshot (see
+    ``export_snapshot``) every request reads that one snapshot, in one REPEATABLE READ transaction, each in a
+    savepoint that drops its parameter table. A writer thread sends while the next chunk is read and parsed; at
+    most ``_READ_AHEAD`` parsed chunks wait for it, so memory stays bounded. If the parent goes away, the write
+    fails and the child exits at once.
     """
     import psycopg
+    from psycopg import sql
 
     outbox: queue.Queue[tuple[bytes, int, Any] | None] = queue.Queue(maxsize=_READ_AHEAD)
 
@@ -160,15 +163,20 @@ def serve(job: Any, out_fd: int) -> None:
 
     writer = threading.Thread(target=send, name="pulla-copy-writer", daemon=True)
     writer.start()
-    (args, kwargs), requests = job
+    (args, kwargs), requests, snapshot = job
     index = 0
     try:
         with psycopg.connect(*args, **kwargs) as connection:
+            if snapshot is not None:
+                connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                # SET TRANSACTION takes no bind parameter; the id is the server's own, quoted as a literal.
+                connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             for index, request in enumerate(requests):
-                with open_copy(connection, request) as copy:
+                # A savepoint inside the snapshot's transaction (a transaction of its own without one): leaving
+                # it rolls back, which drops the parameter table.
+                with connection.transaction(force_rollback=True), open_copy(connection, request) as copy:
                     for table in arrow_chunks(iter(copy), request.chunk_rows):
                         outbox.put((_CHUNK, index, ipc_bytes(table)))
-                connection.rollback()  # drops the parameter table
                 outbox.put((_DONE, index, b""))
     except BaseException as error:  # everything is reported: the parent must never wait for a dead child
         outbox.put((_ERROR, index, first_line(error).encode("utf-8", "replace")))
@@ -182,13 +190,19 @@ class CopyPrefetch:
     The child is a plain ``python -m pulla_personalize.copy_reader`` that imports only psycopg and pyarrow (a
     multiprocessing child would import the caller's whole ``__main__`` first). It gets its job on stdin (so no
     password is on a command line) and sends framed Arrow IPC chunks on stdout. One child and one connection
-    serve the whole list, so a query's first rows are ready when the caller gets to it. ``chunks(i)`` yields
+    serve the whole list, so a query's first rows are ready when the caller gets to it; given a ``snapshot``
+    (``export_snapshot``), they all read that snapshot. ``chunks(i)`` yields
     request ``i``'s chunks as ``pyarrow.Table``; requests are consumed in order. ``CopyFailed(index, reason)``
     reports an error of the database or a child that died. ``close`` stops the child (call it when done or
     abandoning).
     """
 
-    def __init__(self, connect: tuple[tuple[Any, ...], dict[str, Any]], requests: list[CopyRequest]) -> None:
+    def __init__(
+        self,
+        connect: tuple[tuple[Any, ...], dict[str, Any]],
+        requests: list[CopyRequest],
+        snapshot: str | None = None,
+    ) -> None:
         package_root = str(Path(__file__).resolve().parent.parent)
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, path]) if path else package_root}
@@ -203,7 +217,7 @@ class CopyPrefetch:
         try:
             assert self._child.stdin is not None
             # Our own data to our own child, over a pipe only the two of us hold.
-            job = pickle.dumps((connect, list(requests)), protocol=pickle.HIGHEST_PROTOCOL)
+            job = pickle.dumps((connect, list(requests), snapshot), protocol=pickle.HIGHEST_PROTOCOL)
             write_all(self._child.stdin.fileno(), job)
             self._child.stdin.close()
         except BrokenPipeError:

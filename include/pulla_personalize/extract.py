@@ -198,9 +198,9 @@ class QueryStream:
     ``chunks(label)`` yields a query's chunks, and the queries of one lane must be asked for in the lane's order.
     On PostgreSQL each lane is one child process that runs its COPYs in turn and reads ahead, so a query's rows
     are ready when the caller gets to it, and a slow query in one lane (a semi-join the server needs seconds
-    for) is computed while the other lane streams. Elsewhere each query runs when it is asked for. A database
-    error becomes ``SourceUnavailable`` naming the query's label and the driver's message. Call ``close`` when
-    done.
+    for) is computed while the other lane streams; every lane reads one snapshot, exported when the stream
+    opens. Elsewhere each query runs when it is asked for. A database error becomes ``SourceUnavailable`` naming
+    the query's label and the driver's message. Call ``close`` when done.
     """
 
     def __init__(
@@ -219,13 +219,33 @@ class QueryStream:
         }
         self._lane_labels = [[label for label, _, _ in lane] for lane in lanes]
         self._prefetches: list[CopyPrefetch] = []
+        self._snapshot_holder: sa.Connection | None = None
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
             args, kwargs = engine.dialect.create_connect_args(engine.url)
             # The dialect also passes its adapter map; the child's plain connection needs only the settings.
             kwargs = {key: value for key, value in kwargs.items() if isinstance(value, str | int | float)}
-            for lane in lanes:
-                requests = [copy_request(query, params, chunk_rows) for _, query, params in lane]
-                self._prefetches.append(CopyPrefetch((tuple(args), kwargs), requests))
+            try:
+                snapshot = self._export_snapshot()
+                for lane in lanes:
+                    requests = [copy_request(query, params, chunk_rows) for _, query, params in lane]
+                    self._prefetches.append(CopyPrefetch((tuple(args), kwargs), requests, snapshot))
+            except BaseException:
+                self.close()
+                raise
+
+    def _export_snapshot(self) -> str:
+        """Opens a REPEATABLE READ transaction held until ``close`` and exports its snapshot, so every lane reads
+        the database as of one moment (as pg_dump's parallel workers do): an order line of a member who signed
+        up while the export ran is not seen without its member."""
+        try:
+            holder = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+            self._snapshot_holder = holder
+            holder.begin()
+            return str(holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+        except sa.exc.DBAPIError as error:
+            raise SourceUnavailable(
+                f"exporting a snapshot failed on {self.engine.dialect.name}: {first_line(error.orig or error)}"
+            ) from None
 
     def chunks(self, label: str) -> Iterator[pd.DataFrame]:
         lane, position, query, params = self._queries[label]
@@ -251,6 +271,9 @@ class QueryStream:
     def close(self) -> None:
         for prefetch in self._prefetches:
             prefetch.close()
+        if self._snapshot_holder is not None:
+            self._snapshot_holder.close()  # ends the transaction that kept the snapshot importable
+            self._snapshot_holder = None
 
 
 def _portable_chunks(

@@ -1,5 +1,6 @@
 """The PostgreSQL fast path on the real server: COPY in child processes (one per lane) gives the same values as
-the portable path, reads lanes side by side, names the failing query, and stops its children when abandoned."""
+the portable path, reads lanes side by side from one snapshot, names the failing query, and stops its children
+when abandoned."""
 
 from __future__ import annotations
 
@@ -110,3 +111,34 @@ def test_abandoning_a_stream_stops_its_child(postgres: sa.Engine) -> None:
             sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'")
         ).scalar_one()
     assert active == 0
+
+
+def test_every_lane_reads_the_snapshot_taken_when_the_stream_opened(postgres: sa.Engine) -> None:
+    numbers = sa.text("SELECT n FROM numbers WHERE n >= :start AND n < :end ORDER BY n")
+    stream = QueryStream(
+        postgres,
+        [
+            [("first.sql", QUERY, {"start": 1, "end": 100})],
+            # The lane's reader blocks on its pipe until "numbers" is read, so "later" runs after the insert below.
+            [("numbers", numbers, {"start": 1, "end": 2501}), ("later.sql", QUERY, {"start": 1, "end": 100})],
+        ],
+        chunk_rows=10,
+    )
+    try:
+        with postgres.begin() as connection:  # another session commits a row after the export began
+            connection.execute(sa.text("INSERT INTO hostile VALUES (7, 'late', 1)"))
+        first = pd.concat(list(stream.chunks("first.sql")))
+        assert sum(len(chunk) for chunk in stream.chunks("numbers")) == 2500
+        later = pd.concat(list(stream.chunks("later.sql")))
+    finally:
+        stream.close()
+    assert first["id"].tolist() == later["id"].tolist() == ["1", "2", "3", "4", "5", "6"]
+    # The transaction that kept the snapshot importable is gone with the stream.
+    with postgres.connect() as connection:
+        holding = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    assert holding == 0
