@@ -5,9 +5,9 @@ extraction's time. Done in a child process it runs on its own core while the exp
 the chunks travel through a pipe as Arrow IPC streams, which cost a copy of bytes and no work per value.
 
 This module imports only psycopg and pyarrow (and runs as the child: ``python -m pulla_personalize.copy_reader``),
-so the child starts in a fraction of a second. The window
-values are bound into a one-row temporary table (COPY takes no bind parameters); the statement itself comes from
-``extract.copy_statement``. No value is ever formatted into SQL text.
+so the child starts in a fraction of a second. COPY takes no bind parameters, so the window values are bound into
+transaction-local settings that the statement (``extract.copy_statement``) reads back. No value is ever formatted
+into SQL text.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-PARAM_TABLE = "pulla_window_params"
+#: Window values travel as session settings named ``pulla.<placeholder>`` (a custom setting needs a dotted name).
+SETTING_PREFIX = "pulla."
 #: Parsed chunks that may wait for the pipe in the child (memory stays bounded, the reader stays ahead).
 _READ_AHEAD = 2
 #: One message from the child: kind, request index, payload length; then the payload.
@@ -55,18 +57,30 @@ class CopyFailed(Exception):
 
 @contextmanager
 def open_copy(connection: Any, request: CopyRequest) -> Iterator[Any]:
-    """A psycopg ``Copy`` of the request's statement, its window values read from a temporary table.
+    """A psycopg ``Copy`` of the request's statement, its window values set as transaction-local settings.
 
-    The temporary table is dropped when the caller's transaction ends.
+    Each value is bound (``set_config(name, value, true)``, never formatted into SQL) and the statement reads it
+    back with ``current_setting``. Nothing is written, so this works in a read-only transaction and on a hot
+    standby, where even a temporary table cannot be created. The settings end with the caller's transaction.
     """
     with connection.cursor() as cursor:
         if request.params:
-            columns = ", ".join(f"p_{name} {pg_type}" for name, pg_type, _ in request.params)
-            cursor.execute(f"CREATE TEMPORARY TABLE {PARAM_TABLE} ({columns}) ON COMMIT DROP")
-            placeholders = ", ".join(["%s"] * len(request.params))
-            cursor.execute(f"INSERT INTO {PARAM_TABLE} VALUES ({placeholders})", [v for _, _, v in request.params])
+            calls = ", ".join(["set_config(%s, %s, true)"] * len(request.params))
+            values = [
+                item for name, _, value in request.params for item in (SETTING_PREFIX + name, setting_text(value))
+            ]
+            cursor.execute(f"SELECT {calls}", values)
         with cursor.copy(request.statement) as copy:
             yield copy
+
+
+def setting_text(value: Any) -> str:
+    """A window value as the text ``current_setting`` returns and the statement casts back to its type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def arrow_chunks(rows: Iterator[Any], chunk_rows: int) -> Iterator[Any]:
@@ -142,8 +156,8 @@ def serve(job: Any, out_fd: int) -> None:
     ``out_fd``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
 
     ``job`` is ((connect args, connect kwargs), [CopyRequest, ...], snapshot id or None). With a snapshot (see
-    ``export_snapshot``) every request reads that one snapshot, in one REPEATABLE READ transaction, each in a
-    savepoint that drops its parameter table. A writer thread sends while the next chunk is read and parsed; at
+    ``QueryStream``) every request reads that one snapshot, in one read-only REPEATABLE READ transaction, each in
+    a savepoint that resets its window settings. A writer thread sends while the next chunk is read and parsed; at
     most ``_READ_AHEAD`` parsed chunks wait for it, so memory stays bounded. If the parent goes away, the write
     fails and the child exits at once.
     """
@@ -169,11 +183,12 @@ def serve(job: Any, out_fd: int) -> None:
         with psycopg.connect(*args, **kwargs) as connection:
             if snapshot is not None:
                 connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                connection.read_only = True  # as the exporting transaction is
                 # SET TRANSACTION takes no bind parameter; the id is the server's own, quoted as a literal.
                 connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             for index, request in enumerate(requests):
                 # A savepoint inside the snapshot's transaction (a transaction of its own without one): leaving
-                # it rolls back, which drops the parameter table.
+                # it rolls back, which resets the window settings.
                 with connection.transaction(force_rollback=True), open_copy(connection, request) as copy:
                     for table in arrow_chunks(iter(copy), request.chunk_rows):
                         outbox.put((_CHUNK, index, ipc_bytes(table)))
@@ -191,7 +206,7 @@ class CopyPrefetch:
     multiprocessing child would import the caller's whole ``__main__`` first). It gets its job on stdin (so no
     password is on a command line) and sends framed Arrow IPC chunks on stdout. One child and one connection
     serve the whole list, so a query's first rows are ready when the caller gets to it; given a ``snapshot``
-    (``export_snapshot``), they all read that snapshot. ``chunks(i)`` yields
+    (exported by ``extract.QueryStream``), they all read that snapshot. ``chunks(i)`` yields
     request ``i``'s chunks as ``pyarrow.Table``; requests are consumed in order. ``CopyFailed(index, reason)``
     reports an error of the database or a child that died. ``close`` stops the child (call it when done or
     abandoning).

@@ -4,9 +4,9 @@ Two paths give the same values:
 
 - PostgreSQL fast path: ``COPY (query) TO STDOUT (FORMAT csv)`` through psycopg 3 in a child process, parsed by
   Arrow's C++ CSV reader (``copy_reader``); chunks arrive as Arrow-backed ``str`` columns. COPY takes no bind
-  parameters, so the window values are inserted, as bound parameters, into a one-row temporary table and each
-  ``:name`` placeholder of the query becomes a sub-select of that table's column. No value is ever formatted
-  into SQL text.
+  parameters, so the window values are bound into transaction-local settings (``set_config``) and each
+  ``:name`` placeholder of the query becomes a sub-select of ``current_setting``, cast to the value's type. No
+  value is ever formatted into SQL text, and nothing is written: it runs on a read-only replica too.
 - Portable path (SQLite, MariaDB/MySQL, anything else SQLAlchemy speaks): a server-side cursor
   (``stream_results=True``) read with ``partitions(chunk_rows)``.
 
@@ -28,7 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pulla_personalize.copy_reader import (
-    PARAM_TABLE,
+    SETTING_PREFIX,
     CopyFailed,
     CopyPrefetch,
     CopyRequest,
@@ -234,11 +234,13 @@ class QueryStream:
                 raise
 
     def _export_snapshot(self) -> str:
-        """Opens a REPEATABLE READ transaction held until ``close`` and exports its snapshot, so every lane reads
-        the database as of one moment (as pg_dump's parallel workers do): an order line of a member who signed
-        up while the export ran is not seen without its member."""
+        """Opens a read-only REPEATABLE READ transaction held until ``close`` and exports its snapshot, so every
+        lane reads the database as of one moment (as pg_dump's parallel workers do): an order line of a member
+        who signed up while the export ran is not seen without its member."""
         try:
-            holder = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+            holder = self.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
             self._snapshot_holder = holder
             holder.begin()
             return str(holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
@@ -299,8 +301,12 @@ def _pg_type(value: Any) -> str:
     return "text"
 
 
-def copy_statement(query: sa.TextClause) -> tuple[str, list[str]]:
-    """The COPY statement for a text() query, with each ``:name`` read from the parameter table; and the names."""
+def copy_statement(query: sa.TextClause, types: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The COPY statement for a text() query, with each ``:name`` read from the session setting ``pulla.name``
+    (set from a bound value by ``copy_reader.open_copy``) and cast to ``types[name]``; and the names in order.
+
+    Each read is a scalar sub-select, so the server evaluates it once per query, not once per row.
+    """
     names: list[str] = []
 
     def placeholder(match: re.Match[str]) -> str:
@@ -309,7 +315,7 @@ def copy_statement(query: sa.TextClause) -> tuple[str, list[str]]:
             return match.group(0)
         if name not in names:
             names.append(name)
-        return f"(SELECT p_{name} FROM {PARAM_TABLE})"
+        return f"(SELECT current_setting('{SETTING_PREFIX}{name}')::{types[name]})"
 
     body = _BIND.sub(placeholder, query.text).strip().rstrip(";").rstrip()
     body = body.replace("\\:", ":")
@@ -319,16 +325,18 @@ def copy_statement(query: sa.TextClause) -> tuple[str, list[str]]:
 
 def copy_request(query: sa.TextClause, params: Mapping[str, Any], chunk_rows: int) -> CopyRequest:
     """The COPY for a text() query and its window values, as the copy reader runs it."""
-    statement, names = copy_statement(query)
-    return CopyRequest(statement, [(name, _pg_type(params[name]), params[name]) for name in names], chunk_rows)
+    used = {name: value for name, value in params.items() if name in query._bindparams}
+    types = {name: _pg_type(value) for name, value in used.items()}
+    statement, names = copy_statement(query, types)
+    return CopyRequest(statement, [(name, types[name], used[name]) for name in names], chunk_rows)
 
 
 @contextmanager
 def postgres_copy(driver_connection: Any, query: sa.TextClause, params: Mapping[str, Any]) -> Iterator[Any]:
     """A psycopg ``Copy`` streaming the query's rows as CSV (header first, ``\\N`` for NULL), in this process.
 
-    The window values go into a one-row temporary table as bound parameters; the query reads them from there.
-    The caller's transaction drops the table when it ends.
+    The window values are bound into transaction-local settings the statement reads (see ``copy_statement``);
+    they end with the caller's transaction.
     """
     with open_copy(driver_connection, copy_request(query, params, 1)) as copy:
         yield copy

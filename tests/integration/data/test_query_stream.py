@@ -142,3 +142,22 @@ def test_every_lane_reads_the_snapshot_taken_when_the_stream_opened(postgres: sa
             )
         ).scalar_one()
     assert holding == 0
+
+
+def test_the_fast_path_writes_nothing_so_it_reads_a_read_only_replica(make_database: Callable[[str], str]) -> None:
+    """A hot standby refuses every write, a temporary table included: the window values travel as settings and
+    the snapshot transactions are read-only, so the COPY path runs on a connection that may not write at all."""
+    url = sa.make_url(make_database("postgresql"))
+    with make_engine(url.render_as_string(hide_password=False)).begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE hostile (id BIGINT PRIMARY KEY, name TEXT, amount BIGINT)")
+        connection.exec_driver_sql("INSERT INTO hostile VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)")
+    read_only = make_engine(
+        url.update_query_dict({"options": "-c default_transaction_read_only=on"}).render_as_string(hide_password=False)
+    )
+    try:
+        with read_only.connect() as connection, pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+            connection.exec_driver_sql("CREATE TEMPORARY TABLE probe (x int)")  # the setting holds
+        chunks = list(iter_query(read_only, QUERY, {"start": 2, "end": 9}, chunk_rows=10, label="hostile.sql"))
+    finally:
+        read_only.dispose()
+    assert pd.concat(chunks)["id"].tolist() == ["2", "3"]

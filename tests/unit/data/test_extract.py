@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pulla_personalize.copy_reader import setting_text
 from pulla_personalize.extract import (
     QUERY_COLUMNS,
     SourceUnavailable,
     Window,
     check_connection,
+    copy_request,
     copy_statement,
     iter_query,
     make_engine,
@@ -42,24 +44,36 @@ def test_the_queries_keep_the_column_contract_the_transforms_use() -> None:
         assert tuple(column for column, _, _ in query_columns(name)) == QUERY_COLUMNS[name], name
 
 
-def test_copy_statement_reads_bound_values_from_the_parameter_table() -> None:
+def test_copy_statement_reads_bound_values_from_session_settings() -> None:
     # As in SQLAlchemy's text(), "::" is a cast and "\\:" an escaped colon, not placeholders.
     query = sa.text("SELECT a::bigint, '\\:start' AS s FROM t WHERE x >= :start AND y < :end AND z = :start -- end")
-    statement, names = copy_statement(query)
+    statement, names = copy_statement(query, {"start": "bigint", "end": "timestamp"})
     assert names == ["start", "end"]
+    start = "(SELECT current_setting('pulla.start')::bigint)"
+    end = "(SELECT current_setting('pulla.end')::timestamp)"
     assert statement == (
-        "COPY (\nSELECT a::bigint, ':start' AS s FROM t WHERE x >= (SELECT p_start FROM pulla_window_params)"
-        " AND y < (SELECT p_end FROM pulla_window_params) AND z = (SELECT p_start FROM pulla_window_params)"
+        f"COPY (\nSELECT a::bigint, ':start' AS s FROM t WHERE x >= {start} AND y < {end} AND z = {start}"
         " -- end\n) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')"
     )
 
 
+def test_window_values_become_settings_text_that_casts_back() -> None:
+    request = copy_request(
+        sa.text("SELECT 1 WHERE a >= :start AND a < :end"),
+        {"start": datetime(2026, 1, 2, 3, 4, 5), "end": 1767225600000, "unused": True},
+        10,
+    )
+    assert [(name, pg_type) for name, pg_type, _ in request.params] == [("start", "timestamp"), ("end", "bigint")]
+    assert [setting_text(value) for _, _, value in request.params] == ["2026-01-02T03:04:05", "1767225600000"]
+    assert (setting_text(True), setting_text(date(2026, 1, 2))) == ("true", "2026-01-02")
+
+
 def test_copy_statement_of_every_query_has_no_placeholder_left() -> None:
     for name in QUERY_NAMES:
-        statement, names = copy_statement(load_query(name))
-        assert ":start" not in statement.replace("p_start", "")
-        assert ":end" not in statement.replace("p_end", "")
-        assert "end" in names, name
+        request = copy_request(load_query(name), Window.parse("2026-01-01", "2026-01-02").params(name), 10)
+        assert ":start" not in request.statement
+        assert ":end" not in request.statement
+        assert "end" in [param_name for param_name, _, _ in request.params], name
 
 
 def test_portable_path_streams_in_chunks_and_keeps_bad_bytes(tmp_path: Path) -> None:
