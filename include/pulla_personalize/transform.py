@@ -93,6 +93,14 @@ def as_text(values: pd.Series) -> pd.Series:
             # With pyarrow installed "str" is Arrow-backed, and Arrow cannot hold the lone surrogates that stand
             # for invalid UTF-8 from the source: keep such a column in Python storage so it can be quarantined.
             text = pd.Series(items, index=values.index, dtype=_PYTHON_STR)
+    arrow = _arrow_values(text)
+    if arrow is not None:
+        import pyarrow.compute as pc
+
+        # Arrow text is called for many times per chunk: the usual column without an empty string is returned
+        # as it is instead of copied by mask().
+        if not pc.any(pc.equal(arrow, "")).as_py():
+            return text
     return text.mask(text == "")
 
 
@@ -325,14 +333,18 @@ def outside(seconds: pd.Series, low: int, high: int) -> pd.Series:
 
 def web_event_types(event_names: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(EVENT_TYPE or NA, mask of known non-interactions, mask of unknown event names)."""
-    names = as_text(event_names)
-    odd = names.notna() & ~names.isin([*WEB_EVENT_TYPES, *NON_INTERACTION_EVENTS])
-    if odd.any():  # " Product_View " still counts; trimming only the rare odd names keeps this fast
-        names = names.mask(odd, names[odd].str.strip().str.lower())
-    event_types = names.map(WEB_EVENT_TYPES).astype("str")
-    not_interaction = names.isin(NON_INTERACTION_EVENTS)
-    unknown = event_types.isna() & ~not_interaction
-    return event_types, not_interaction.astype(bool), unknown.astype(bool)
+    # A handful of distinct names per chunk: each is normalised (" Product_View " still counts) and looked up once.
+    codes, uniques = pd.factorize(as_text(event_names), use_na_sentinel=True)
+    normalized = [name.strip().lower() for name in uniques]
+    event_types = np.array([*(WEB_EVENT_TYPES.get(name) for name in normalized), None], dtype=object)[codes]
+    not_interaction = np.array([*(name in NON_INTERACTION_EVENTS for name in normalized), False])[codes]
+    unknown = pd.isna(event_types) & ~not_interaction
+    index = event_names.index
+    return (
+        pd.Series(event_types, index=index, dtype="str"),
+        pd.Series(not_interaction, index=index),
+        pd.Series(unknown, index=index),
+    )
 
 
 def order_status_rules(statuses: pd.Series) -> tuple[pd.Series, pd.Series]:
