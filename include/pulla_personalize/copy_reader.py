@@ -12,6 +12,7 @@ into SQL text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import os
@@ -151,6 +152,15 @@ def read_exactly(fd: int, size: int) -> bytearray | None:
     return buffer
 
 
+def _widen_pipe(fd: int) -> None:
+    """Gives the pipe a 1 MiB buffer where Linux allows it (64 KiB by default): a 30 MB chunk then crosses in 30
+    reads instead of 470, each a wake-up of the other process."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # not Linux, or a lower pipe-max-size
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
 def serve(job: Any, out_fd: int) -> None:
     """The child's work: runs the job's requests in order on one connection and writes framed messages to
     ``out_fd``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
@@ -229,6 +239,8 @@ class CopyPrefetch:
             env=env,
         )
         self._next = 0
+        assert self._child.stdout is not None
+        _widen_pipe(self._child.stdout.fileno())
         try:
             assert self._child.stdin is not None
             # Our own data to our own child, over a pipe only the two of us hold.

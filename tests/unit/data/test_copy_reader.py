@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pyarrow as pa
 
-from pulla_personalize.copy_reader import arrow_chunks, read_exactly, write_all
+from pulla_personalize.copy_reader import _widen_pipe, arrow_chunks, read_exactly, write_all
 
 
 def rows(*lines: str) -> list[bytes]:
@@ -72,3 +73,17 @@ def test_frames_cross_a_pipe_whole_however_the_reads_split_them() -> None:
     finally:
         sender.join()
         os.close(reader)
+
+
+def test_the_pipe_from_the_copy_process_gets_a_wider_buffer() -> None:
+    import fcntl  # Linux, where the project runs (elsewhere _widen_pipe leaves the pipe as it is)
+
+    reader, writer = os.pipe()
+    try:
+        before = fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ)
+        _widen_pipe(reader)
+        allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text(encoding="ascii"))
+        assert fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ) == max(before, min(1 << 20, allowed))
+    finally:
+        os.close(reader)
+        os.close(writer)
