@@ -650,7 +650,8 @@ class _ExportRun:
         if firsts:
             first_seconds = pd.concat(firsts).groupby(level=0, sort=False).min()
             self.first_interaction = {
-                str(item_id): int(seconds) for item_id, seconds in zip(first_seconds.index, first_seconds, strict=True)
+                str(item_id): int(seconds)
+                for item_id, seconds in zip(first_seconds.index.tolist(), first_seconds.tolist(), strict=True)
             }
         interaction_items = set(self.first_interaction)
         if batch or writer.rows == 0:

@@ -335,7 +335,7 @@ def web_event_types(event_names: pd.Series) -> tuple[pd.Series, pd.Series, pd.Se
     """(EVENT_TYPE or NA, mask of known non-interactions, mask of unknown event names)."""
     # A handful of distinct names per chunk: each is normalised (" Product_View " still counts) and looked up once.
     codes, uniques = pd.factorize(as_text(event_names), use_na_sentinel=True)
-    normalized = [name.strip().lower() for name in uniques]
+    normalized = [name.strip().lower() for name in uniques.tolist()]
     event_types = np.array([*(WEB_EVENT_TYPES.get(name) for name in normalized), None], dtype=object)[codes]
     not_interaction = np.array([*(name in NON_INTERACTION_EVENTS for name in normalized), False])[codes]
     unknown = pd.isna(event_types) & ~not_interaction
@@ -520,7 +520,8 @@ def is_in(values: pd.Series, value_set: Any) -> np.ndarray:
 def map_distinct(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
     """``values.map(mapping)`` as text, each distinct value looked up once (NA where unmapped or null)."""
     codes, uniques = pd.factorize(as_text(values), use_na_sentinel=True)
-    looked_up = np.array([*(mapping.get(value) for value in uniques), None], dtype=object)
+    # tolist() converts the Arrow-backed uniques in one call; iterating them boxes each value on its own.
+    looked_up = np.array([*map(mapping.get, uniques.tolist()), None], dtype=object)
     return pd.Series(looked_up[codes], index=values.index, dtype="str")
 
 
