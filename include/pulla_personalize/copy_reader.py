@@ -4,8 +4,8 @@ Reading COPY through psycopg costs Python work per row (one COPY message per row
 extraction's time. Done in a child process it runs on its own core while the export transforms the chunk before;
 the chunks travel through a pipe as Arrow IPC streams, which cost a copy of bytes and no work per value.
 
-This module imports only psycopg and pyarrow (and runs as the child: ``python -m pulla_personalize.copy_reader``),
-so the child starts in a fraction of a second. COPY takes no bind parameters, so the window values are bound into
+This module imports only psycopg and pyarrow (and is the child: a plain interpreter running ``main``), so the
+child starts in a fraction of a second. COPY takes no bind parameters, so the window values are bound into
 transaction-local settings that the statement (``extract.copy_statement``) reads back. No value is ever formatted
 into SQL text.
 """
@@ -34,7 +34,7 @@ SETTING_PREFIX = "pulla."
 #: Parsed chunks that may wait for the pipe in the child (memory stays bounded, the reader stays ahead).
 _READ_AHEAD = 2
 #: One message from the child: kind, request index, payload length; then the payload.
-_FRAME = struct.Struct("<cIQ")
+_FRAME = struct.Struct("<ciQ")
 _CHUNK, _DONE, _ERROR = b"C", b"D", b"E"
 
 
@@ -188,7 +188,7 @@ def serve(job: Any, out_fd: int) -> None:
     writer = threading.Thread(target=send, name="pulla-copy-writer", daemon=True)
     writer.start()
     (args, kwargs), requests, snapshot = job
-    index = 0
+    index = -1  # until the first request starts: a failure to connect or to import the snapshot
     try:
         with psycopg.connect(*args, **kwargs) as connection:
             if snapshot is not None:
@@ -212,7 +212,7 @@ def serve(job: Any, out_fd: int) -> None:
 class CopyPrefetch:
     """Runs COPY requests one after the other in a child process that reads ahead of the caller.
 
-    The child is a plain ``python -m pulla_personalize.copy_reader`` that imports only psycopg and pyarrow (a
+    The child is a plain interpreter running ``copy_reader.main`` that imports only psycopg and pyarrow (a
     multiprocessing child would import the caller's whole ``__main__`` first). It gets its job on stdin (so no
     password is on a command line) and sends framed Arrow IPC chunks on stdout. One child and one connection
     serve the whole list, so a query's first rows are ready when the caller gets to it; given a ``snapshot``
@@ -228,27 +228,30 @@ class CopyPrefetch:
         requests: list[CopyRequest],
         snapshot: str | None = None,
     ) -> None:
+        # Our own data to our own child, over a pipe only the two of us hold.
+        job = pickle.dumps((connect, list(requests), snapshot), protocol=pickle.HIGHEST_PROTOCOL)
         package_root = str(Path(__file__).resolve().parent.parent)
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, path]) if path else package_root}
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "pulla_personalize.copy_reader"],
+            # The package's folder goes last on the child's path (PYTHONPATH would put it before the stdlib).
+            [sys.executable, "-c", _CHILD_MAIN, package_root],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,  # the frames are read straight from the pipe (read_exactly)
-            env=env,
         )
         self._next = 0
-        assert self._child.stdout is not None
-        _widen_pipe(self._child.stdout.fileno())
         try:
             assert self._child.stdin is not None
-            # Our own data to our own child, over a pipe only the two of us hold.
-            job = pickle.dumps((connect, list(requests), snapshot), protocol=pickle.HIGHEST_PROTOCOL)
+            assert self._child.stdout is not None
+            _widen_pipe(self._child.stdout.fileno())
             write_all(self._child.stdin.fileno(), job)
-            self._child.stdin.close()
         except BrokenPipeError:
             pass  # the child died at start; chunks() reports its exit code
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            if self._child.stdin is not None:
+                self._child.stdin.close()
 
     def chunks(self, index: int) -> Iterator[Any]:
         import pyarrow as pa
@@ -283,5 +286,17 @@ class CopyPrefetch:
             self._child.stdout.close()
 
 
+def main() -> None:
+    """The child's entry point: the job from stdin, frames to a private copy of stdout; fd 1 itself then points
+    at stderr, so a stray print of any library cannot corrupt the frames."""
+    frames = os.dup(1)
+    os.dup2(2, 1)
+    serve(pickle.load(sys.stdin.buffer), frames)
+
+
+#: What the child runs (``python -c``): the package's folder is appended to its path, then ``main``.
+_CHILD_MAIN = "import sys; sys.path.append(sys.argv[1]); from pulla_personalize.copy_reader import main; main()"
+
+
 if __name__ == "__main__":
-    serve(pickle.load(sys.stdin.buffer), sys.stdout.fileno())
+    main()

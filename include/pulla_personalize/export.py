@@ -266,16 +266,24 @@ class _ExportRun:
         )
         # Great Expectations runs in a child process beside the export; "validate" counts the time the export
         # waits for it, "gx_busy" the child's own CPU time.
-        self.gate = BackgroundGate(staging / DOCS_DIR)
-        self.suites = {
-            "users": (users_expectations, (self.fields["users"], settings)),
-            "interactions": (interactions_expectations, (self.fields["interactions"], settings, self.bounds)),
-            "interactions_per_user": (interaction_totals_expectations, (settings,)),
-            "event_types": (event_type_expectations, (settings, len(self.fields["interactions"]) - 4)),
-            "items": (items_expectations, (self.fields["items"], settings, self.bounds)),
-            "interaction_items": (interaction_items_expectations, ()),
-        }
-        self.gate.prepare(self.suites)
+        gate: BackgroundGate | None = None
+        try:
+            self.gate = gate = BackgroundGate(staging / DOCS_DIR)
+            self.suites = {
+                "users": (users_expectations, (self.fields["users"], settings)),
+                "interactions": (interactions_expectations, (self.fields["interactions"], settings, self.bounds)),
+                "interactions_per_user": (interaction_totals_expectations, (settings,)),
+                "event_types": (event_type_expectations, (settings, len(self.fields["interactions"]) - 4)),
+                "items": (items_expectations, (self.fields["items"], settings, self.bounds)),
+                "interaction_items": (interaction_items_expectations, ()),
+            }
+            self.gate.prepare(self.suites)
+        except BaseException:
+            # The COPY processes and the snapshot's transaction are already running.
+            self.source.close()
+            if gate is not None:
+                gate.close()
+            raise
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 

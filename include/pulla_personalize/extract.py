@@ -16,6 +16,7 @@ normalise them, so the engines' different Python types (datetime objects vs ISO 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ from pulla_personalize.copy_reader import (
     first_line,
     open_copy,
 )
+
+log = logging.getLogger(__name__)
 
 #: Query name → the kind of window values it binds: naive local date-times or UTC epoch milliseconds.
 QUERY_WINDOW_KIND = {
@@ -267,15 +270,25 @@ class QueryStream:
             ) from None
         except CopyFailed as error:  # the fast path talks to psycopg in its own process
             labels = self._lane_labels[lane]
-            failed = labels[error.index] if 0 <= error.index < len(labels) else label
+            if error.index < 0:  # before any query: connecting, or importing the snapshot
+                raise SourceUnavailable(
+                    f"the COPY connection for {label} failed on {self.engine.dialect.name}: {error.reason}"
+                ) from None
+            failed = labels[error.index] if error.index < len(labels) else label
             raise SourceUnavailable(f"{failed} failed on {self.engine.dialect.name}: {error.reason}") from None
 
     def close(self) -> None:
         for prefetch in self._prefetches:
             prefetch.close()
-        if self._snapshot_holder is not None:
-            self._snapshot_holder.close()  # ends the transaction that kept the snapshot importable
-            self._snapshot_holder = None
+        holder, self._snapshot_holder = self._snapshot_holder, None
+        if holder is not None:
+            # Ends the transaction that kept the snapshot importable. The lanes imported it long ago, so a server
+            # that has meanwhile dropped this idle session (idle_in_transaction_session_timeout, a proxy's idle
+            # timeout) must not fail an export that has read everything.
+            try:
+                holder.close()
+            except sa.exc.DBAPIError as error:
+                log.warning("the snapshot's transaction had already ended: %s", first_line(error.orig or error))
 
 
 def _portable_chunks(

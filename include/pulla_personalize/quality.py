@@ -578,8 +578,11 @@ class BackgroundGate:
         try:
             while not (outcome := attempt(timeout=self._POLL_SECONDS)):
                 if not self._process.is_alive():
-                    # It may have said why before it died.
+                    # It leaves right after its reply (which may land just after the last poll), or it said why
+                    # it failed before it died.
                     reply = self._reply(0.1) or ("error", f"exit code {self._process.exitcode}")
+                    if reply[0] == "done":
+                        return reply
                     raise RuntimeError(f"the Great Expectations process failed:\n{reply[-1]}")
             return outcome
         finally:
@@ -626,7 +629,7 @@ def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any
             elif message[0] == "validate":
                 _, dataset, frame, spec = message
                 gate.validate(dataset, frame, suite(dataset, spec))
-                del frame
+                del message, frame  # the batch's memory goes before its slot is given back
                 slots.release()
             else:  # finish
                 gate.write_docs()

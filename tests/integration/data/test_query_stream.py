@@ -4,6 +4,9 @@ when abandoned."""
 
 from __future__ import annotations
 
+import logging
+import signal
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -97,38 +100,49 @@ def test_a_failing_query_is_named_even_when_another_is_being_read(postgres: sa.E
         stream.close()
 
 
+#: More rows than the pipe and the reader's read-ahead hold at 200k rows a chunk: a lane that is not read blocks.
+BLOCKING = sa.text("SELECT n FROM generate_series(1, 3000000) AS n WHERE n >= :start AND n < :end ORDER BY n")
+BLOCKING_PARAMS = {"start": 1, "end": 3000001}
+
+
 def test_abandoning_a_stream_stops_its_child(postgres: sa.Engine) -> None:
-    numbers = sa.text("SELECT n FROM numbers WHERE n >= :start AND n < :end ORDER BY n")
-    stream = QueryStream(postgres, [[("numbers", numbers, {"start": 1, "end": 2501})]], chunk_rows=10)
+    stream = QueryStream(postgres, [[("numbers", BLOCKING, BLOCKING_PARAMS)]], chunk_rows=200_000)
     chunks = stream.chunks("numbers")
-    assert len(next(chunks)) == 10
+    assert len(next(chunks)) == 200_000
     child = stream._prefetches[0]._child
+    assert child.poll() is None  # still running: blocked on the pipe, with most rows unread
     stream.close()
-    assert child.poll() is not None
-    # Nothing of the abandoned COPY is left on the server (its connection is gone with the child).
-    with postgres.connect() as connection:
-        active = connection.execute(
-            sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'")
-        ).scalar_one()
+    assert child.returncode == -signal.SIGTERM
+    # Nothing of the abandoned COPY is left on the server: its backend ends once it sees the connection gone.
+    active = -1
+    deadline = time.monotonic() + 10
+    while active != 0 and time.monotonic() < deadline:
+        with postgres.connect() as connection:
+            active = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'"
+                )
+            ).scalar_one()
+        time.sleep(0.1)
     assert active == 0
 
 
 def test_every_lane_reads_the_snapshot_taken_when_the_stream_opened(postgres: sa.Engine) -> None:
-    numbers = sa.text("SELECT n FROM numbers WHERE n >= :start AND n < :end ORDER BY n")
     stream = QueryStream(
         postgres,
         [
             [("first.sql", QUERY, {"start": 1, "end": 100})],
             # The lane's reader blocks on its pipe until "numbers" is read, so "later" runs after the insert below.
-            [("numbers", numbers, {"start": 1, "end": 2501}), ("later.sql", QUERY, {"start": 1, "end": 100})],
+            [("numbers", BLOCKING, BLOCKING_PARAMS), ("later.sql", QUERY, {"start": 1, "end": 100})],
         ],
-        chunk_rows=10,
+        chunk_rows=200_000,
     )
     try:
+        next(stream.chunks("numbers"))  # the second lane has begun: its later query has not
         with postgres.begin() as connection:  # another session commits a row after the export began
             connection.execute(sa.text("INSERT INTO hostile VALUES (7, 'late', 1)"))
         first = pd.concat(list(stream.chunks("first.sql")))
-        assert sum(len(chunk) for chunk in stream.chunks("numbers")) == 2500
+        assert sum(len(chunk) for chunk in stream.chunks("numbers")) == 3_000_000 - 200_000
         later = pd.concat(list(stream.chunks("later.sql")))
     finally:
         stream.close()
@@ -161,3 +175,42 @@ def test_the_fast_path_writes_nothing_so_it_reads_a_read_only_replica(make_datab
     finally:
         read_only.dispose()
     assert pd.concat(chunks)["id"].tolist() == ["2", "3"]
+
+
+def test_a_snapshot_transaction_the_server_ended_does_not_fail_a_finished_stream(
+    make_database: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The held transaction is only needed until the lanes have imported its snapshot: a server that ends it as
+    idle later (idle_in_transaction_session_timeout, a proxy) must not turn a stream that has read everything
+    into a failure."""
+    url = sa.make_url(make_database("postgresql"))
+    impatient = make_engine(
+        url.update_query_dict({"options": "-c idle_in_transaction_session_timeout=300"}).render_as_string(
+            hide_password=False
+        )
+    )
+    numbers = sa.text("SELECT n FROM generate_series(1, 50) AS n WHERE n >= :start AND n < :end ORDER BY n")
+    stream = QueryStream(impatient, [[("numbers", numbers, {"start": 1, "end": 51})]], chunk_rows=10)
+    try:
+        assert sum(len(chunk) for chunk in stream.chunks("numbers")) == 50
+        time.sleep(1.0)  # the server ends the idle snapshot transaction
+        with caplog.at_level(logging.WARNING, logger="pulla_personalize.extract"):
+            stream.close()
+    finally:
+        stream.close()
+        impatient.dispose()
+    assert "the snapshot's transaction had already ended" in caplog.text
+
+
+def test_a_snapshot_the_lanes_cannot_import_is_reported_as_such(
+    postgres: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(QueryStream, "_export_snapshot", lambda self: "00000009-0000FFFF-1")  # no such snapshot
+    stream = QueryStream(postgres, [[("hostile.sql", QUERY, {"start": 1, "end": 9})]], chunk_rows=10)
+    try:
+        with pytest.raises(
+            SourceUnavailable, match=r"the COPY connection for hostile\.sql failed on postgresql: .*snapshot"
+        ):
+            list(stream.chunks("hostile.sql"))
+    finally:
+        stream.close()
