@@ -40,10 +40,11 @@ _CHUNK, _DONE, _ERROR = b"C", b"D", b"E"
 
 @dataclass(frozen=True)
 class CopyRequest:
-    """One COPY to run: the statement, its window values (name, PostgreSQL type, value) and the chunk size."""
+    """One COPY to run: the statement (which casts each value back to its type), its window values (name,
+    value) and the chunk size."""
 
     statement: str
-    params: Sequence[tuple[str, str, Any]]
+    params: Sequence[tuple[str, Any]]
     chunk_rows: int
 
 
@@ -67,9 +68,7 @@ def open_copy(connection: Any, request: CopyRequest) -> Iterator[Any]:
     with connection.cursor() as cursor:
         if request.params:
             calls = ", ".join(["set_config(%s, %s, true)"] * len(request.params))
-            values = [
-                item for name, _, value in request.params for item in (SETTING_PREFIX + name, setting_text(value))
-            ]
+            values = [item for name, value in request.params for item in (SETTING_PREFIX + name, setting_text(value))]
             cursor.execute(f"SELECT {calls}", values)
         with cursor.copy(request.statement) as copy:
             yield copy

@@ -629,7 +629,6 @@ class _ExportRun:
         batch: list[pd.DataFrame] = []
         batch_rows = 0
         firsts: list[pd.Series] = []  # per bucket, each item's first interaction second
-        expectations = self.suites["interactions"]
         for group in _bucket_groups((self.user_events,), settings.chunk_rows):
             started = time.perf_counter()
             frame = pd.concat([frames[0].assign(_bucket=bucket) for bucket, frames in group], ignore_index=True)
@@ -652,7 +651,7 @@ class _ExportRun:
             batch.append(_typed_interactions(kept[INTERACTION_COLUMNS]))
             batch_rows += len(kept)
             if batch_rows >= settings.validation_batch_rows:
-                self._validate("interactions", pd.concat(batch, ignore_index=True), expectations)
+                self._validate("interactions", pd.concat(batch, ignore_index=True))
                 batch, batch_rows = [], 0
         writer.close()
         if firsts:
@@ -664,13 +663,13 @@ class _ExportRun:
         interaction_items = set(self.first_interaction)
         if batch or writer.rows == 0:
             frame = pd.concat(batch, ignore_index=True) if batch else _typed_interactions(_empty_interactions())
-            self._validate("interactions", frame, expectations)
+            self._validate("interactions", frame)
         totals = (
             pd.concat(per_user, ignore_index=True)
             if per_user
             else pd.DataFrame({"USER_ID": pd.Series(dtype="str"), "INTERACTIONS": pd.Series(dtype="int64")})
         )
-        self._validate("interactions_per_user", totals, self.suites["interactions_per_user"])
+        self._validate("interactions_per_user", totals)
         types = pd.DataFrame(
             {
                 "EVENT_TYPE": pd.Series(sorted(event_types), dtype="str"),
@@ -678,12 +677,8 @@ class _ExportRun:
             }
         )
         catalogue = [product_id for product_id, product in self.products.items() if product is not None]
-        self._validate(
-            "interaction_items",
-            interaction_items_table(interaction_items, catalogue),
-            self.suites["interaction_items"],
-        )
-        self._validate("event_types", types, self.suites["event_types"])
+        self._validate("interaction_items", interaction_items_table(interaction_items, catalogue))
+        self._validate("event_types", types)
         return {
             "rows": writer.rows,
             "users": len(totals),
@@ -699,9 +694,9 @@ class _ExportRun:
         finally:
             self.timings[f"stage_{stage}"] += time.perf_counter() - started
 
-    def _validate(self, dataset: str, frame: pd.DataFrame, suite: tuple[Any, tuple[Any, ...]]) -> None:
-        """Hands a batch to the gate process; ``suite`` is (builder in ``quality``, its arguments)."""
-        self.gate.validate(dataset, frame, suite)
+    def _validate(self, dataset: str, frame: pd.DataFrame) -> None:
+        """Hands a batch to the gate process, with the dataset's suite (as prepared when the run started)."""
+        self.gate.validate(dataset, frame, self.suites[dataset])
 
     # --- items -------------------------------------------------------------------------------------------------
 
@@ -745,7 +740,7 @@ class _ExportRun:
             else pd.DataFrame({name: pd.Series(dtype="str") for name in self.fields["users"]})
         )
         del users
-        self._validate("users", users_frame, self.suites["users"])  # complete already: checked while the run goes on
+        self._validate("users", users_frame)  # complete already: checked while the run goes on
         self._timed("products", self.products_pass)
         self.product_ids = transform.text_value_set(self.products)
         self._timed("web_logs", self.web_logs_pass)
@@ -757,7 +752,7 @@ class _ExportRun:
         items, origins = self.items_out()
         with DatasetCsvWriter(self.staging / FILE_NAMES["items"], self.fields["items"]) as writer:
             writer.append(items)
-        self._validate("items", items, self.suites["items"])
+        self._validate("items", items)
         for outcome in schema_lint_outcomes(settings):
             self.gate.record(outcome)
         self.gate.finish()  # waits for the last batches and the Data Docs

@@ -341,7 +341,7 @@ def copy_request(query: sa.TextClause, params: Mapping[str, Any], chunk_rows: in
     used = {name: value for name, value in params.items() if name in query._bindparams}
     types = {name: _pg_type(value) for name, value in used.items()}
     statement, names = copy_statement(query, types)
-    return CopyRequest(statement, [(name, types[name], used[name]) for name in names], chunk_rows)
+    return CopyRequest(statement, [(name, used[name]) for name in names], chunk_rows)
 
 
 @contextmanager

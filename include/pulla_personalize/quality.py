@@ -26,10 +26,10 @@ from pulla_personalize.config import ExportSettings
 log = logging.getLogger(__name__)
 
 BLOCKING = "critical"
-#: How much lower the GX process's CPU priority is than the export's (nice steps).
-_GX_NICENESS = 10
 WARNING = "warning"
 _EXAMPLES = 5
+#: How much lower the GX process's CPU priority is than the export's (nice steps).
+_GX_NICENESS = 10
 
 
 def _gx() -> tuple[Any, Any]:
