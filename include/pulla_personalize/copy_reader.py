@@ -12,22 +12,22 @@ into SQL text.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import itertools
 import os
 import pickle
 import queue
 import struct
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
+
+from pulla_personalize import child_process
+from pulla_personalize.child_process import read_exactly, widen_pipe, write_all
 
 #: Window values travel as session settings named ``pulla.<placeholder>`` (a custom setting needs a dotted name).
 SETTING_PREFIX = "pulla."
@@ -131,35 +131,6 @@ def ipc_bytes(table: Any) -> Any:
     return sink.getvalue()
 
 
-def write_all(fd: int, data: Any) -> None:
-    """Writes every byte of ``data`` to ``fd``: a pipe write may take only part of it (a signal, a full pipe)."""
-    view = memoryview(data).cast("B")
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def read_exactly(fd: int, size: int) -> bytearray | None:
-    """``size`` bytes from ``fd``, gathered over as many reads as the pipe needs; None at end of file."""
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < size:
-        got = os.readv(fd, [view[filled:]])
-        if got == 0:
-            return None
-        filled += got
-    return buffer
-
-
-def _widen_pipe(fd: int) -> None:
-    """Gives the pipe a 1 MiB buffer where Linux allows it (64 KiB by default): a 30 MB chunk then crosses in 30
-    reads instead of 470, each a wake-up of the other process."""
-    with contextlib.suppress(ImportError, AttributeError, OSError):  # not Linux, or a lower pipe-max-size
-        import fcntl
-
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-
-
 def serve(job: Any, out_fd: int) -> None:
     """The child's work: runs the job's requests in order on one connection and writes framed messages to
     ``out_fd``: a chunk (Arrow IPC stream) per chunk, "done" after each request, or "error" and stop.
@@ -211,8 +182,8 @@ def serve(job: Any, out_fd: int) -> None:
 class CopyPrefetch:
     """Runs COPY requests one after the other in a child process that reads ahead of the caller.
 
-    The child is a plain interpreter running ``copy_reader.main`` that imports only psycopg and pyarrow (a
-    multiprocessing child would import the caller's whole ``__main__`` first). It gets its job on stdin (so no
+    The child is a plain interpreter running ``copy_reader.main`` (``child_process.start``) that imports only
+    psycopg and pyarrow. It gets its job on stdin (so no
     password is on a command line) and sends framed Arrow IPC chunks on stdout. One child and one connection
     serve the whole list, so a query's first rows are ready when the caller gets to it; given a ``snapshot``
     (exported by ``extract.QueryStream``), they all read that snapshot. ``chunks(i)`` yields
@@ -229,19 +200,12 @@ class CopyPrefetch:
     ) -> None:
         # Our own data to our own child, over a pipe only the two of us hold.
         job = pickle.dumps((connect, list(requests), snapshot), protocol=pickle.HIGHEST_PROTOCOL)
-        package_root = str(Path(__file__).resolve().parent.parent)
-        self._child = subprocess.Popen(
-            # The package's folder goes last on the child's path (PYTHONPATH would put it before the stdlib).
-            [sys.executable, "-c", _CHILD_MAIN, package_root],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,  # the frames are read straight from the pipe (read_exactly)
-        )
+        self._child = child_process.start(__name__)
         self._next = 0
         try:
             assert self._child.stdin is not None
             assert self._child.stdout is not None
-            _widen_pipe(self._child.stdout.fileno())
+            widen_pipe(self._child.stdout.fileno())
             write_all(self._child.stdin.fileno(), job)
         except BrokenPipeError:
             pass  # the child died at start; chunks() reports its exit code
@@ -278,23 +242,14 @@ class CopyPrefetch:
         return CopyFailed(index, f"the COPY process stopped with exit code {self._child.wait()}")
 
     def close(self) -> None:
-        if self._child.poll() is None:
-            self._child.terminate()
-        self._child.wait()
-        if self._child.stdout is not None:
-            self._child.stdout.close()
+        child_process.stop(self._child)
 
 
 def main() -> None:
     """The child's entry point: the job from stdin, frames to a private copy of stdout; fd 1 itself then points
     at stderr, so a stray print of any library cannot corrupt the frames."""
-    frames = os.dup(1)
-    os.dup2(2, 1)
+    frames = child_process.private_stdout()
     serve(pickle.load(sys.stdin.buffer), frames)
-
-
-#: What the child runs (``python -c``): the package's folder is appended to its path, then ``main``.
-_CHILD_MAIN = "import sys; sys.path.append(sys.argv[1]); from pulla_personalize.copy_reader import main; main()"
 
 
 if __name__ == "__main__":

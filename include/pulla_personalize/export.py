@@ -14,8 +14,9 @@ The run, in order (each source is streamed in chunks of ``settings.chunk_rows``)
 6. items.csv (CREATION_TIMESTAMP from registered_at, else the item's first interaction in the window, else the
    last second of the window: Personalize itself treats an item without either as new);
 7. Great Expectations on all three, schema lint, report.json and Data Docs. GX runs in a child process
-   (``quality.BackgroundGate``) started with the run, so its import and checks overlap steps 1-6; a script
-   that calls ``export_window`` needs the usual ``if __name__ == "__main__":`` guard (multiprocessing spawn).
+   (``quality.BackgroundGate``, a plain interpreter of its own: any caller works, an Airflow task runner or a
+   script without a ``__main__`` guard included) started with the run, so its import and checks overlap steps
+   1-6.
 
 Rules run in the order the code lists them and a row counts under the first rule it breaks (see
 ``quarantine.Verdicts``), so every source row is counted exactly once. Everything is written into a temporary

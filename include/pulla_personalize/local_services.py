@@ -8,8 +8,10 @@ an exception or Ctrl-C inside it, stops both processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pulla_personalize.guardian import guarded_popen
 
 REGION = "ap-northeast-2"
 # Credentials only the local servers see; boto3 insists on having some.
@@ -95,13 +99,15 @@ class LocalServices:
         ensure_port_free(port, name)
         log_path = self.work_dir / f"{name}.log"
         with log_path.open("ab") as log:
-            process = subprocess.Popen(
+            # In a session of its own (Ctrl-C in the terminal reaches us, and we stop the children in order),
+            # under a guardian that ends it when we die, even by SIGKILL.
+            process = guarded_popen(
                 command,
+                grace_seconds=10,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **LOCAL_CREDENTIALS},
-                start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the children in order
             )
         self.processes.append((name, process))
         wait_for_port(port, process, name, log_path)
@@ -151,14 +157,16 @@ class LocalServices:
         return self
 
     def stop(self) -> None:
+        """SIGTERM to each server's guardian (it ends the server's process group within 10 s), newest first."""
         for _name, process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()
         for _name, process in reversed(self.processes):
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.processes.clear()
 

@@ -11,8 +11,11 @@ column, which ``GateResult.summary_lines`` turns into the message a person reads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import pickle
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -486,50 +489,55 @@ class BackgroundGate:
     """A ``QualityGate`` in a child process, so Great Expectations runs beside the export instead of in its way.
 
     Importing GX alone takes seconds of CPU and its pandas checks are per-value Python; in a child process both
-    overlap the extraction and transforms. The child starts at once, at a lower CPU priority (the export's own
-    work is the critical path; GX catches up on what is left of the cores), imports GX, and builds the suites
-    ``prepare`` announced, so a batch that arrives later meets a ready checkpoint. ``validate`` hands a batch
-    over, blocking only while ``_BATCH_SLOTS`` batches wait, so memory stays bounded; ``finish`` builds the Data
-    Docs there and returns every outcome in the order a ``QualityGate`` would give them. Suites travel as
-    (builder function, arguments) and are built in the child, so the export process never imports GX.
-    ``blocked_seconds`` is the time the caller spent waiting for the child: what GX adds to the export's wall
-    time. ``busy_seconds`` (after ``finish``) is the child's own CPU time.
+    overlap the extraction and transforms. The child is a plain interpreter running this module's ``main``
+    (``child_process.start``), so it works under any caller, an Airflow task runner or a Celery worker included,
+    and inherits no database connection. It starts at once, at a lower CPU priority (the export's own work is the
+    critical path; GX catches up on what is left of the cores), imports GX, and builds the suites ``prepare``
+    announced, so a batch that arrives later meets a ready checkpoint. ``validate`` hands a batch over, blocking
+    only while ``_BATCH_SLOTS`` batches wait, so memory stays bounded; ``finish`` builds the Data Docs there and
+    returns every outcome in the order a ``QualityGate`` would give them. Suites travel as (builder function,
+    arguments) and are built in the child, so the export process never imports GX. Requests and replies are
+    pickled frames on the child's stdin and stdout, written and read by one thread each, so the caller never
+    waits for a pipe. ``blocked_seconds`` is the time the caller spent waiting for the child: what GX adds to the
+    export's wall time. ``busy_seconds`` (after ``finish``) is the child's own CPU time.
     """
 
     _POLL_SECONDS = 0.5
     _BATCH_SLOTS = 2
 
     def __init__(self, docs_dir: Path | None = None) -> None:
-        import multiprocessing
+        import queue
+        import threading
 
-        # "spawn": a clean interpreter, which inherits no database connection of the export process.
-        context = multiprocessing.get_context("spawn")
-        self._requests: Any = context.Queue()
-        self._replies: Any = context.Queue()
-        self._slots: Any = context.BoundedSemaphore(self._BATCH_SLOTS)
-        self._process = context.Process(
-            target=_gate_process,
-            args=(docs_dir, self._requests, self._replies, self._slots),
-            name="pulla-gx",
-            daemon=True,
-        )
-        self._process.start()
-        if hasattr(os, "setpriority"):  # POSIX; elsewhere GX shares the cores as equals
-            os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + _GX_NICENESS)
+        from pulla_personalize import child_process
+
+        self._child = child_process.start(__name__, niceness=_GX_NICENESS)
+        self._slots = threading.BoundedSemaphore(self._BATCH_SLOTS)
+        self._outbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._replies: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._writer = threading.Thread(target=self._send, name="pulla-gx-writer", daemon=True)
+        self._reader = threading.Thread(target=self._receive, name="pulla-gx-reader", daemon=True)
+        self._writer.start()
+        self._reader.start()
+        self._outbox.put(("start", docs_dir))
         self.docs_dir = docs_dir
         self.extra: list[Outcome] = []
         self.blocked_seconds = 0.0
         self.busy_seconds = 0.0
         self._outcomes: list[Outcome] | None = None
 
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
     def prepare(self, suites: dict[str, SuiteSpec]) -> None:
         """Has the child build these datasets' suites as soon as GX is imported (never blocks)."""
-        self._requests.put(("prepare", suites))
+        self._outbox.put(("prepare", suites))
 
     def validate(self, dataset: str, frame: pd.DataFrame, suite: SuiteSpec) -> None:
         """Queues one batch of ``dataset``; ``suite`` is (builder, args), built once per dataset in the child."""
         self._wait(self._slots.acquire)
-        self._requests.put(("validate", dataset, frame, suite))
+        self._outbox.put(("validate", dataset, frame, suite))
 
     def record(self, outcome: Outcome) -> None:
         """Adds a check made outside GX (schema lint, CSV shape) to the result."""
@@ -539,10 +547,8 @@ class BackgroundGate:
         """Waits for every queued batch, builds the Data Docs, and collects the outcomes."""
         if self._outcomes is not None:
             return
-        self._requests.put(("finish",))
+        self._outbox.put(("finish",))
         reply = self._wait(self._reply)
-        if reply[0] != "done":
-            raise RuntimeError(f"the Great Expectations process failed:\n{reply[1]}")
         self._outcomes, self.busy_seconds = reply[1], reply[2]
 
     def result(self) -> GateResult:
@@ -551,39 +557,72 @@ class BackgroundGate:
 
     def close(self) -> None:
         """Stops the child if it still runs (an export that failed half-way); after ``finish`` it ends by itself."""
-        self._process.join(timeout=self._POLL_SECONDS if self._outcomes is not None else 0)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
-        if self._outcomes is None:
-            # Batches still in the pipe have no reader any more: without this, leaving the process would wait
-            # for the queue's feeder thread to deliver them, for ever.
-            self._requests.cancel_join_thread()
-        self._requests.close()
-        self._replies.close()
+        from pulla_personalize import child_process
+
+        self._outbox.put(None)  # the writer closes the child's stdin: a child waiting for a request leaves
+        if self._outcomes is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._child.wait(timeout=self._POLL_SECONDS)
+        child_process.stop(self._child)
+        self._writer.join(timeout=self._POLL_SECONDS)
+        self._reader.join(timeout=self._POLL_SECONDS)
+
+    def _send(self) -> None:
+        """The writer thread: pickles each request onto the child's stdin (a batch may take a while to cross)."""
+        from pulla_personalize.child_process import write_frame
+
+        assert self._child.stdin is not None
+        fd = self._child.stdin.fileno()
+        try:
+            while (message := self._outbox.get()) is not None:
+                write_frame(fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+                del message  # a batch's memory goes as soon as it is in the pipe
+        except OSError:  # the child is gone; the caller learns why from the reader
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                self._child.stdin.close()
+
+    def _receive(self) -> None:
+        """The reader thread: a freed batch slot gives the caller one back; anything else is the final reply."""
+        from pulla_personalize.child_process import read_frame
+
+        assert self._child.stdout is not None
+        fd = self._child.stdout.fileno()
+        try:
+            while (frame := read_frame(fd)) is not None:
+                reply = pickle.loads(frame)
+                if reply[0] == "slot":
+                    self._slots.release()
+                else:
+                    self._replies.put(reply)
+        except (OSError, ValueError):  # our end was closed by close()
+            pass
+        self._replies.put(("exited",))
 
     def _reply(self, timeout: float) -> tuple[Any, ...] | None:
         import queue
 
         try:
-            return self._replies.get(timeout=timeout)
+            reply = self._replies.get(timeout=timeout)
         except queue.Empty:
             return None
+        if reply[0] == "done":
+            return reply
+        if reply[0] == "error":
+            raise RuntimeError(f"the Great Expectations process failed:\n{reply[1]}")
+        raise RuntimeError(f"the Great Expectations process failed:\nexit code {self._child.wait()}")
 
     def _wait(self, attempt: Any) -> Any:
-        """Calls ``attempt(timeout=...)`` until it gives something, checking the child is alive in between."""
+        """Calls ``attempt(timeout=...)`` until it gives something; a reply of the child in between (it can only
+        be a failure before ``finish``) is raised."""
         import time
 
         started = time.perf_counter()
         try:
             while not (outcome := attempt(timeout=self._POLL_SECONDS)):
-                if not self._process.is_alive():
-                    # It leaves right after its reply (which may land just after the last poll), or it said why
-                    # it failed before it died.
-                    reply = self._reply(0.1) or ("error", f"exit code {self._process.exitcode}")
-                    if reply[0] == "done":
-                        return reply
-                    raise RuntimeError(f"the Great Expectations process failed:\n{reply[-1]}")
+                if attempt != self._reply and not self._replies.empty():
+                    self._reply(0)  # raises: the child failed or died
             return outcome
         finally:
             self.blocked_seconds += time.perf_counter() - started
@@ -602,16 +641,22 @@ def _thread_lock_for_progress_bars() -> None:
     tqdm.set_lock(threading.RLock())
 
 
-def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any) -> None:
-    """The child's loop: build prepared suites, run batches through a ``QualityGate`` until "finish", then reply
-    with the outcomes and leave at once (tearing down GX's thousands of modules is time the export would wait)."""
+def main() -> None:
+    """The GX child (``BackgroundGate``): requests from stdin until "finish", replies on a private stdout; then
+    it leaves at once (tearing down GX's thousands of modules is time the export would wait). A closed stdin (the
+    export failed or went away) ends it too."""
+    import sys
     import time
     import traceback
 
+    from pulla_personalize.child_process import private_stdout, read_frame, write_frame
+
+    replies = private_stdout()
+    requests = sys.stdin.fileno()
     started = time.process_time()
     try:
         _thread_lock_for_progress_bars()
-        gate = QualityGate(docs_dir)
+        gate: QualityGate | None = None
         suites: dict[str, list[Any]] = {}
 
         def suite(dataset: str, spec: SuiteSpec) -> list[Any]:
@@ -621,22 +666,25 @@ def _gate_process(docs_dir: Path | None, requests: Any, replies: Any, slots: Any
                 gate.prepare(dataset, suites[dataset])
             return suites[dataset]
 
-        while True:
-            message = requests.get()
-            if message[0] == "prepare":
+        while (frame := read_frame(requests)) is not None:
+            message = pickle.loads(frame)
+            del frame
+            if message[0] == "start":
+                gate = QualityGate(message[1])
+            elif message[0] == "prepare":
                 for dataset, spec in message[1].items():
                     suite(dataset, spec)
             elif message[0] == "validate":
-                _, dataset, frame, spec = message
-                gate.validate(dataset, frame, suite(dataset, spec))
-                del message, frame  # the batch's memory goes before its slot is given back
-                slots.release()
+                _, dataset, batch, spec = message
+                gate.validate(dataset, batch, suite(dataset, spec))
+                del message, batch  # the batch's memory goes before its slot is given back
+                write_frame(replies, pickle.dumps(("slot",)))
             else:  # finish
                 gate.write_docs()
-                replies.put(("done", list(gate._outcomes.values()), time.process_time() - started))
+                outcomes = list(gate._outcomes.values())
+                write_frame(replies, pickle.dumps(("done", outcomes, time.process_time() - started)))
                 break
     except BaseException:
-        replies.put(("error", traceback.format_exc()))
-    replies.close()
-    replies.join_thread()  # the reply is in the pipe
+        with contextlib.suppress(OSError):
+            write_frame(replies, pickle.dumps(("error", traceback.format_exc())))
     os._exit(0)

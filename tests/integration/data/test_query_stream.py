@@ -185,7 +185,7 @@ def test_a_snapshot_transaction_the_server_ended_does_not_fail_a_finished_stream
     into a failure."""
     url = sa.make_url(make_database("postgresql"))
     impatient = make_engine(
-        url.update_query_dict({"options": "-c idle_in_transaction_session_timeout=300"}).render_as_string(
+        url.update_query_dict({"options": "-c idle_in_transaction_session_timeout=2000"}).render_as_string(
             hide_password=False
         )
     )
@@ -193,7 +193,7 @@ def test_a_snapshot_transaction_the_server_ended_does_not_fail_a_finished_stream
     stream = QueryStream(impatient, [[("numbers", numbers, {"start": 1, "end": 51})]], chunk_rows=10)
     try:
         assert sum(len(chunk) for chunk in stream.chunks("numbers")) == 50
-        time.sleep(1.0)  # the server ends the idle snapshot transaction
+        time.sleep(3.0)  # the server ends the idle snapshot transaction (2 s: the lanes import it well before)
         with caplog.at_level(logging.WARNING, logger="pulla_personalize.extract"):
             stream.close()
     finally:

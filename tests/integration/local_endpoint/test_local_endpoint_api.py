@@ -348,9 +348,12 @@ def describe_until_error(describe, timeout: float = 10.0) -> str | None:
 
 
 def test_the_cli_serves_until_sigterm(tmp_path, s3_server):
+    import os
     import signal
     import subprocess
     import sys
+
+    from pulla_personalize.guardian import guarded_popen
 
     command = [
         sys.executable,
@@ -366,7 +369,8 @@ def test_the_cli_serves_until_sigterm(tmp_path, s3_server):
         "--log-level",
         "WARNING",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # Under a guardian, as every process a test starts: it dies with the test run even if pytest is killed.
+    process = guarded_popen(command, grace_seconds=20, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
         match = re.search(r"serving at (http://127\.0\.0\.1:\d+)", line)
@@ -378,7 +382,7 @@ def test_the_cli_serves_until_sigterm(tmp_path, s3_server):
         assert process.wait(timeout=20) == 0
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
     assert "stopped" in process.stdout.read()
     assert (tmp_path / "state" / "resources.json").exists()
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pulla_personalize.copy_reader import _widen_pipe, arrow_chunks, read_exactly, write_all
+from pulla_personalize.child_process import read_exactly, widen_pipe, write_all
+from pulla_personalize.copy_reader import arrow_chunks
 
 
 def rows(*lines: str) -> list[bytes]:
@@ -81,7 +82,7 @@ def test_the_pipe_from_the_copy_process_gets_a_wider_buffer() -> None:
     reader, writer = os.pipe()
     try:
         before = fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ)
-        _widen_pipe(reader)
+        widen_pipe(reader)
         allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text(encoding="ascii"))
         assert fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ) == max(before, min(1 << 20, allowed))
     finally:
