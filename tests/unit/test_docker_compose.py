@@ -113,3 +113,42 @@ def test_the_local_endpoint_state_lives_on_its_volume_in_a_folder_the_image_crea
     data_dir = service["command"][service["command"].index("--data-dir") + 1]
     assert f"personalize-local:{data_dir}" in service["volumes"]
     assert f"mkdir -p {data_dir}" in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def airflow_environment(compose: dict) -> dict[str, str]:
+    return {key: str(value) for key, value in compose["x-airflow-common"]["environment"].items()}
+
+
+def test_compose_runs_the_settings_the_celery_e2e_run_tests(compose: dict) -> None:
+    """The e2e tier's CeleryExecutor cluster and the compose file share these settings: neither may drift."""
+    from pulla_personalize.airflow_cluster import CELERY_SETTINGS
+
+    environment = airflow_environment(compose)
+    assert {key: environment.get(key) for key in CELERY_SETTINGS} == CELERY_SETTINGS
+    # Redis is broker and result backend in both (the e2e run points them at 127.0.0.1:6379).
+    assert environment["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert environment["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("redis://")
+
+
+def test_compose_runs_the_component_commands_the_celery_e2e_run_tests(compose: dict) -> None:
+    from pulla_personalize.airflow_cluster import CELERY_COMMANDS, AirflowCluster
+
+    commands = {
+        name: service["command"].split() if isinstance(service["command"], str) else service["command"]
+        for name, service in compose["services"].items()
+        if name.startswith("airflow-") and name != "airflow-init"
+    }
+    assert commands == CELERY_COMMANDS
+    cluster = AirflowCluster(
+        home=Path("unused"), database_url="sqlite:///unused", executor="CeleryExecutor", broker_url="redis://x"
+    )
+    started = cluster.commands()
+    # What the e2e run starts is the compose command, plus its own queue and concurrency for the worker.
+    assert {f"airflow-{name}": args[: len(CELERY_COMMANDS[f"airflow-{name}"])] for name, args in started.items()} == (
+        CELERY_COMMANDS
+    )
+    assert started["worker"][2:] == ["--queues", cluster.queue, "--concurrency", str(cluster.parallelism)]
+
+
+def test_the_celery_provider_is_pinned_with_airflow(compose: dict) -> None:
+    assert pinned_version("apache-airflow-providers-celery")

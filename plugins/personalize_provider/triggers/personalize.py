@@ -12,6 +12,7 @@ nothing else: ``dag.test()`` (unlike the triggerer) passes the event alone, with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -85,6 +86,11 @@ class PersonalizeResourceTrigger(AwsBaseWaiterTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The first check waits one delay too. A resource that was just created or updated is never ACTIVE
+        # within seconds on AWS, so an immediate check is wasted; and a trigger that fires before the deferring
+        # worker's exit is processed makes Airflow 3.3's scheduler fail the resumed task ("finished with state
+        # success, but the task instance's state attribute is running": apache/airflow#72716, open).
+        await asyncio.sleep(self.waiter_delay)
         async for event in super().run():
             yield TriggerEvent({**event.payload, "waiter": self.kind.waiter_name})
 

@@ -174,3 +174,32 @@ def test_trigger_gives_up_after_max_attempts(stub_async_client) -> None:
     event = run_trigger(trigger)
     assert event["status"] == "error"
     assert "max attempts" in event["message"].lower()
+
+
+def test_the_first_status_check_waits_one_delay(stub_async_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trigger that fires before the deferring worker's exit is processed makes Airflow 3.3 fail the resumed task
+    (apache/airflow#72716): the first check comes one delay after the trigger starts, as every later one does."""
+    job = arn("dataset-import-job/ready-at-once")
+    stub_async_client.append(
+        ("describe_dataset_import_job", {"datasetImportJob": {"status": "ACTIVE"}}, {"datasetImportJobArn": job})
+    )
+    calls: list[str] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds: float, *args: Any) -> None:
+        calls.append(f"sleep {seconds}")
+        await real_sleep(0)
+
+    original_describe = PersonalizeHook.get_async_conn
+
+    async def recording_conn(self: PersonalizeHook):
+        calls.append("describe")
+        return await original_describe(self)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    monkeypatch.setattr(PersonalizeHook, "get_async_conn", recording_conn)
+    trigger = PersonalizeDatasetImportJobCompleteTrigger(
+        resource_arn=job, waiter_delay=7, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+    )
+    assert run_trigger(trigger)["status"] == "success"
+    assert calls[:2] == ["sleep 7", "describe"]

@@ -1,0 +1,137 @@
+"""The production-shaped tier: Airflow as separate processes (API server, scheduler, dag-processor, triggerer, and
+Celery workers) on a throwaway PostgreSQL metadata database, driven only through the REST API v2.
+
+One cluster per executor, module-scoped: the LocalExecutor (what ``make airflow`` runs) and the CeleryExecutor
+with the Redis on 127.0.0.1:6379 (what docker-compose.yaml runs). Both use the local S3 and Personalize endpoint
+(``LocalServices``) and a seeded SQLite Pulla database. Without PostgreSQL or Redis these tests skip with the
+reason, unless ``PULLA_REQUIRE_DB_SERVERS=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SERVER_ADMIN_URLS, servers_required
+
+END_DATE = date(2026, 11, 1)
+DAYS = 30
+REDIS_URL = os.environ.get("PULLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _missing(message: str) -> None:
+    if servers_required():
+        pytest.fail(f"{message} (PULLA_REQUIRE_DB_SERVERS=1)")
+    pytest.skip(message)
+
+
+def _redis_reachable(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def seeded_source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from pulla_personalize.sourcedb.seed import seed_demo_database
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e-source') / 'pulla.db'}"
+    seed_demo_database(url, end_date=END_DATE, scale=1, seed=7, days=DAYS)
+    return url
+
+
+@contextmanager
+def metadata_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for Airflow's metadata, dropped afterwards."""
+    import sqlalchemy as sa
+
+    admin_url = sa.make_url(SERVER_ADMIN_URLS["postgresql"])
+    name = f"pulla_e2e_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    except Exception as error:  # any driver error means: no usable server
+        _missing(f"postgresql server not reachable at {admin_url}: {error}")
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@dataclass
+class E2E:
+    """A running cluster with the local stand-ins it talks to."""
+
+    cluster: Any
+    services: Any
+    config: Any
+    #: dag id -> the id of its successful run (filled by the first test, read by the ones after it).
+    runs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> Any:
+        return self.cluster.api
+
+    def run(self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 600) -> tuple[str, str]:
+        """Unpauses, triggers and waits; returns (run id, final state)."""
+        self.api.unpause(dag_id)
+        run_id = self.api.trigger(dag_id, conf)
+        return run_id, self.api.wait_for_run(dag_id, run_id, timeout=timeout, cluster=self.cluster)
+
+    def import_jobs(self) -> list[str]:
+        personalize = self.services.client("personalize")
+        groups = personalize.list_dataset_groups()["datasetGroups"]
+        return sorted(
+            job["datasetImportJobArn"]
+            for group in groups
+            for dataset in personalize.list_datasets(datasetGroupArn=group["datasetGroupArn"])["datasets"]
+            for job in personalize.list_dataset_import_jobs(datasetArn=dataset["datasetArn"])["datasetImportJobs"]
+        )
+
+
+@pytest.fixture(scope="module", params=["LocalExecutor", "CeleryExecutor"])
+def e2e(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, seeded_source: str) -> Iterator[E2E]:
+    """A started cluster per executor: its tests run against it, then it stops and its database goes."""
+    work_dir = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    with metadata_database() as database_url:
+        yield from start_e2e(request.param, work_dir, database_url, seeded_source)
+
+
+def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str) -> Iterator[E2E]:
+    from pulla_personalize.airflow_cluster import AirflowCluster
+    from pulla_personalize.local_services import LocalServices
+    from pulla_personalize.pipeline_config import load_pipeline_config
+
+    broker = None
+    if executor == "CeleryExecutor":
+        if not _redis_reachable(REDIS_URL):
+            _missing(f"redis server not reachable at {REDIS_URL}")
+        broker = REDIS_URL
+    config = load_pipeline_config()
+    with LocalServices(work_dir / "services", bucket=config.s3.bucket) as services:
+        extra = {
+            **services.airflow_environment(source_url),
+            # One retry, so a test can see that a validation failure does not use it.
+            "PULLA_TASK_RETRIES": "1",
+        }
+        cluster = AirflowCluster(
+            home=work_dir / "airflow", database_url=database_url, executor=executor, broker_url=broker, extra_env=extra
+        )
+        with cluster:
+            yield E2E(cluster, services, config)

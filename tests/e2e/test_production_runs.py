@@ -1,0 +1,101 @@
+"""setup → daily → retrain under the real scheduler, executor and triggerer, triggered and watched through the REST
+API v2 only, on the LocalExecutor and on the CeleryExecutor.
+
+The order of the tests matters within a cluster: setup first, then the month's daily run, then retrain; the
+failing window and the rerun come after.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import DAYS, E2E, END_DATE
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+FULL_WINDOW = {
+    "window_start": END_DATE.fromordinal(END_DATE.toordinal() - DAYS).isoformat(),
+    "window_end": END_DATE.isoformat(),
+    "full_reload": True,
+}
+#: A day after the seeded month: no interactions at all.
+EMPTY_WINDOW = {"window_start": "2026-11-05", "window_end": "2026-11-06", "full_reload": False}
+DEFERRING_TASKS = ("import_interactions", "import_users", "import_items")
+
+
+def assert_succeeded(e2e: E2E, dag_id: str, run_id: str, state: str) -> None:
+    if state != "success":
+        failed = {
+            task_id: e2e.api.task_log(dag_id, run_id, item["task_id"], max(item["try_number"], 1), item["map_index"])[
+                -3000:
+            ]
+            for task_id, item in e2e.api.task_instances(dag_id, run_id).items()
+            if item["state"] not in ("success", "skipped")
+        }
+        pytest.fail(f"{dag_id} run {run_id} ended {state}; unfinished tasks and their logs:\n{json.dumps(failed)}")
+
+
+def test_setup_daily_and_retrain_succeed(e2e: E2E) -> None:
+    for dag_id, conf in (
+        ("pulla_personalize_setup", None),
+        ("pulla_personalize_daily", FULL_WINDOW),
+        ("pulla_personalize_retrain", {"training_mode": "FULL"}),
+    ):
+        run_id, state = e2e.run(dag_id, conf)
+        assert_succeeded(e2e, dag_id, run_id, state)
+        e2e.runs[dag_id] = run_id
+    assert len(e2e.import_jobs()) == 3
+
+
+def trigger_logs(e2e: E2E, dag_id: str, run_id: str, task_id: str) -> list[str]:
+    """The triggerer's log files of a task's waits (Airflow writes them beside the task's own log)."""
+    folder = e2e.cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return [path.read_text(encoding="utf-8", errors="replace") for path in sorted(folder.glob("*.log.trigger.*"))]
+
+
+def test_the_import_and_training_waits_deferred_to_the_triggerer(e2e: E2E) -> None:
+    waits = {
+        "pulla_personalize_daily": DEFERRING_TASKS,
+        "pulla_personalize_retrain": ("train_solution_version",),
+    }
+    for dag_id, task_ids in waits.items():
+        run_id = e2e.runs[dag_id]
+        for task_id in task_ids:
+            log = e2e.api.task_log(dag_id, run_id, task_id, 1)
+            assert "Pausing task as DEFERRED" in log, f"{dag_id}.{task_id} did not defer:\n{log[-2000:]}"
+            triggered = trigger_logs(e2e, dag_id, run_id, task_id)
+            assert any("Trigger fired event" in text for text in triggered), f"{dag_id}.{task_id}: {triggered}"
+
+
+def test_every_task_log_is_readable_through_the_api(e2e: E2E) -> None:
+    for dag_id, run_id in e2e.runs.items():
+        for task_id, item in e2e.api.task_instances(dag_id, run_id).items():
+            log = e2e.api.task_log(dag_id, run_id, item["task_id"], item["try_number"], item["map_index"])
+            assert log.strip(), f"{dag_id}.{task_id}: empty log"
+            assert "Could not read served logs" not in log, f"{dag_id}.{task_id}:\n{log[-2000:]}"
+
+
+def test_a_window_with_too_little_data_fails_export_once_and_imports_nothing(e2e: E2E) -> None:
+    jobs_before = e2e.import_jobs()
+    run_id, state = e2e.run("pulla_personalize_daily", EMPTY_WINDOW)
+    assert state == "failed"
+    tasks = e2e.api.task_instances("pulla_personalize_daily", run_id)
+    export = tasks["export_window"]
+    assert (export["state"], export["try_number"]) == ("failed", 1)  # retries are 1: the gate does not use them
+    log = e2e.api.task_log("pulla_personalize_daily", run_id, "export_window", 1)
+    assert "at least 25 users with at least 2 interactions" in log
+    assert "expect_enough_users_with_min_interactions" in log
+    assert "Great Expectations process failed" not in log
+    assert all(tasks[task_id]["state"] != "success" for task_id in DEFERRING_TASKS)
+    assert e2e.import_jobs() == jobs_before
+
+
+def test_a_second_trigger_of_the_same_window_adopts_the_import_jobs(e2e: E2E) -> None:
+    jobs_before = e2e.import_jobs()
+    run_id, state = e2e.run("pulla_personalize_daily", FULL_WINDOW)
+    assert_succeeded(e2e, "pulla_personalize_daily", run_id, state)
+    assert e2e.import_jobs() == jobs_before
+    log = e2e.api.task_log("pulla_personalize_daily", run_id, "import_interactions", 1)
+    assert "adopt" in log.lower(), log[-2000:]
