@@ -18,9 +18,15 @@ Great Expectations, publishes them on S3 and runs one Personalize dataset import
 `rejects/`, Data Docs, `summary.json`) and `…/import/<dataset>/window=<label>/`; emits the Assets
 `pulla_personalize.interactions`, `.users` and `.items` when each import is ACTIVE.
 
-**When validation fails** `export_window` fails with the failed expectations in its log; the report and rejects are in
-the run archive; nothing is published for import and no Personalize call is made. Fix the source or the rule, then
-clear the task.
+**Each task's log ends with a summary**: rows per dataset, what was excluded or quarantined and why, the validation
+result and the run archive (`export_window`); the dataset, mode and job name of each import (`find_datasets`); what
+was published where (`publish_<dataset>`); the import jobs and `summary.json` (`summarize_run`).
+
+**When validation fails** `export_window` fails at once, without retries: its log says which expectation failed on
+which dataset.column, expected vs observed, before Airflow's traceback; the report and rejects are in the run
+archive; nothing is published for import and no Personalize call is made. Fix the source or the rule, then clear
+the task. **When Personalize is not set up** (no dataset group or dataset of the configured names)
+`find_datasets` fails at once and says so: run `pulla_personalize_setup` first, then clear the task.
 
 **Rerun or backfill a day.** Clear the run (same window → same S3 keys, same bytes, and the import job of that name
 is adopted, not duplicated), or trigger with the form: `window_start`/`window_end` (ISO dates, local time, end
@@ -54,6 +60,7 @@ DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATA
 
 @dag(
     dag_id="pulla_personalize_daily",
+    description="Daily 03:00 KST: export yesterday's Pulla data, validate it, import it into Personalize",
     schedule=CronTriggerTimetable("0 3 * * *", timezone=TIME_ZONE),
     start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
     catchup=False,
@@ -92,62 +99,76 @@ def pulla_personalize_daily():
 
         return plan(dag_run.run_after, params, load_pipeline_config().time_zone)
 
-    @task(multiple_outputs=True)
+    # Each task logs a summary (dag_support.summaries) instead of Airflow's dump of the returned dict.
+    @task(multiple_outputs=True, show_return_value_in_logs=False)
     def find_datasets(window: dict, export: dict) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_personalize.dag_support.summaries import describe_import_plan
+        from pulla_personalize.dag_support.tasklog import fail_without_retry, log_summary
         from pulla_personalize.dag_support.tasks import plan_imports
         from pulla_personalize.pipeline_config import load_pipeline_config
 
-        return plan_imports(PersonalizeHook(aws_conn_id=AWS_CONN_ID), load_pipeline_config(), window, export)
+        with fail_without_retry():  # Personalize not set up yet: retrying cannot help
+            values = plan_imports(PersonalizeHook(aws_conn_id=AWS_CONN_ID), load_pipeline_config(), window, export)
+        log_summary(describe_import_plan(values))
+        return values
 
-    @task
+    @task(show_return_value_in_logs=False)
     def export_window(window: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowFailException
 
         from pulla_personalize.dag_support.connections import sqlalchemy_url
-        from pulla_personalize.dag_support.tasks import ValidationGateFailed, export_to_run_archive
+        from pulla_personalize.dag_support.summaries import describe_export
+        from pulla_personalize.dag_support.tasklog import fail_without_retry, log_summary
+        from pulla_personalize.dag_support.tasks import export_to_run_archive
         from pulla_personalize.pipeline_config import load_pipeline_config
 
-        try:
-            return export_to_run_archive(
+        with fail_without_retry():  # a failed validation gate: the data will not change on a retry
+            summary = export_to_run_archive(
                 db_url=sqlalchemy_url(BaseHook.get_connection(SOURCE_DB_CONN_ID)),
                 window=window,
                 config=load_pipeline_config(),
                 s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
             )
-        except ValidationGateFailed as failure:
-            # Retrying cannot change the data: fail at once.
-            raise AirflowFailException(str(failure)) from failure
+        log_summary(describe_export(summary))
+        return summary
 
-    @task
+    @task(show_return_value_in_logs=False)
     def publish(dataset_type: str, label: str, export: dict) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from pulla_personalize.dag_support.summaries import describe_publish
+        from pulla_personalize.dag_support.tasklog import log_summary
         from pulla_personalize.dag_support.tasks import publish_dataset
         from pulla_personalize.pipeline_config import load_pipeline_config
 
-        return publish_dataset(
+        location = publish_dataset(
             s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
             config=load_pipeline_config(),
             label=label,
             dataset_type=dataset_type,
         )
+        log_summary(describe_publish(dataset_type, location, export))
+        return location
 
-    @task
+    @task(show_return_value_in_logs=False)
     def summarize_run(export: dict, import_jobs: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from pulla_personalize.dag_support.summaries import describe_run_summary
+        from pulla_personalize.dag_support.tasklog import log_summary
         from pulla_personalize.dag_support.tasks import write_run_summary
         from pulla_personalize.pipeline_config import load_pipeline_config
 
-        return write_run_summary(
+        summary = write_run_summary(
             s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
             config=load_pipeline_config(),
             export=export,
             import_jobs=import_jobs,
         )
+        log_summary(describe_run_summary(summary))
+        return summary
 
     window = plan_window()
     export = export_window(window)

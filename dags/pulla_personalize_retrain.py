@@ -14,8 +14,12 @@ campaign serves, and moves the campaign to the new version only when the quality
 | `record_metrics` | appends to `metrics/history.jsonl` on S3, redraws `metrics/history.png` (task link: the chart) |
 
 **The gate.** By default a version is deployed when NDCG@25 and precision@25 are each at least 98% of the live
-version's (`quality_gate.min_ratios` in the config), and always when nothing is live. The reason is in the
-`evaluate_gate` result and the `keep_live_version` log.
+version's (`quality_gate.min_ratios` in the config), and always when nothing is live. The `evaluate_gate` log ends
+with both versions' metrics, the decision and its reason; `create_campaign`, `update_campaign` or
+`keep_live_version` says whether the version was deployed, and `record_metrics` where the history and chart are.
+
+**When Personalize is not set up** (no dataset group, datasets or solution of the configured names)
+`prepare_retrain` fails at once, without retries, and says so: run `pulla_personalize_setup` first.
 
 **Trigger with the form**: `training_mode` FULL (retrain on everything) or UPDATE (only adds new items to the
 latest FULL version), `force_deploy` (skip the gate, e.g. to roll back by hand), and per-run gate ratios.
@@ -40,10 +44,18 @@ from personalize_provider.operators.personalize import (
 )
 from pulla_personalize.dag_support.operators import RecordSolutionMetricsOperator
 from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
+from pulla_personalize.dag_support.tasklog import (
+    campaign_created_summary,
+    campaign_updated_summary,
+    gate_summary,
+    summary_hook,
+    training_summary,
+)
 
 
 @dag(
     dag_id="pulla_personalize_retrain",
+    description="Sundays 04:00 KST, or by hand: retrain the recommender; deploy only if its metrics hold",
     schedule=CronTriggerTimetable("0 4 * * 0", timezone=TIME_ZONE),
     start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
     catchup=False,
@@ -83,15 +95,21 @@ from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, da
     },
 )
 def pulla_personalize_retrain():
-    @task(multiple_outputs=True)
+    # Each task logs a summary (dag_support.summaries) instead of Airflow's dump of the returned dict.
+    @task(multiple_outputs=True, show_return_value_in_logs=False)
     def prepare_retrain(params=None) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_personalize.dag_support.summaries import describe_retrain_plan
+        from pulla_personalize.dag_support.tasklog import fail_without_retry, log_summary
         from pulla_personalize.dag_support.tasks import resolve_resources, retrain_values
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         config = load_pipeline_config()
-        resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config, require_solution=True)
-        return retrain_values(config, resources, params)
+        with fail_without_retry():  # Personalize not set up yet: retrying cannot help
+            resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config, require_solution=True)
+        values = retrain_values(config, resources, params)
+        log_summary(describe_retrain_plan(values))
+        return values
 
     @task.branch
     def choose_deployment(decision: dict, campaign_arn: str | None) -> str:
@@ -99,11 +117,12 @@ def pulla_personalize_retrain():
 
         return deployment_branch(decision, campaign_arn)
 
-    @task
+    @task(show_return_value_in_logs=False)
     def keep_live_version(decision: dict) -> str:
-        import logging
+        from pulla_personalize.dag_support.summaries import describe_kept
+        from pulla_personalize.dag_support.tasklog import log_summary
 
-        logging.getLogger(__name__).info("Keeping the live version: %s", decision["reason"])
+        log_summary(describe_kept(decision))
         return decision["reason"]
 
     plan = prepare_retrain()
@@ -114,6 +133,7 @@ def pulla_personalize_retrain():
         training_mode=plan["training_mode"],
         deferrable=True,
         execution_timeout=timedelta(hours=10),
+        post_execute=summary_hook(training_summary),
     )
     decision = PersonalizeEvaluateSolutionVersionOperator(
         task_id="evaluate_gate",
@@ -123,6 +143,7 @@ def pulla_personalize_retrain():
         min_ratios=plan["min_ratios"],
         force_deploy=plan["force_deploy"],
         deferrable=True,
+        post_execute=summary_hook(gate_summary),
     )
     create = PersonalizeEnsureCampaignOperator(
         task_id="create_campaign",
@@ -132,6 +153,7 @@ def pulla_personalize_retrain():
         min_provisioned_tps=plan["min_provisioned_tps"],
         campaign_config=plan["campaign_config"],
         deferrable=True,
+        post_execute=summary_hook(campaign_created_summary),
     )
     update = PersonalizeUpdateCampaignOperator(
         task_id="update_campaign",
@@ -140,6 +162,7 @@ def pulla_personalize_retrain():
         solution_version_arn=version.output,
         campaign_config=plan["campaign_config"],
         deferrable=True,
+        post_execute=summary_hook(campaign_updated_summary),
     )
     keep = keep_live_version(decision.output)
     record = RecordSolutionMetricsOperator(

@@ -41,6 +41,7 @@ DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Ite
 
 @dag(
     dag_id="pulla_personalize_setup",
+    description="By hand, once per environment: create or adopt every Personalize resource in the config",
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
     catchup=False,

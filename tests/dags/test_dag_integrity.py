@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import AirflowFailException
 
 from pulla_personalize.dag_support.notify import PullaFailureNotifier
 from pulla_personalize.dag_support.policy import ALLOWED_TAGS, OWNER, TIME_ZONE
 
-from .conftest import DAGS_DIR
+from .conftest import DAGS_DIR, REPO_ROOT
 
 DAG_IDS = ("pulla_personalize_setup", "pulla_personalize_daily", "pulla_personalize_retrain")
 
@@ -41,6 +45,14 @@ def test_dag_policy(dag) -> None:
     assert set(dag.tags) <= ALLOWED_TAGS, f"tags outside the vocabulary: {set(dag.tags) - ALLOWED_TAGS}"
     assert "personalize" in dag.tags
     assert not dag.catchup
+
+
+def test_dag_has_a_one_line_description_for_the_dag_list(dag) -> None:
+    description = dag.description or ""
+    assert description, f"{dag.dag_id} has no description"
+    assert description.strip() == description
+    assert "\n" not in description
+    assert len(description) <= 100, f"{dag.dag_id}: {len(description)} characters is too long for the DAG list"
 
 
 def test_dag_docs_tell_an_operator_what_it_does_and_how_to_rerun(dag) -> None:
@@ -110,3 +122,134 @@ print(f"{{elapsed:.3f}} {{','.join(heavy)}}")
     elapsed_text, _, heavy = completed.stdout.strip().splitlines()[-1].partition(" ")
     assert heavy == "", f"parsing {dag_id} imported {heavy}"
     assert float(elapsed_text) < 1.0, f"parsing {dag_id} took {elapsed_text} s"
+
+
+# --- failures retrying cannot fix fail at once, and say why ---------------------------------------------------------
+
+
+@pytest.fixture
+def nothing_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Personalize answers that no dataset group exists: pulla_personalize_setup never ran here."""
+    from personalize_provider.hooks.personalize import PersonalizeHook
+
+    monkeypatch.delenv("PULLA_PERSONALIZE_CONFIG", raising=False)
+    monkeypatch.setattr(PersonalizeHook, "find_dataset_group", lambda self, *, name: None)
+
+
+SETUP_MISSING = "dataset group 'pulla' does not exist: run pulla_personalize_setup first, then run this DAG again"
+
+
+def test_retrain_without_setup_fails_once_and_says_run_setup(dag_bag: DagBag, nothing_set_up: None) -> None:
+    task = dag_bag.dags["pulla_personalize_retrain"].get_task("prepare_retrain")
+    assert task.retries >= 1  # transient errors keep their retries; this one must not use them
+    with pytest.raises(AirflowFailException) as raised:
+        task.python_callable(params={"training_mode": "FULL", "force_deploy": False})
+    assert str(raised.value) == SETUP_MISSING
+    assert raised.value.__cause__ is None
+
+
+def test_daily_without_setup_fails_once_at_find_datasets(dag_bag: DagBag, nothing_set_up: None) -> None:
+    task = dag_bag.dags["pulla_personalize_daily"].get_task("find_datasets")
+    window = {"label": "20261127", "import_modes": {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"}}
+    with pytest.raises(AirflowFailException, match=f"^{SETUP_MISSING}$"):
+        task.python_callable(window=window, export={"fingerprints": {}})
+
+
+def test_failed_validation_is_logged_once_before_the_failure(
+    dag_bag: DagBag, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from pulla_personalize.dag_support import tasks
+
+    failure_item = {
+        "dataset": "interactions",
+        "expectation": "expect_column_values_to_not_be_null",
+        "column": "USER_ID",
+        "blocking": True,
+        "success": False,
+        "observed": None,
+        "element_count": 1500,
+        "unexpected_count": 7,
+        "examples": [None],
+        "expected": "",
+    }
+    summary = {
+        "window": {"label": "20261127"},
+        "run_uri": "s3://pulla-personalize/personalize/runs/window=20261127/",
+        "report_uri": "s3://pulla-personalize/personalize/runs/window=20261127/report.json",
+        "passed": False,
+        "datasets": {"interactions": 1500},
+        "sources": {},
+        "validation": {"passed": False, "evaluated": 63, "failures": [failure_item], "warnings": []},
+    }
+
+    def failing_export(**kwargs: Any) -> dict[str, Any]:
+        raise tasks.ValidationGateFailed(summary)
+
+    monkeypatch.setattr(tasks, "export_to_run_archive", failing_export)
+    monkeypatch.setenv("AIRFLOW_CONN_PULLA_DB", f"sqlite:///{tmp_path / 'pulla.db'}")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "ap-northeast-2"}})
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTONLY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    task_logger = logging.getLogger("airflow.task")
+    level = task_logger.level
+    task_logger.addHandler(handler)
+    task_logger.setLevel(logging.INFO)
+    try:
+        task = dag_bag.dags["pulla_personalize_daily"].get_task("export_window")
+        with pytest.raises(AirflowFailException) as raised:
+            task.python_callable(window=summary["window"])
+    finally:
+        task_logger.removeHandler(handler)
+        task_logger.setLevel(level)
+
+    logged = [(record.levelname, record.getMessage()) for record in records]
+    expected_line = (
+        "  failed:  expect_column_values_to_not_be_null on interactions.USER_ID: 7 of 1,500 rows unexpected; e.g. None"
+    )
+    assert ("ERROR", "Validation FAILED: 1 of 63 expectations failed and block the import") in logged
+    assert ("ERROR", expected_line) in logged
+    # Said once: the exception (what Airflow prints after the log lines, and what the notification sends) is short.
+    message = str(raised.value)
+    assert message.startswith("The validation gate failed for window 20261127: expect_column_values_to_not_be_null on")
+    assert "7 of 1,500" not in message
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+
+
+# --- no avoidable warnings from our code -----------------------------------------------------------------------------
+
+
+def test_parsing_and_importing_our_code_raises_no_warnings_of_ours() -> None:
+    """A fresh interpreter (warnings fire once per process) parses the DAGs and imports every module a task
+    imports; any warning attributed to a file of this project (deprecated Airflow imports included: their
+    warnings point at the importing line) fails the test."""
+    probe = f"""
+import json, runpy, warnings
+warnings.simplefilter("always")  # DeprecationWarning is ignored by default outside __main__
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(DAGS_DIR)!r})
+# Airflow's logging set-up sends warnings to the log; a new catch_warnings records them again.
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import personalize_provider.hooks.personalize, personalize_provider.operators.personalize
+    import personalize_provider.triggers.personalize, personalize_provider.links.personalize
+    import pulla_personalize.dag_support.tasks, pulla_personalize.dag_support.operators
+    import pulla_personalize.dag_support.summaries, pulla_personalize.dag_support.tasklog
+    import pulla_personalize.dag_support.connections
+    runpy.run_path({str(REPO_ROOT / "plugins" / "pulla_links.py")!r})
+# DagBag records the warnings of each DAG file (and of what it imports) as "path:line: Category: message".
+parsed = [text for texts in bag.captured_warnings.values() for text in texts]
+imported = [f"{{w.filename}}:{{w.lineno}}: {{w.category.__name__}}: {{w.message}}" for w in caught]
+print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "warnings": parsed + imported}}))
+"""
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["errors"] == {}
+    ours = [text for text in result["warnings"] if text.startswith(str(REPO_ROOT)) and "/.venv/" not in text]
+    assert ours == []

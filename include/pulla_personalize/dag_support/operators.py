@@ -45,6 +45,8 @@ class RecordSolutionMetricsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from pulla_personalize.dag_support.summaries import describe_metrics_record
+        from pulla_personalize.dag_support.tasklog import log_summary
         from pulla_personalize.dag_support.tasks import record_solution_metrics
         from pulla_personalize.pipeline_config import load_pipeline_config
 
@@ -57,5 +59,5 @@ class RecordSolutionMetricsOperator(BaseOperator):
             reason=str(decision.get("reason", "")),
         )
         context["ti"].xcom_push(key=CHART_URL_XCOM_KEY, value=result["chart_url"])
-        self.log.info("Metric history: %s; chart: %s", result["history_uri"], result["chart_uri"])
+        log_summary(describe_metrics_record(result, decision.get("solution_version_arn")))
         return result

@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,40 @@ METRICS_CHART_KEY = "metrics/history.png"
 CHART_LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 
 
-class ValidationGateFailed(RuntimeError):
-    """The export's blocking expectations failed: nothing was published for import."""
+class PermanentFailure(RuntimeError):
+    """A failure that retrying cannot fix (the data or the environment must change first).
+
+    ``str()`` is the short reason (one or two lines, what a failure notification carries); ``lines`` is what the
+    task log should say before it, once. The DAG tasks turn it into Airflow's fail-without-retry exception
+    (``tasklog.fail_without_retry``).
+    """
+
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.lines = list(lines or [])
+
+
+class ValidationGateFailed(PermanentFailure):
+    """The export's blocking expectations failed: nothing was published for import.
+
+    ``summary`` is the export's summary (what ``export_to_run_archive`` returns when the gate passes).
+    """
+
+    def __init__(self, summary: Mapping[str, Any]) -> None:
+        from pulla_personalize.dag_support.summaries import describe_export, gate_failure_message
+
+        super().__init__(gate_failure_message(summary), describe_export(summary))
+        self.summary = dict(summary)
+
+
+class SetupMissing(PermanentFailure, LookupError):
+    """A resource the setup DAG creates does not exist: ``pulla_personalize_setup`` has not run here yet."""
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        message = f"{what} does not exist: run pulla_personalize_setup first, then run this DAG again"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
 
 
 # --- windows -------------------------------------------------------------------------------------------------------
@@ -243,15 +275,24 @@ def export_to_run_archive(
         "datasets": {name: info["rows"] for name, info in report.get("datasets", {}).items()},
         "fingerprints": fingerprints,
         "sources": report.get("sources", {}),
+        "validation": validation_outcome(report.get("validation", {})),
         "summary": summary_lines(report),
     }
     if not result.passed:
-        raise ValidationGateFailed(
-            "The validation gate failed; nothing was published for import and no Personalize call was made.\n"
-            + "\n".join(summary["summary"])
-            + f"\nReport: {summary['report_uri']}"
-        )
+        raise ValidationGateFailed(summary)
     return summary
+
+
+def validation_outcome(validation: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's validation, small enough for XCom: counts, and only the expectations that failed."""
+    expectations = list(validation.get("expectations") or [])
+    failed = [item for item in expectations if not item.get("success", True)]
+    return {
+        "passed": bool(validation.get("passed", not any(item.get("blocking") for item in failed))),
+        "evaluated": int(validation.get("evaluated", len(expectations))),
+        "failures": [item for item in failed if item.get("blocking")],
+        "warnings": [item for item in failed if not item.get("blocking")],
+    }
 
 
 def publish_dataset(*, s3_client: Any, config: PipelineConfig, label: str, dataset_type: str) -> str:
@@ -291,24 +332,53 @@ def write_run_summary(
 # --- resources -----------------------------------------------------------------------------------------------------
 
 
+def _resource_not_found(error: Exception) -> str | None:
+    """The service's message when ``error`` is Personalize's ResourceNotFoundException, else None."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, Mapping):
+        return None
+    detail = response.get("Error") or {}
+    if detail.get("Code") != "ResourceNotFoundException":
+        return None
+    return str(detail.get("Message") or "ResourceNotFoundException")
+
+
+def _lookup(what: str, find: Callable[[], Any]) -> Any:
+    """Runs a lookup by name; the service saying a parent resource is gone means setup is missing, not a glitch."""
+    try:
+        return find()
+    except Exception as error:
+        detail = _resource_not_found(error)
+        if detail is None:
+            raise
+        raise SetupMissing(what, f"Personalize says: {detail}") from error
+
+
 def resolve_resources(hook: Any, config: PipelineConfig, *, require_solution: bool = False) -> dict[str, Any]:
-    """ARNs of the configured resources, found by name (flat keys, for XCom). Missing optional ones are None."""
+    """ARNs of the configured resources, found by name (flat keys, for XCom). Missing optional ones are None.
+
+    A resource the setup DAG creates that is missing raises ``SetupMissing`` (retrying cannot help); other
+    service errors (throttling, access denied) are raised as they are.
+    """
     names = config.personalize
-    group = hook.find_dataset_group(name=names.dataset_group)
+    label = f"dataset group {names.dataset_group!r}"
+    group = _lookup(label, lambda: hook.find_dataset_group(name=names.dataset_group))
     if group is None:
-        raise LookupError(
-            f"dataset group {names.dataset_group!r} does not exist: run the pulla_personalize_setup DAG first"
-        )
+        raise SetupMissing(label)
     group_arn = group["datasetGroupArn"]
     resources: dict[str, Any] = {"dataset_group_arn": group_arn}
     for kind in DATASET_TYPES:
-        dataset = hook.find_dataset(dataset_group_arn=group_arn, name=names.datasets[kind])
+        label = f"dataset {names.datasets[kind]!r}"
+        dataset = _lookup(
+            label, lambda kind=kind: hook.find_dataset(dataset_group_arn=group_arn, name=names.datasets[kind])
+        )
         if dataset is None:
-            raise LookupError(f"dataset {names.datasets[kind]!r} does not exist: run pulla_personalize_setup first")
+            raise SetupMissing(label)
         resources[f"{kind}_dataset_arn"] = dataset["datasetArn"]
-    solution = hook.find_solution(dataset_group_arn=group_arn, name=names.solution.name)
+    label = f"solution {names.solution.name!r}"
+    solution = _lookup(label, lambda: hook.find_solution(dataset_group_arn=group_arn, name=names.solution.name))
     if solution is None and require_solution:
-        raise LookupError(f"solution {names.solution.name!r} does not exist: run pulla_personalize_setup first")
+        raise SetupMissing(label)
     resources["solution_arn"] = solution["solutionArn"] if solution else None
     campaign = hook.find_campaign(solution_arn=solution["solutionArn"], name=names.campaign.name) if solution else None
     resources["campaign_arn"] = campaign["campaignArn"] if campaign else None
@@ -467,7 +537,10 @@ def plan_imports(hook: Any, config: PipelineConfig, window: Mapping[str, Any], e
     values = daily_values(config, resolve_resources(hook, config), window, export["fingerprints"])
     for kind in DATASET_TYPES:
         if values[f"{kind}_import_mode"] == "INCREMENTAL":
-            existing = hook.list_dataset_import_jobs(dataset_arn=values[f"{kind}_dataset_arn"])
+            dataset_arn = values[f"{kind}_dataset_arn"]
+            existing = _lookup(
+                f"dataset {dataset_arn}", lambda arn=dataset_arn: hook.list_dataset_import_jobs(dataset_arn=arn)
+            )
             refuse_incremental_correction(existing, values[f"{kind}_job_name"])
     return values
 

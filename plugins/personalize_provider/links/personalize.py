@@ -7,12 +7,18 @@ package. Both routes register the same link classes: the plugin takes them from 
 The console addresses its pages by a hash route holding the resource ARN with the first ``/`` of the resource
 part written as ``$``; that route is the console's, not a documented API, so only the region and the ARN are
 relied on.
+
+**Stand-ins.** When the connection sends Personalize calls to an endpoint that is not AWS's (the local
+Personalize-compatible endpoint on 127.0.0.1, or a docker-compose service), the ARNs name a made-up account and
+the console has nothing to show, and the local endpoint serves no page per resource. So those links point at what
+can be opened instead: an import job's link opens its data location on the stand-in S3 endpoint (the bucket
+listing of what the job imported), and the other links are left empty, which the Airflow UI does not show.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-from urllib.parse import quote
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.providers.amazon.aws.links.base_aws import BASE_AWS_CONSOLE_LINK, BaseAwsLink
@@ -34,13 +40,66 @@ def personalize_console_url(*, aws_domain: str, region_name: str, resource_arn: 
     return f"{base}/personalize/home?region={quote(region_name, safe='-')}#{fragment}"
 
 
+#: Host names of AWS's own endpoints: regional, FIPS and dual-stack, VPC endpoints, and the China partition.
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+
+
+def is_stand_in_endpoint(endpoint_url: str | None) -> bool:
+    """Whether an endpoint URL sends calls somewhere other than AWS (None: the service's default, i.e. AWS)."""
+    if not endpoint_url:
+        return False
+    host = (urlsplit(endpoint_url).hostname or "").lower().rstrip(".")
+    return not host.endswith(AWS_HOST_SUFFIXES)
+
+
+def s3_endpoint_listing_url(endpoint_url: str, s3_location: str) -> str:
+    """A browser URL listing ``s3://bucket/key…`` on an S3-compatible endpoint (path style, as moto's server serves).
+
+    The listing of that prefix (a folder's files, or the one file, with size, date and ETag) rather than the object
+    itself: moto's server answers a listing without credentials but refuses an unsigned object download.
+    """
+    bucket, _, key = s3_location.removeprefix("s3://").partition("/")
+    return f"{endpoint_url.rstrip('/')}/{quote(bucket, safe='')}?prefix={quote(key, safe='')}"
+
+
+def stand_in_link_fields(operator: Any) -> dict[str, str]:
+    """What a link stores besides the ARN when the operator's connection points Personalize at a stand-in.
+
+    Empty against AWS. Otherwise ``stand_in_endpoint`` and ``stand_in_url``: the operator's ``data_location``
+    (an import job's) on the stand-in S3 endpoint, or empty when there is nothing to open.
+    """
+    try:
+        connection = operator.hook.conn_config
+        personalize_endpoint = connection.get_service_endpoint_url("personalize")
+        s3_endpoint = connection.get_service_endpoint_url("s3")
+    except Exception:  # no hook or connection: keep the plain console link
+        return {}
+    if not is_stand_in_endpoint(personalize_endpoint):
+        return {}
+    location = getattr(operator, "data_location", None)
+    url = ""
+    if isinstance(location, str) and location.startswith("s3://") and is_stand_in_endpoint(s3_endpoint):
+        url = s3_endpoint_listing_url(s3_endpoint, location)
+    return {"stand_in_endpoint": personalize_endpoint, "stand_in_url": url}
+
+
 class _PersonalizeConsoleLink(BaseAwsLink):
-    """A console link whose XCom value carries ``region_name``, ``aws_domain`` and ``resource_arn``."""
+    """A console link whose XCom value carries ``region_name``, ``aws_domain`` and ``resource_arn`` (and, against
+    a stand-in endpoint, ``stand_in_endpoint`` and ``stand_in_url``)."""
 
     page: ClassVar[str] = ""
     format_str = "{aws_domain}{region_name}{resource_arn}"  # unused: format_link builds the URL
 
+    @classmethod
+    def persist(cls, context: Any, operator: Any, region_name: str, aws_partition: str, **kwargs: Any) -> None:
+        kwargs.update(stand_in_link_fields(operator))
+        super().persist(
+            context=context, operator=operator, region_name=region_name, aws_partition=aws_partition, **kwargs
+        )
+
     def format_link(self, **kwargs) -> str:
+        if "stand_in_endpoint" in kwargs:  # no console page exists for a stand-in's resources
+            return kwargs.get("stand_in_url") or ""
         try:
             return personalize_console_url(
                 aws_domain=kwargs["aws_domain"],

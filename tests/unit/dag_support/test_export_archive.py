@@ -48,6 +48,9 @@ def test_passing_window_is_archived_with_counts(pulla_db: str, s3: Any, config: 
     summary = export_to_run_archive(db_url=pulla_db, window=planned, config=config, s3_client=s3, work_dir=tmp_path)
 
     assert summary["passed"] is True
+    assert summary["validation"]["passed"] is True
+    assert summary["validation"]["failures"] == []
+    assert summary["validation"]["evaluated"] > 0
     assert summary["window"] == planned
     assert summary["run_uri"] == f"s3://pulla-personalize/{prefix}"
     assert summary["report_uri"] == f"s3://pulla-personalize/{prefix}report.json"
@@ -88,10 +91,28 @@ def test_failing_window_archives_report_only(pulla_db: str, s3: Any, config: Pip
     with pytest.raises(ValidationGateFailed) as raised:
         export_to_run_archive(db_url=pulla_db, window=planned, config=config, s3_client=s3, work_dir=tmp_path)
 
+    # A short reason for the exception (and the failure notification) ...
     message = str(raised.value)
-    assert "nothing was published for import and no Personalize call was made" in message
-    assert "at least 25 users with at least 2 interactions" in message
-    assert f"Report: s3://pulla-personalize/{prefix}report.json" in message
+    assert message.startswith(f"The validation gate failed for window {planned['label']}: ")
+    assert "expect_enough_users_with_min_interactions on interactions_per_user.INTERACTIONS" in message
+    assert "Nothing was published for import and no Personalize call was made" in message
+    assert message.endswith(f"Report: s3://pulla-personalize/{prefix}report.json")
+    assert "at least 25 users" not in message
+    # ... and the full account, once, for the log: observed vs expected per failed expectation.
+    lines = raised.value.lines
+    assert lines[1].startswith("Rows: interactions 0, users ")
+    failed = [line for line in lines if line.startswith("  failed:  ")]
+    assert any(
+        line.startswith("  failed:  expect_enough_users_with_min_interactions on interactions_per_user.INTERACTIONS: ")
+        and "expected at least 25 users with at least 2 interactions" in line
+        and line.endswith("observed 0")
+        for line in failed
+    ), failed
+    assert (
+        lines[-1]
+        == f"Run archive: s3://pulla-personalize/{prefix} (report.json, rejects/, data_docs/index.html; no CSVs)"
+    )
+    assert raised.value.summary["validation"]["passed"] is False
     keys = list_keys(s3, config.s3.bucket, prefix)
     assert prefix + "report.json" in keys
     assert [key for key in keys if key.endswith(".csv") and "/rejects/" not in key] == []

@@ -17,29 +17,94 @@ import pytest
 from airflow.sdk import DAG as AirflowDag
 from structlog.testing import capture_logs
 
-from pulla_personalize.dag_support.notify import PullaFailureNotifier, failure_message, slack_webhook_url
+from pulla_personalize.dag_support.notify import (
+    PullaFailureNotifier,
+    dag_run_url,
+    failure_message,
+    slack_webhook_url,
+    task_log_url,
+    ui_base_url,
+)
 from pulla_personalize.pipeline_config import CONFIG_PATH_ENV
 
 # A real DAG object: calling the notifier renders its templates with the DAG's Jinja environment.
 DAG = AirflowDag(dag_id="pulla_personalize_daily", schedule=None)
-TI = SimpleNamespace(task_id="export_window", try_number=3, log_url="http://airflow.local/log?task=export_window")
+RUN_ID = "scheduled__2026-11-27T18:00:00+00:00"
+# Airflow's own log_url falls back to http://localhost:8080 when [api] base_url is unset: it must not be used.
+TI = SimpleNamespace(
+    task_id="export_window", try_number=3, map_index=-1, log_url="http://localhost:8080/dags/x/runs/y/tasks/z"
+)
 SLACK_CONN_ID = "pulla_test_slack"
 
 
+@pytest.fixture(autouse=True)
+def airflow_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI as ``make airflow --port 8089`` runs it: host and port set, no base_url."""
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW__API__SSL_CERT", raising=False)
+    monkeypatch.setenv("AIRFLOW__API__HOST", "127.0.0.1")
+    monkeypatch.setenv("AIRFLOW__API__PORT", "8089")
+
+
 def task_context(exception: BaseException | None = None) -> dict[str, Any]:
-    return {"dag": DAG, "ti": TI, "run_id": "scheduled__2026-11-27T18:00:00+00:00", "exception": exception}
+    return {"dag": DAG, "ti": TI, "run_id": RUN_ID, "exception": exception}
 
 
 def test_task_failure_message() -> None:
     subject, body = failure_message(task_context(ValueError("the gate failed")))
     assert subject == "[pulla-personalize] pulla_personalize_daily.export_window failed"
     lines = body.splitlines()
-    assert lines[0] == (
-        "Task export_window of DAG pulla_personalize_daily failed (run scheduled__2026-11-27T18:00:00+00:00, try 3)."
-    )
+    assert lines[0] == f"Task export_window of DAG pulla_personalize_daily failed (run {RUN_ID}, try 3)."
     assert "Error: ValueError: the gate failed" in lines
-    assert f"Log: {TI.log_url}" in lines
+    assert (
+        "Log: http://127.0.0.1:8089/dags/pulla_personalize_daily/runs/scheduled__2026-11-27T18%3A00%3A00%2B00%3A00"
+        "/tasks/export_window?try_number=3"
+    ) in lines
     assert lines[-1] == "Runbook: README, section 'Operating the pipeline'."
+    assert "localhost:8080" not in body
+
+
+def test_links_follow_the_configured_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.pulla.kr/")
+    _, body = failure_message(task_context(ValueError("boom")))
+    assert (
+        "Log: https://airflow.pulla.kr/dags/pulla_personalize_daily/runs/"
+        "scheduled__2026-11-27T18%3A00%3A00%2B00%3A00/tasks/export_window?try_number=3"
+    ) in body.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        pytest.param({"base_url": "https://airflow.pulla.kr/ops/"}, "https://airflow.pulla.kr/ops", id="base_url"),
+        pytest.param({"host": "127.0.0.1", "port": "8089"}, "http://127.0.0.1:8089", id="host-port"),
+        pytest.param({"host": "0.0.0.0", "port": "8080"}, "http://localhost:8080", id="bind-all"),
+        pytest.param({}, "http://localhost:8080", id="nothing-set"),
+        pytest.param({"host": "::1", "port": "8080"}, "http://[::1]:8080", id="ipv6"),
+        pytest.param({"host": "af.internal", "port": "443", "ssl_cert": "/c.pem"}, "https://af.internal:443", id="tls"),
+    ],
+)
+def test_ui_base_url(settings: dict[str, str], expected: str) -> None:
+    assert ui_base_url(lambda section, key: settings.get(key) if section == "api" else None) == expected
+
+
+def test_ui_base_url_reads_airflow_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ui_base_url() == "http://127.0.0.1:8089"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.pulla.kr")
+    assert ui_base_url() == "https://airflow.pulla.kr"
+
+
+def test_ui_routes_match_airflows_own() -> None:
+    # The same route TaskInstance.log_url builds from [api] base_url (airflow/models/taskinstance.py).
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    ti = SimpleNamespace(dag_id="d", run_id="manual__2026-11-28T00:00:00+00:00", task_id="t", map_index=2, try_number=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__API__BASE_URL", "https://af.example")
+        airflows = RuntimeTaskInstance.log_url.fget(ti)
+    assert task_log_url("https://af.example", "d", ti.run_id, "t", 2, 1) == airflows
+    assert task_log_url("https://af.example", "d", "r1", "t", -1, 0) == "https://af.example/dags/d/runs/r1/tasks/t"
+    assert dag_run_url("https://af.example", "d", "r+1") == "https://af.example/dags/d/runs/r%2B1"
 
 
 def test_long_errors_are_cut() -> None:
@@ -58,9 +123,10 @@ def test_dag_failure_message_without_task() -> None:
     dag_run = SimpleNamespace(run_id="manual__2026-11-28")
     subject, body = failure_message({"dag": DAG, "dag_run": dag_run, "reason": "timed_out"})
     assert subject == "[pulla-personalize] DAG pulla_personalize_daily failed"
-    assert body.splitlines()[:2] == [
+    assert body.splitlines()[:3] == [
         "DAG pulla_personalize_daily run manual__2026-11-28 failed.",
         "Error: timed_out",
+        "Run: http://127.0.0.1:8089/dags/pulla_personalize_daily/runs/manual__2026-11-28",
     ]
     assert "Log:" not in body
 
@@ -74,12 +140,27 @@ def test_dag_failure_message_with_the_last_task() -> None:
     assert lines[0] == "DAG pulla_personalize_daily run manual__2026-11-28 failed."
     assert "Last task: export_window." in lines
     assert "Error: task_failure" in lines
+    assert "Run: http://127.0.0.1:8089/dags/pulla_personalize_daily/runs/manual__2026-11-28" in lines
 
 
 def test_unknown_context() -> None:
     subject, body = failure_message({})
     assert subject == "[pulla-personalize] DAG unknown DAG failed"
     assert body.startswith("DAG unknown DAG run unknown run failed.")
+    assert "http" not in body  # no link to a run nobody knows
+
+
+def test_unreadable_ui_configuration_still_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pulla_personalize.dag_support import notify as notify_module
+
+    def broken() -> str:
+        raise RuntimeError("config unreadable")
+
+    monkeypatch.setattr(notify_module, "ui_base_url", broken)
+    subject, body = failure_message(task_context(ValueError("boom")))
+    assert subject.endswith("export_window failed")
+    assert "Error: ValueError: boom" in body
+    assert "Log:" not in body
 
 
 def use_config(monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., Path], **notifications: Any) -> None:
@@ -101,6 +182,20 @@ def test_log_channel_writes_an_error(monkeypatch: pytest.MonkeyPatch, write_conf
     assert len(errors) == 1
     assert errors[0]["event"].startswith("[pulla-personalize] pulla_personalize_daily.export_window failed\n")
     assert "Error: ValueError: boom" in errors[0]["event"]
+
+
+def test_dag_run_callback_with_a_serialized_dag_still_notifies(
+    monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., Path]
+) -> None:
+    # ``airflow dags test`` hands the DAG-run callback a SerializedDAG, which has no Jinja environment.
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    use_config(monkeypatch, write_config, channel="log")
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(DAG))
+    assert not hasattr(serialized, "get_template_env")
+    logs = notify({"dag": serialized, "run_id": "manual__2026-11-28", "reason": "task_failure"})
+    assert [entry["log_level"] for entry in logs] == ["error"]
+    assert logs[0]["event"].startswith("[pulla-personalize] DAG pulla_personalize_daily failed\n")
 
 
 def test_broken_config_falls_back_to_the_log(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

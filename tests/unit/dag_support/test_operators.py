@@ -3,6 +3,7 @@ supervisor's XCom channel (the link is computed in the worker after execute, and
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -86,3 +87,28 @@ def test_chart_link(monkeypatch: pytest.MonkeyPatch, stored: str | None, link: s
         "record_metrics",
         "manual__1",
     )
+
+
+def test_execute_ends_its_log_with_the_summary(s3: Any, config: PipelineConfig) -> None:
+    from pulla_personalize.dag_support.tasklog import TASK_LOGGER
+
+    messages: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(TASK_LOGGER)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        RecordSolutionMetricsOperator(task_id="record_metrics", decision=DECISION, aws_conn_id=None).execute(
+            {"ti": RecordingTaskInstance()}
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert messages[-3:] == [
+        f"Recorded {DECISION['solution_version_arn']} (not deployed) in the metric history: 1 version so far",
+        f"Reason: {DECISION['reason']}",
+        "History: s3://pulla-personalize/personalize/metrics/history.jsonl; chart: "
+        "s3://pulla-personalize/personalize/metrics/history.png (task link 'Metrics history chart')",
+    ]

@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from personalize_provider.hooks.personalize import PersonalizeHook
-from pulla_personalize.dag_support.tasks import plan_imports, resolve_resources
+from pulla_personalize.dag_support.tasks import PermanentFailure, SetupMissing, plan_imports, resolve_resources
 from pulla_personalize.pipeline_config import PipelineConfig
 
 from .conftest import REGION
@@ -106,8 +106,15 @@ def test_solution_without_campaign(hook: tuple[PersonalizeHook, Stubber], config
 def test_missing_group_says_run_setup(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
     personalize, stubber = hook
     add_groups(stubber, ["other-shop", "pulla-staging"])
-    with pytest.raises(LookupError, match=r"dataset group 'pulla' does not exist: run the pulla_personalize_setup DAG"):
+    with pytest.raises(SetupMissing) as raised:
         resolve_resources(personalize, config)
+    assert str(raised.value) == (
+        "dataset group 'pulla' does not exist: run pulla_personalize_setup first, then run this DAG again"
+    )
+    # A failure retrying cannot fix, with nothing more to log than its message.
+    assert isinstance(raised.value, PermanentFailure)
+    assert isinstance(raised.value, LookupError)
+    assert raised.value.lines == []
 
 
 def test_missing_dataset_is_named(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
@@ -116,7 +123,7 @@ def test_missing_dataset_is_named(hook: tuple[PersonalizeHook, Stubber], config:
     only_interactions = [{"name": "pulla-interactions", "datasetArn": arn("dataset/pulla/INTERACTIONS")}]
     stubber.add_response("list_datasets", {"datasets": only_interactions}, {"datasetGroupArn": GROUP_ARN})
     stubber.add_response("list_datasets", {"datasets": only_interactions}, {"datasetGroupArn": GROUP_ARN})
-    with pytest.raises(LookupError, match=r"dataset 'pulla-users' does not exist: run pulla_personalize_setup"):
+    with pytest.raises(SetupMissing, match=r"^dataset 'pulla-users' does not exist: run pulla_personalize_setup first"):
         resolve_resources(personalize, config)
 
 
@@ -125,8 +132,28 @@ def test_missing_solution_fails_the_retrain(hook: tuple[PersonalizeHook, Stubber
     add_groups(stubber, ["other-shop", "pulla"])
     add_datasets(stubber, config)
     stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": GROUP_ARN})
-    with pytest.raises(LookupError, match=r"solution 'pulla-user-personalization' does not exist"):
+    with pytest.raises(SetupMissing, match=r"^solution 'pulla-user-personalization' does not exist: run pulla_pers"):
         resolve_resources(personalize, config, require_solution=True)
+
+
+def test_a_group_deleted_under_us_is_missing_setup(
+    hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig
+) -> None:
+    # The group is listed, then gone when its datasets are listed: the service's ResourceNotFoundException.
+    personalize, stubber = hook
+    add_groups(stubber, ["other-shop", "pulla"])
+    stubber.add_client_error(
+        "list_datasets",
+        "ResourceNotFoundException",
+        f"Resource {GROUP_ARN} does not exist.",
+        expected_params={"datasetGroupArn": GROUP_ARN},
+    )
+    with pytest.raises(SetupMissing) as raised:
+        resolve_resources(personalize, config)
+    assert str(raised.value) == (
+        "dataset 'pulla-interactions' does not exist: run pulla_personalize_setup first, then run this DAG again "
+        f"(Personalize says: Resource {GROUP_ARN} does not exist.)"
+    )
 
 
 def test_service_error_is_not_mistaken_for_missing(
@@ -184,4 +211,17 @@ def test_plan_imports_refuses_a_corrected_day(hook: tuple[PersonalizeHook, Stubb
         "list_dataset_import_jobs", {"datasetImportJobs": [imported]}, {"datasetArn": arn("dataset/pulla/INTERACTIONS")}
     )
     with pytest.raises(ValueError, match=r"already imported incrementally by job .*99999999"):
+        plan_imports(personalize, config, DAY, {"fingerprints": FINGERPRINTS})
+
+
+def test_plan_imports_on_a_dataset_gone_missing(hook: tuple[PersonalizeHook, Stubber], config: PipelineConfig) -> None:
+    personalize, stubber = hook
+    add_resources_without_campaign(stubber, config)
+    stubber.add_client_error(
+        "list_dataset_import_jobs",
+        "ResourceNotFoundException",
+        "Dataset does not exist.",
+        expected_params={"datasetArn": arn("dataset/pulla/INTERACTIONS")},
+    )
+    with pytest.raises(SetupMissing, match=r"run pulla_personalize_setup first.*Personalize says: Dataset does not"):
         plan_imports(personalize, config, DAY, {"fingerprints": FINGERPRINTS})

@@ -68,6 +68,141 @@ def test_link_without_recorded_arn_is_empty() -> None:
     assert links.PersonalizeCampaignLink().format_link(region_name=REGION, aws_domain="aws.amazon.com") == ""
 
 
+@pytest.mark.parametrize(
+    ("endpoint_url", "stand_in"),
+    [
+        pytest.param(None, False, id="default-aws"),
+        pytest.param("https://personalize.ap-northeast-2.amazonaws.com", False, id="regional"),
+        pytest.param("https://vpce-0a1b.personalize.ap-northeast-2.vpce.amazonaws.com", False, id="vpc-endpoint"),
+        pytest.param("https://personalize.cn-north-1.amazonaws.com.cn", False, id="china"),
+        pytest.param("http://127.0.0.1:8765", True, id="loopback"),
+        pytest.param("http://localhost:8765/", True, id="localhost"),
+        pytest.param("http://personalize-local:8765", True, id="compose-service"),
+        pytest.param("https://amazonaws.com.evil.example", True, id="look-alike"),
+    ],
+)
+def test_stand_in_endpoints(endpoint_url: str | None, stand_in: bool) -> None:
+    assert links.is_stand_in_endpoint(endpoint_url) is stand_in
+
+
+def test_s3_locations_on_a_stand_in_endpoint() -> None:
+    folder = "s3://pulla-personalize/personalize/import/users/window=20261127/"
+    assert links.s3_endpoint_listing_url("http://127.0.0.1:5000/", folder) == (
+        "http://127.0.0.1:5000/pulla-personalize?prefix=personalize%2Fimport%2Fusers%2Fwindow%3D20261127%2F"
+    )
+    assert links.s3_endpoint_listing_url("http://127.0.0.1:5000", folder + "users.csv") == (
+        "http://127.0.0.1:5000/pulla-personalize?prefix=personalize%2Fimport%2Fusers%2Fwindow%3D20261127%2Fusers.csv"
+    )
+    assert links.s3_endpoint_listing_url("http://s3:5000", "s3://bucket") == "http://s3:5000/bucket?prefix="
+
+
+LOCAL_CONN_ID = "pulla_local_aws"
+
+
+def use_connection(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]) -> None:
+    import json
+
+    connection = {"conn_type": "aws", "login": "local", "password": "local", "extra": extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{LOCAL_CONN_ID.upper()}", json.dumps(connection))
+
+
+def local_extra(s3_url: str, personalize_url: str) -> dict[str, Any]:
+    """The AWS connection `make demo` and `make airflow` use (pulla_personalize.local_services.aws_connection)."""
+    return {
+        "region_name": REGION,
+        "service_config": {"s3": {"endpoint_url": s3_url}, "personalize": {"endpoint_url": personalize_url}},
+    }
+
+
+def persisted_link(operator: Any, link_class: type, resource_arn: str) -> str:
+    """Persists the link as the operator does during execute, then formats it from what was stored."""
+    from .conftest import RecordingTaskInstance
+
+    ti = RecordingTaskInstance()
+    link_class.persist(
+        context={"ti": ti}, operator=operator, region_name=REGION, aws_partition="aws", resource_arn=resource_arn
+    )
+    return link_class().format_link(**ti.xcom[link_class.key])
+
+
+IMPORT_LOCATION = "s3://pulla-personalize/personalize/import/users/window=20261127/"
+
+
+def import_operator() -> ops.PersonalizeDatasetImportJobOperator:
+    return ops.PersonalizeDatasetImportJobOperator(
+        task_id="import_users",
+        aws_conn_id=LOCAL_CONN_ID,
+        dataset_arn=arn("dataset/pulla/USERS"),
+        data_location=IMPORT_LOCATION,
+        job_name="pulla-users-20261127-full-bbbbbbbb",
+    )
+
+
+def test_links_against_aws_open_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(monkeypatch, {"region_name": REGION})
+    job_arn = arn("dataset-import-job/pulla-users-20261127-full-bbbbbbbb")
+    url = persisted_link(import_operator(), links.PersonalizeDatasetImportJobLink, job_arn)
+    assert url == (
+        f"https://console.aws.amazon.com/personalize/home?region={REGION}"
+        f"#arn:aws:personalize:{REGION}:123456789012:dataset-import-job$pulla-users-20261127-full-bbbbbbbb"
+    )
+
+
+def test_links_against_the_local_endpoint_never_open_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(monkeypatch, local_extra("http://127.0.0.1:5000", "http://127.0.0.1:8765"))
+    job_arn = arn("dataset-import-job/pulla-users-20261127-full-bbbbbbbb")
+    # The import job's link opens the data it imported, on the local S3.
+    assert persisted_link(import_operator(), links.PersonalizeDatasetImportJobLink, job_arn) == (
+        "http://127.0.0.1:5000/pulla-personalize?prefix=personalize%2Fimport%2Fusers%2Fwindow%3D20261127%2F"
+    )
+    # Resources with nothing to open locally get no link (the UI hides an empty one), never a made-up account.
+    campaign = ops.PersonalizeUpdateCampaignOperator(
+        task_id="update_campaign",
+        aws_conn_id=LOCAL_CONN_ID,
+        campaign_arn=arn("campaign/pulla-campaign"),
+        solution_version_arn=arn("solution/pulla-up/1"),
+    )
+    assert persisted_link(campaign, links.PersonalizeCampaignLink, arn("campaign/pulla-campaign")) == ""
+    group = ops.PersonalizeEnsureDatasetGroupOperator(task_id="g", aws_conn_id=LOCAL_CONN_ID, name="pulla")
+    assert persisted_link(group, links.PersonalizeDatasetGroupLink, arn("dataset-group/pulla")) == ""
+
+
+def test_a_global_endpoint_url_counts_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(monkeypatch, {"region_name": REGION, "endpoint_url": "http://localhost:4566"})
+    url = persisted_link(import_operator(), links.PersonalizeDatasetImportJobLink, arn("dataset-import-job/j"))
+    assert url == "http://localhost:4566/pulla-personalize?prefix=personalize%2Fimport%2Fusers%2Fwindow%3D20261127%2F"
+
+
+def test_the_local_link_lists_the_imported_data_on_motos_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3_url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=s3_url)
+        s3.create_bucket(Bucket="pulla-personalize", CreateBucketConfiguration={"LocationConstraint": REGION})
+        key = "personalize/import/users/window=20261127/users.csv"
+        s3.put_object(Bucket="pulla-personalize", Key=key, Body=b"USER_ID,AGE\n1,35\n")
+        use_connection(monkeypatch, local_extra(s3_url, "http://127.0.0.1:8765"))
+
+        s3.put_object(Bucket="pulla-personalize", Key="personalize/import/users/window=20261126/users.csv", Body=b"")
+        url = persisted_link(import_operator(), links.PersonalizeDatasetImportJobLink, arn("dataset-import-job/j"))
+        with urllib.request.urlopen(url, timeout=10) as response:  # what a browser gets, without credentials
+            assert response.status == 200
+            listing = response.read().decode()
+        # The folder the job imported, with the file's size; not the other day's folder.
+        assert f"<Key>{key}</Key>" in listing
+        assert "<Size>17</Size>" in listing
+        assert "window=20261126" not in listing
+    finally:
+        server.stop()
+
+
 def test_link_keys_are_distinct() -> None:
     assert len({link.key for link in links.LINK_CLASSES}) == len(links.LINK_CLASSES)
     assert len({link.name for link in links.LINK_CLASSES}) == len(links.LINK_CLASSES)

@@ -1,0 +1,289 @@
+"""What a Pulla task says at the end of its log: a few lines a person reads, instead of the returned dict.
+
+Each ``describe_*`` takes the plain values a task returns or receives (dicts and strings, as they travel in XCom)
+and returns lines of text. Nothing here imports Airflow, so the wording is unit-tested directly;
+``tasklog.log_summary`` writes the lines to the task log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: How the offline metrics GetSolutionMetrics names are shown (others keep their name).
+_METRIC_LABELS = {
+    "normalized_discounted_cumulative_gain": "NDCG",
+    "mean_reciprocal_rank": "MRR",
+    "precision": "precision",
+}
+_EXAMPLES_SHOWN = 3
+
+
+def count(value: Any) -> str:
+    """``34086`` -> ``34,086``; anything that is not a whole number is shown as it is."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def metric_label(name: str) -> str:
+    """``normalized_discounted_cumulative_gain_at_25`` -> ``NDCG@25``; ``coverage`` stays ``coverage``."""
+    match = re.fullmatch(r"(.+)_at_(\d+)", name)
+    if not match:
+        return name
+    base, k = match.groups()
+    return f"{_METRIC_LABELS.get(base, base)}@{k}"
+
+
+def _counts(mapping: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {count(value)}" for name, value in mapping.items())
+
+
+# --- daily ---------------------------------------------------------------------------------------------------------
+
+
+def describe_expectation(item: Mapping[str, Any]) -> str:
+    """One failed expectation in words: which check on which dataset.column, expected vs observed, examples."""
+    column = f".{item['column']}" if item.get("column") else ""
+    parts = [f"{item.get('expectation', '?')} on {item.get('dataset', '?')}{column}"]
+    if item.get("expected"):
+        parts.append(f"expected {item['expected']}")
+    if item.get("observed") is not None:
+        parts.append(f"observed {item['observed']}")
+    if item.get("unexpected_count"):
+        parts.append(f"{count(item['unexpected_count'])} of {count(item.get('element_count', 0))} rows unexpected")
+    examples = list(item.get("examples") or [])[:_EXAMPLES_SHOWN]
+    if examples:
+        parts.append("e.g. " + ", ".join(repr(example) for example in examples))
+    if item.get("details"):
+        parts.append(str(item["details"]))
+    return parts[0] + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def describe_validation(validation: Mapping[str, Any]) -> list[str]:
+    """The gate's verdict, then each blocking failure and each warning on its own line."""
+    failures = list(validation.get("failures") or [])
+    warnings = list(validation.get("warnings") or [])
+    evaluated = count(validation.get("evaluated", 0))
+    if validation.get("passed"):
+        head = f"Validation passed: {evaluated} expectations checked"
+        head += f", {len(warnings)} warning(s)" if warnings else ", no warnings"
+    else:
+        head = f"Validation FAILED: {len(failures)} of {evaluated} expectations failed and block the import"
+    lines = [head]
+    lines += [f"  failed:  {describe_expectation(item)}" for item in failures]
+    lines += [f"  warning: {describe_expectation(item)}" for item in warnings]
+    return lines
+
+
+def describe_source(name: str, account: Mapping[str, Any]) -> str:
+    """``web_logs: 105,448 rows -> 33,588 exported; excluded 71,541 (bot_session 1,667, ...); quarantined 319``."""
+    excluded = dict(account.get("excluded") or {})
+    quarantined = dict(account.get("quarantined") or {})
+    text = f"{name}: {count(account.get('source_rows', 0))} rows -> {count(account.get('exported', 0))} exported"
+    text += f"; excluded {count(sum(excluded.values()))}" + (f" ({_counts(excluded)})" if excluded else "")
+    text += f"; quarantined {count(sum(quarantined.values()))}" + (f" ({_counts(quarantined)})" if quarantined else "")
+    return text
+
+
+def _window_text(window: Mapping[str, Any]) -> str:
+    modes = window.get("import_modes") or {}
+    text = f"window {window.get('label', '?')} ({window.get('start', '?')} .. {window.get('end', '?')})"
+    if modes:
+        text += ", imports " + ", ".join(f"{kind} {mode}" for kind, mode in modes.items())
+    return text
+
+
+def describe_export(summary: Mapping[str, Any]) -> list[str]:
+    """export_window: rows per dataset, what was excluded or quarantined per source, the gate, the run archive."""
+    window = summary.get("window") or {}
+    datasets = summary.get("datasets") or {}
+    lines = [f"Exported {_window_text(window)}"]
+    lines.append("Rows: " + (", ".join(f"{name} {count(rows)}" for name, rows in datasets.items()) or "none"))
+    lines += ["  " + describe_source(name, account) for name, account in (summary.get("sources") or {}).items()]
+    validation = summary.get("validation")
+    if validation is None:  # an export summary from before this field: the export's own lines
+        validation = {"passed": summary.get("passed", False)}
+    lines += describe_validation(validation)
+    run_uri = summary.get("run_uri", "?")
+    if summary.get("passed"):
+        lines.append(f"Run archive: {run_uri} (CSVs, report.json, rejects/, data_docs/index.html)")
+    else:
+        lines.append("Nothing was published for import and no Personalize call was made.")
+        lines.append(f"Run archive: {run_uri} (report.json, rejects/, data_docs/index.html; no CSVs)")
+    return lines
+
+
+def gate_failure_message(summary: Mapping[str, Any]) -> str:
+    """The short reason a failed gate fails the task with (the full account is logged just before it)."""
+    failures = list((summary.get("validation") or {}).get("failures") or [])
+    label = (summary.get("window") or {}).get("label", "?")
+    names = []
+    for item in failures[:2]:
+        column = f".{item['column']}" if item.get("column") else ""
+        names.append(f"{item.get('expectation', '?')} on {item.get('dataset', '?')}{column}")
+    if len(failures) > 2:
+        names.append(f"{len(failures) - 2} more")
+    which = f": {'; '.join(names)}" if names else ""
+    return (
+        f"The validation gate failed for window {label}{which}. Nothing was published for import and no "
+        f"Personalize call was made; the task log lists each failed expectation. Report: "
+        f"{summary.get('report_uri', '?')}"
+    )
+
+
+def describe_import_plan(values: Mapping[str, Any]) -> list[str]:
+    """find_datasets: per dataset, the dataset found, the import mode and the job name chosen."""
+    lines = [f"Found the Personalize datasets for window {values.get('label', '?')}; the imports will be:"]
+    for kind in ("interactions", "users", "items"):
+        if f"{kind}_dataset_arn" not in values:
+            continue
+        lines.append(
+            f"  {kind}: {values.get(f'{kind}_import_mode', '?')} into {values[f'{kind}_dataset_arn']} "
+            f"as job {values.get(f'{kind}_job_name', '?')}"
+        )
+    if values.get("role_arn"):
+        lines.append(f"Personalize reads S3 as {values['role_arn']}")
+    return lines
+
+
+def describe_publish(dataset_type: str, location: str, export: Mapping[str, Any]) -> list[str]:
+    """publish_<dataset>: what was published where, and from which archived file."""
+    rows = (export.get("datasets") or {}).get(dataset_type)
+    rows_text = f" ({count(rows)} rows)" if rows is not None else ""
+    source = f"{export.get('run_uri', '')}{dataset_type}.csv" if export.get("run_uri") else f"{dataset_type}.csv"
+    return [
+        f"Published {dataset_type}.csv{rows_text} for import at {location}",
+        f"  copied from the run archive: {source}",
+    ]
+
+
+def describe_run_summary(summary: Mapping[str, Any]) -> list[str]:
+    """summarize_run: the window, the gate, rows and import job per dataset, and where summary.json is."""
+    window = summary.get("window") or {}
+    datasets = summary.get("datasets") or {}
+    jobs = summary.get("import_jobs") or {}
+    verdict = "passed" if summary.get("validation_passed") else "FAILED"
+    lines = [f"Run of {_window_text(window)}: validation {verdict}"]
+    for kind in dict.fromkeys([*datasets, *jobs]):
+        rows = datasets.get(kind)
+        rows_text = f"{count(rows)} rows" if rows is not None else "rows unknown"
+        lines.append(f"  {kind}: {rows_text}, import job {jobs.get(kind) or 'none'}")
+    lines.append(f"Summary: {summary.get('summary_uri', '?')} (run archive {summary.get('run_uri', '?')})")
+    return lines
+
+
+# --- retrain -------------------------------------------------------------------------------------------------------
+
+
+def describe_rule(min_ratios: Mapping[str, Any] | None) -> str:
+    """``NDCG@25 >= 98% and precision@25 >= 98% of the live version's``."""
+    if not min_ratios:
+        return "the provider's default rule"
+    parts = [f"{metric_label(name)} >= {float(ratio):.0%}" for name, ratio in min_ratios.items()]
+    return " and ".join(parts) + " of the live version's"
+
+
+def describe_retrain_plan(values: Mapping[str, Any]) -> list[str]:
+    """prepare_retrain: what is trained, where it would be deployed, and the rule that decides."""
+    campaign = values.get("campaign_arn")
+    lines = [f"Training a {values.get('training_mode', '?')} version of solution {values.get('solution_arn', '?')}"]
+    if campaign:
+        lines.append(f"Live campaign: {campaign} (updated only if the gate passes)")
+    else:
+        lines.append(f"No campaign yet: the first version creates campaign {values.get('campaign_name', '?')}")
+    lines.append(f"Gate: deploy when {describe_rule(values.get('min_ratios'))}")
+    if values.get("force_deploy"):
+        lines.append("force_deploy is on: the new version is deployed whatever the gate says")
+    return lines
+
+
+def describe_training(solution_version_arn: str, training_mode: str) -> list[str]:
+    """train_solution_version: the trained version."""
+    return [f"Solution version {solution_version_arn} finished training ({training_mode}) and is ACTIVE"]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4f}" if _number(value) else "n/a"
+
+
+def _metric_order(name: str) -> tuple[str, int]:
+    """coverage, MRR@25, NDCG@5, NDCG@10, NDCG@25, precision@5, ...: by label, then by k as a number."""
+    label, _, k = metric_label(name).partition("@")
+    return label.lower(), int(k) if k.isdigit() else 0
+
+
+def _metric_line(name: str, new: Any, live: Any, ratio: Any, *, live_exists: bool) -> str:
+    text = f"  {metric_label(name)}: new {_shown(new)}"
+    if not live_exists:
+        return text
+    text += f", live {_shown(live)}"
+    comparable = _number(new) and _number(live)
+    if comparable and live > 0:
+        text += f" = {new / live:.1%} of live"
+    if ratio is not None:
+        verdict = ("ok" if new >= float(ratio) * live else "too low") if comparable else "cannot compare"
+        text += f" (needs {float(ratio):.0%}: {verdict})"
+    return text
+
+
+def describe_gate(decision: Mapping[str, Any]) -> list[str]:
+    """evaluate_gate: the metrics of the new and the live version, the decision and its reason."""
+    new_metrics = dict(decision.get("new_metrics") or {})
+    live_metrics = decision.get("live_metrics")
+    ratios = dict(decision.get("min_ratios") or {})
+    version = decision.get("solution_version_arn", "?")
+    if live_metrics is None:
+        lines = [f"Metrics of {version} (nothing is live to compare with):"]
+    else:
+        lines = [f"Metrics of {version} vs the live version {decision.get('live_solution_version_arn', '?')}:"]
+    for name in ratios:
+        live = None if live_metrics is None else live_metrics.get(name)
+        lines.append(
+            _metric_line(name, new_metrics.get(name), live, ratios[name], live_exists=live_metrics is not None)
+        )
+    others = sorted((name for name in new_metrics if name not in ratios), key=_metric_order)
+    if others:
+
+        def pair(name: str) -> str:
+            new = _shown(new_metrics.get(name))
+            return new if live_metrics is None else f"{new}/{_shown(live_metrics.get(name))}"
+
+        label = "  not gated" + ("" if live_metrics is None else " (new/live)")
+        lines.append(f"{label}: " + ", ".join(f"{metric_label(name)} {pair(name)}" for name in others))
+    verdict = "DEPLOY the new version" if decision.get("deploy") else "KEEP the live version"
+    lines.append(f"Decision: {verdict}")
+    lines.append(f"Reason: {decision.get('reason', '?')}")
+    return lines
+
+
+def describe_campaign_deployment(campaign_arn: str, solution_version_arn: str, *, created: bool) -> list[str]:
+    """create_campaign / update_campaign: the new version is deployed."""
+    action = "created, serving" if created else "now serves"
+    return [f"Deployed: campaign {campaign_arn} {action} {solution_version_arn}"]
+
+
+def describe_kept(decision: Mapping[str, Any]) -> list[str]:
+    """keep_live_version: not deployed, and why."""
+    live = decision.get("live_solution_version_arn") or "the live version"
+    return [
+        f"Keeping the live version: not deployed; campaign {decision.get('campaign_arn') or '?'} keeps serving {live}",
+        f"Reason: {decision.get('reason', '?')}",
+    ]
+
+
+def describe_metrics_record(result: Mapping[str, Any], solution_version_arn: str | None = None) -> list[str]:
+    """record_metrics: deployed or not, the reason, and where the history and its chart are."""
+    deployed = "deployed" if result.get("deployed") else "not deployed"
+    version = solution_version_arn or "the new version"
+    recorded = result.get("versions_recorded", 0)
+    return [
+        f"Recorded {version} ({deployed}) in the metric history: {count(recorded)} "
+        f"version{'' if recorded == 1 else 's'} so far",
+        f"Reason: {result.get('reason', '?')}",
+        f"History: {result.get('history_uri', '?')}; chart: {result.get('chart_uri', '?')} "
+        "(task link 'Metrics history chart')",
+    ]
