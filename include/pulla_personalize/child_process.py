@@ -27,7 +27,7 @@ LENGTH = struct.Struct("<Q")
 _CHILD_MAIN = "import sys, importlib; sys.path.append(sys.argv[2]); importlib.import_module(sys.argv[1]).main()"
 
 
-def _death_signal_setter() -> Any:
+def death_signal_setter() -> Any:
     """A callable for between fork and exec that asks Linux for SIGKILL when the parent goes (None elsewhere).
 
     libc is looked up here, in the parent: the child between fork and exec must do as little as possible."""
@@ -54,7 +54,7 @@ def start(module: str, *, niceness: int = 0) -> subprocess.Popen:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         bufsize=0,  # frames are read straight from the pipe (read_exactly)
-        preexec_fn=_death_signal_setter(),
+        preexec_fn=death_signal_setter(),
     )
     if niceness and hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):  # it may already have ended; it then reports why on its own

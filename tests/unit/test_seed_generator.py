@@ -385,3 +385,14 @@ def test_default_end_date_is_today_in_seoul() -> None:
     after = datetime.now(ZoneInfo("Asia/Seoul")).date()
     assert today in (before, after)
     assert before - timedelta(days=1) < today
+
+
+def test_crawlers_after_the_window_come_at_the_windows_rate_drawn_per_day() -> None:
+    config = SeedConfig(scale=2, seed=42, end_date=date(2026, 11, 11), days=30)
+    activity = generator.ActivityGenerator(config, generator.make_catalog(config), generator.make_members(config))
+    later_days = range(config.days, config.days + 3000)
+    counts = [activity.crawler_sessions_on_later_day(day) for day in later_days]
+    per_day_in_window = len(activity.bot_days) / config.days  # 12 crawler sessions in the seeded month
+    assert abs(np.mean(counts) - per_day_in_window) < 0.05
+    # A day's count comes from that day's stream alone: asking in another order gives the same counts.
+    assert [activity.crawler_sessions_on_later_day(day) for day in reversed(later_days)] == counts[::-1]

@@ -624,6 +624,13 @@ class ActivityGenerator:
         for day in range(self.config.days):
             yield self._day(day)
 
+    def crawler_sessions_on_later_day(self, day: int) -> int:
+        """How many crawler sessions come on ``day``, a day index past the seeded window (living_shop): Poisson at
+        the window's rate, from a stream of that day alone, so the count does not depend on which days are made
+        with it."""
+        rate = BOT_SESSIONS_PER_SCALE_PER_30_DAYS * self.config.scale / 30
+        return int(_rng(self.config.seed, _STREAM_BOTS, day).poisson(rate))
+
     def _session_starts(self, rng: np.random.Generator, n: int, day_start: int) -> np.ndarray:
         hours = rng.choice(24, size=n, p=self.hour_p)
         return day_start + hours * 3_600_000 + rng.integers(0, 3_600_000, n)

@@ -9,10 +9,13 @@ table ``demo_shop`` beside the Pulla tables; the export's SQL never reads it. A 
 catalogue from that record, exactly as the seed made them, and continues the day-by-day activity generator past
 the seeded window: day ``n`` always comes from the random stream of day ``n``, and its ids continue from the
 largest ids already stored, so topping up three days at once or one day on each of three starts gives the same
-rows. Members who have not withdrawn stay active after the seeded window; withdrawn members stay gone. The
-seeded window's bot sessions and forced test-account orders are not repeated on later days.
+rows. Members who have not withdrawn stay active after the seeded window; withdrawn members stay gone. Crawler
+sessions keep coming at the seeded window's rate (their count drawn per day); the seeded window's forced orders of
+test accounts and withdrawn members are not repeated. No members or products are added after the seeded window.
 
-Each top-up is one transaction: an interruption leaves the shop as it was.
+Each top-up is one transaction: an interruption leaves the shop as it was. It takes the shop's write lock before
+it reads the last day covered (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on the servers), so two
+top-ups started at once add the days once: the second waits for the first and then finds nothing to add.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ demo_shop = sa.Table(
 )
 #: A member who has not withdrawn stays active this long past the seeded window.
 _STILL_ACTIVE_MS = 3650 * 86_400_000
+#: How long a top-up on SQLite waits for another one's write lock (pysqlite's default is 5 s; a month of days at
+#: the demo's scale takes longer).
+_SQLITE_LOCK_WAIT_SECONDS = 600
 
 
 class NotALivingShopError(RuntimeError):
@@ -59,7 +65,8 @@ class ShopState:
 
 
 def yesterday_in(time_zone: str, now: datetime | None = None) -> date:
-    """The calendar day before today in ``time_zone`` (``now`` defaults to the current time)."""
+    """The calendar day before today in ``time_zone`` (``now`` defaults to the current time; a naive ``now`` is
+    taken as the machine's local time)."""
     zone = ZoneInfo(time_zone)
     moment = now.astimezone(zone) if now is not None else datetime.now(zone)
     return moment.date() - timedelta(days=1)
@@ -68,7 +75,11 @@ def yesterday_in(time_zone: str, now: datetime | None = None) -> date:
 def seed_living_shop(url: str | sa.URL, *, through: date, seed: int = 42, scale: float = 2, days: int = 30) -> None:
     """Seeds a new demo shop at ``url`` with the ``days`` days up to and including ``through`` and records it.
 
-    Scale 2 (about 2,000 members) gives about 2,300 interactions a day after the export's exclusions, so one day
+    The days covered are ``through - (days - 1)`` .. ``through``, local days in Asia/Seoul: this is
+    ``seed_demo_database`` with ``end_date = through + 1 day``, whose ``end_date`` is the first day without data.
+    Pass ``yesterday_in("Asia/Seoul")`` as ``through`` for a shop whose last day is yesterday.
+
+    Scale 2 (about 2,000 members) gives about 2,100-2,300 interactions a day after the export's exclusions, so one day
     alone clears Personalize's minimum of 1,000 per import with room to spare; scale 1 is about 1,100."""
     from pulla_personalize.sourcedb.seed import seed_demo_database
 
@@ -77,9 +88,27 @@ def seed_living_shop(url: str | sa.URL, *, through: date, seed: int = 42, scale:
     record_shop(url, SeedConfig(scale=scale, seed=seed, end_date=end_date, days=days))
 
 
+def _engine(url: str | sa.URL) -> sa.Engine:
+    """An engine whose transactions take SQLite's write lock at BEGIN, DDL included (pysqlite would begin only at
+    the first write and not around DDL at all); other engines as they come."""
+    if sa.make_url(url).get_backend_name() != "sqlite":
+        return sa.create_engine(url)
+    engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_LOCK_WAIT_SECONDS})
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
 def record_shop(url: str | sa.URL, config: SeedConfig) -> None:
     """Marks a database freshly seeded with ``config`` as a living shop covering its seeded window."""
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     try:
         with engine.begin() as connection:
             demo_shop.drop(connection, checkfirst=True)
@@ -97,24 +126,32 @@ def record_shop(url: str | sa.URL, config: SeedConfig) -> None:
         engine.dispose()
 
 
-def read_shop(connection: sa.Connection) -> ShopState:
+def read_shop(connection: sa.Connection, *, for_update: bool = False) -> ShopState:
+    """How the shop was seeded and the last day it covers; ``for_update`` also locks the record on PostgreSQL and
+    MariaDB until the transaction ends (SQLite's lock is the whole database, taken at BEGIN by :func:`_engine`)."""
     if not sa.inspect(connection).has_table("demo_shop"):
         raise NotALivingShopError(
             "this database has no demo_shop record: it was not seeded as a living demo shop "
             "(remove it and let `make airflow` seed a new one)"
         )
-    row = connection.execute(sa.select(demo_shop)).one()
+    query = sa.select(demo_shop)
+    if for_update:
+        query = query.with_for_update()
+    row = connection.execute(query).one()
     config = SeedConfig(scale=row.scale, seed=row.seed, end_date=row.seeded_end_date, days=row.seeded_days)
     return ShopState(config, row.covered_through)
 
 
 def top_up_demo_database(url: str | sa.URL, *, through: date) -> list[date]:
     """Adds the shop's activity for every day after the one it covers, up to and including ``through``; returns
-    the days added (none when it already covers ``through``). One transaction: all days or none."""
-    engine = sa.create_engine(url)
+    the days added (none when it already covers ``through``). One transaction: all days or none.
+
+    ``through`` is a local day in Asia/Seoul, normally ``yesterday_in("Asia/Seoul")``. Raises
+    :class:`NotALivingShopError` for a database not made by :func:`seed_living_shop`."""
+    engine = _engine(url)
     try:
         with engine.begin() as connection:
-            state = read_shop(connection)
+            state = read_shop(connection, for_update=True)
             days = _missing_days(state.covered_through, through)
             if not days:
                 return []
@@ -123,7 +160,9 @@ def top_up_demo_database(url: str | sa.URL, *, through: date) -> list[date]:
                 # Each day ends its own events (as the seed's last day does), so a day's rows do not depend on
                 # how many days are added with it.
                 generator.end_ms = seoul_midnight_ms(day + timedelta(days=1))
-                batch = generator._day((day - state.config.start_date).days)
+                day_index = (day - state.config.start_date).days
+                generator.bot_days = np.full(generator.crawler_sessions_on_later_day(day_index), day_index)
+                batch = generator._day(day_index)
                 bulk_insert(connection, tables.orders, batch.orders)
                 bulk_insert(connection, tables.order_items, batch.order_items)
                 bulk_insert(connection, tables.web_logs, batch.web_logs)
@@ -144,7 +183,6 @@ def _continuing_generator(config: SeedConfig, connection: sa.Connection) -> Acti
     members.active_to_ms = np.where(members.withdrawn, members.active_to_ms, members.active_to_ms + _STILL_ACTIVE_MS)
     generator = ActivityGenerator(config, make_catalog(config), members)
     generator.ordering_sessions = {}  # the seeded window's forced orders are not repeated
-    generator.bot_days = generator.bot_days[:0]
 
     def next_id(column: sa.Column) -> int:
         return int(connection.execute(sa.select(sa.func.max(column))).scalar() or 0) + 1

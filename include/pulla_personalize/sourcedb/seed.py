@@ -92,7 +92,9 @@ def seed_demo_database(
 ) -> dict[str, int]:
     """Creates the six Pulla tables in the database at ``url`` and fills them; returns rows written per table.
 
-    Activity covers the ``days`` days before 00:00 Asia/Seoul on ``end_date``. Raises
+    Activity covers the ``days`` days before 00:00 Asia/Seoul on ``end_date``: the local days
+    ``end_date - days`` .. ``end_date - 1``; ``end_date`` itself has no data (for a shop whose last day is
+    yesterday, pass today, or see ``living_shop.seed_living_shop``, which takes the last day instead). Raises
     :class:`SourceDatabaseExistsError` when Pulla tables exist and ``replace`` is false, ``ValueError`` on bad
     arguments. Nothing is half-written: see the module docstring.
     """
