@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test demo airflow bench
+.PHONY: install lint format test e2e demo airflow bench
 
 install: $(STAMP)
 
@@ -25,8 +25,27 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Every test but the e2e tier (which starts whole Airflow clusters and takes longer): see `make e2e`.
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The production-shaped tier: Airflow as separate processes under the LocalExecutor and the CeleryExecutor,
+# `make airflow` as a newcomer runs it, and a real browser.
+e2e: install browser
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# Debian's chromium and chromedriver for the browser test (tests/e2e/test_browser_ui.py): installed with apt-get
+# when either is missing (as root, or through sudo), nothing otherwise; the package lists are refreshed only when the
+# first install fails. `.ci/run` calls it before the tests.
+.PHONY: browser
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	echo "browser: installing Debian's chromium and chromium-driver"; \
+	get() { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		chromium chromium-driver fonts-liberation </dev/null; }; \
+	get || { $$sudo apt-get update -q </dev/null && get; } && \
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver
 
 demo: install
 	$(BIN)/python -m pulla_personalize.demo $(DEMO_ARGS)

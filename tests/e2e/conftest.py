@@ -9,9 +9,10 @@ reason, unless ``PULLA_REQUIRE_DB_SERVERS=1``.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
-import uuid
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,10 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SERVER_ADMIN_URLS, servers_required
+from pulla_personalize.sourcedb.living_shop import yesterday_in
+from tests.conftest import _create_server_database, servers_required
 
-END_DATE = date(2026, 11, 1)
 DAYS = 30
+#: The source is a living demo shop, as `make airflow`'s: its days end yesterday in Seoul, so the scheduled daily
+#: run that unpausing starts (for yesterday) finds its data. END_DATE is the first day without data.
+END_DATE = date.fromordinal(yesterday_in("Asia/Seoul").toordinal() + 1)
 REDIS_URL = os.environ.get("PULLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -48,30 +52,21 @@ def _redis_reachable(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def seeded_source(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from pulla_personalize.sourcedb.seed import seed_demo_database
+    from pulla_personalize.sourcedb.living_shop import seed_living_shop
 
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e-source') / 'pulla.db'}"
-    seed_demo_database(url, end_date=END_DATE, scale=1, seed=7, days=DAYS)
+    seed_living_shop(url, through=date.fromordinal(END_DATE.toordinal() - 1), seed=7, days=DAYS)
     return url
 
 
 @contextmanager
 def metadata_database() -> Iterator[str]:
     """A PostgreSQL database of its own for Airflow's metadata, dropped afterwards."""
-    import sqlalchemy as sa
-
-    admin_url = sa.make_url(SERVER_ADMIN_URLS["postgresql"])
-    name = f"pulla_e2e_{uuid.uuid4().hex[:10]}"
+    url, drop = _create_server_database("postgresql")
     try:
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    except Exception as error:  # any driver error means: no usable server
-        _missing(f"postgresql server not reachable at {admin_url}: {error}")
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+        yield url
+    finally:
+        drop()
 
 
 @dataclass
@@ -110,7 +105,42 @@ def e2e(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """A started cluster per executor: its tests run against it, then it stops and its database goes."""
     work_dir = tmp_path_factory.mktemp(f"e2e-{request.param}")
     with metadata_database() as database_url:
-        yield from start_e2e(request.param, work_dir, database_url, seeded_source)
+        for e2e in start_e2e(request.param, work_dir, database_url, seeded_source):
+            started = time.monotonic()
+            yield e2e
+            record_run_times(e2e, request.param, time.monotonic() - started)
+
+
+#: Where the e2e tier leaves what a person may want to look at afterwards (run times, screenshots).
+ARTEFACTS_DIR = Path(os.environ.get("PULLA_TEST_ARTEFACTS", Path(__file__).resolve().parents[2] / ".test-artefacts"))
+
+
+def record_run_times(e2e: E2E, executor: str, tier_seconds: float) -> None:
+    """Writes every DAG run's wall time (queued → end, as the REST API reports them) to
+    ``.test-artefacts/e2e/<executor>.json``: the README's figures come from these files."""
+    from datetime import datetime
+
+    runs = []
+    for dag_id in ("pulla_personalize_setup", "pulla_personalize_daily", "pulla_personalize_retrain"):
+        for run in e2e.api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]:
+            if not (run.get("queued_at") and run.get("end_date")):
+                continue
+            seconds = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["queued_at"])
+            running = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+            runs.append(
+                {
+                    "dag_id": dag_id,
+                    "run_type": run["run_type"],
+                    "state": run["state"],
+                    "conf": run.get("conf") or {},
+                    "queued_to_end_seconds": round(seconds.total_seconds(), 1),
+                    "start_to_end_seconds": round(running.total_seconds(), 1),
+                }
+            )
+    folder = ARTEFACTS_DIR / "e2e"
+    folder.mkdir(parents=True, exist_ok=True)
+    report = {"executor": executor, "tests_seconds": round(tier_seconds, 1), "runs": runs}
+    (folder / f"{executor}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str) -> Iterator[E2E]:

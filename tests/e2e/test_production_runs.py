@@ -8,6 +8,7 @@ failing window and the rerun come after.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -20,8 +21,13 @@ FULL_WINDOW = {
     "window_end": END_DATE.isoformat(),
     "full_reload": True,
 }
-#: A day after the seeded month: no interactions at all.
-EMPTY_WINDOW = {"window_start": "2026-11-05", "window_end": "2026-11-06", "full_reload": False}
+#: A day ten days before the seeded month: no interactions at all.
+_EMPTY_DAY = date.fromordinal(END_DATE.toordinal() - DAYS - 10)
+EMPTY_WINDOW = {
+    "window_start": _EMPTY_DAY.isoformat(),
+    "window_end": date.fromordinal(_EMPTY_DAY.toordinal() + 1).isoformat(),
+    "full_reload": False,
+}
 DEFERRING_TASKS = ("import_interactions", "import_users", "import_items")
 
 
@@ -46,7 +52,24 @@ def test_setup_daily_and_retrain_succeed(e2e: E2E) -> None:
         run_id, state = e2e.run(dag_id, conf)
         assert_succeeded(e2e, dag_id, run_id, state)
         e2e.runs[dag_id] = run_id
-    assert len(e2e.import_jobs()) == 3
+    label = FULL_WINDOW["window_start"].replace("-", "") + "-" + FULL_WINDOW["window_end"].replace("-", "")
+    jobs = e2e.import_jobs()
+    for kind in ("interactions", "users", "items"):
+        assert any(f"/pulla-{kind}-{label}-full-" in job for job in jobs), (kind, jobs)
+
+
+def test_the_scheduled_runs_unpausing_started_are_green(e2e: E2E) -> None:
+    """Unpausing starts the latest scheduled run of each DAG (catchup is off): yesterday's daily run, which the
+    living demo shop has data for, and last Sunday's retrain, after setup."""
+    scheduled = {}
+    for dag_id in ("pulla_personalize_daily", "pulla_personalize_retrain"):
+        runs = e2e.api.get(f"/api/v2/dags/{dag_id}/dagRuns", run_type=["scheduled"], limit=10)["dag_runs"]
+        assert runs, f"unpausing {dag_id} started no scheduled run"
+        for run in runs:
+            state = e2e.api.wait_for_run(dag_id, run["dag_run_id"], cluster=e2e.cluster)
+            assert_succeeded(e2e, dag_id, run["dag_run_id"], state)
+            scheduled[dag_id] = run["dag_run_id"]
+    assert scheduled["pulla_personalize_daily"].startswith("scheduled__")
 
 
 def trigger_logs(e2e: E2E, dag_id: str, run_id: str, task_id: str) -> list[str]:
@@ -69,6 +92,13 @@ def test_the_import_and_training_waits_deferred_to_the_triggerer(e2e: E2E) -> No
             assert any("Trigger fired event" in text for text in triggered), f"{dag_id}.{task_id}: {triggered}"
 
 
+def test_the_export_log_ends_with_a_summary_a_person_reads(e2e: E2E) -> None:
+    run_id = e2e.runs["pulla_personalize_daily"]
+    log = e2e.api.task_log("pulla_personalize_daily", run_id, "export_window", 1)
+    assert "Validation passed" in log
+    assert "Returned value was" not in log  # no one-line dump of the returned dict
+
+
 def test_every_task_log_is_readable_through_the_api(e2e: E2E) -> None:
     for dag_id, run_id in e2e.runs.items():
         for task_id, item in e2e.api.task_instances(dag_id, run_id).items():
@@ -88,6 +118,10 @@ def test_a_window_with_too_little_data_fails_export_once_and_imports_nothing(e2e
     assert "at least 25 users with at least 2 interactions" in log
     assert "expect_enough_users_with_min_interactions" in log
     assert "Great Expectations process failed" not in log
+    # Stated once, in words, before any framework traceback.
+    first_statement = log.index("Validation FAILED")
+    assert log.count("Validation FAILED") == 1, log[-3000:]
+    assert "Traceback" not in log[:first_statement]
     assert all(tasks[task_id]["state"] != "success" for task_id in DEFERRING_TASKS)
     assert e2e.import_jobs() == jobs_before
 
