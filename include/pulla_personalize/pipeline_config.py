@@ -302,8 +302,19 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
 
 
 def config_path() -> Path:
+    """``PULLA_PERSONALIZE_CONFIG`` or the shipped file. The variable must be an absolute path: tasks run in
+    executor processes (a LocalExecutor worker, a Celery worker) whose working directory is not the one the
+    variable was set in, so a relative path would name a different file, or none, depending on where a task ran."""
     override = os.environ.get(CONFIG_PATH_ENV)
-    return Path(override) if override else DEFAULT_CONFIG_PATH
+    if not override:
+        return DEFAULT_CONFIG_PATH
+    path = Path(override).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(
+            f"{CONFIG_PATH_ENV}={override!r} must be an absolute path: Airflow tasks run in worker processes "
+            "whose working directory is not yours"
+        )
+    return path
 
 
 def load_pipeline_config(path: Path | str | None = None) -> PipelineConfig:

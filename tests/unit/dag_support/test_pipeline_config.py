@@ -62,6 +62,17 @@ def test_a_missing_environment_file_is_named(monkeypatch: pytest.MonkeyPatch, tm
         load_pipeline_config()
 
 
+def test_a_relative_environment_path_is_refused_by_name(
+    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path would be read against each worker's own working directory, not the one it was set in."""
+    path = write_config(lambda data: None, name="relative.yaml")
+    monkeypatch.chdir(path.parent)
+    monkeypatch.setenv(CONFIG_PATH_ENV, path.name)  # it exists here, in this working directory
+    with pytest.raises(ConfigError, match=r"PULLA_PERSONALIZE_CONFIG='relative\.yaml' must be an absolute path"):
+        load_pipeline_config()
+
+
 def test_unreadable_file_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "personalize.yaml"
     folder.mkdir()  # a folder where the file should be: reading it fails for any user, root included
