@@ -34,7 +34,7 @@ test: lint
 e2e: install browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-# Debian's chromium and chromedriver for the browser test (tests/e2e/test_browser_ui.py): installed with apt-get
+# Debian's chromium and chromedriver for the browser test (tests/e2e/test_make_airflow.py): installed with apt-get
 # when either is missing (as root, or through sudo), nothing otherwise; the package lists are refreshed only when the
 # first install fails. `.ci/run` calls it before the tests.
 .PHONY: browser
