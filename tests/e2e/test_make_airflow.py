@@ -2,12 +2,15 @@
 through (setup → daily with the form's defaults → retrain with the form's defaults) is green; nothing it starts
 listens beyond loopback; Ctrl-C stops every process it started.
 
-The walk through is driven through the REST API here; tests/e2e/test_browser_ui.py clicks the same UI.
+The walk through is driven through the REST API; then a real browser (``browser.check_airflow_ui``, Debian's
+chromium) reads the same UI: the DAG list and tags, the docs, the trigger form (and a run started from it), the green
+run, a task log and the metrics-chart link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -15,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,8 @@ import pytest
 from pulla_personalize.airflow_cluster import ApiClient
 from pulla_personalize.child_process import death_signal_setter
 from pulla_personalize.local_services import free_port
+
+from .browser import artefacts_dir, check_airflow_ui, chromium_driver, require_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -37,6 +42,8 @@ class MakeAirflow:
     api: ApiClient
     output: Path
     state_dir: Path
+    #: dag id -> its successful run of the walk through (filled by the first test).
+    runs: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
         return self.output.read_text(encoding="utf-8", errors="replace")
@@ -146,14 +153,37 @@ def run_and_wait(running: MakeAirflow, dag_id: str, conf: dict | None = None) ->
 
 def test_the_readme_walk_through_is_green_with_the_forms_defaults(make_airflow: MakeAirflow) -> None:
     assert re.search(r"Seeded the demo Pulla database at .*: 30 days up to \d{4}-\d{2}-\d{2}\.", make_airflow.text())
+    require_browser()  # before minutes of runs: a missing browser skips (fails in CI) at once
     run_and_wait(make_airflow, "pulla_personalize_setup")
     daily = run_and_wait(make_airflow, "pulla_personalize_daily")  # the form's defaults: yesterday
     scheduled = make_airflow.api.get("/api/v2/dags/pulla_personalize_daily/dagRuns", run_type=["scheduled"])
     for run in scheduled["dag_runs"]:  # unpausing started yesterday's scheduled run: green too
         assert make_airflow.api.wait_for_run("pulla_personalize_daily", run["dag_run_id"]) == "success"
-    run_and_wait(make_airflow, "pulla_personalize_retrain")
+    retrain = run_and_wait(make_airflow, "pulla_personalize_retrain")
     tasks = make_airflow.api.task_instances("pulla_personalize_daily", daily)
     assert tasks["import_interactions"]["state"] == "success"
+    make_airflow.runs.update({"pulla_personalize_daily": daily, "pulla_personalize_retrain": retrain})
+
+
+def test_the_ui_in_a_real_browser(make_airflow: MakeAirflow) -> None:
+    """What a person sees in Chromium (in Seoul's time zone): checked on rendered text, with a screenshot a step."""
+    assert make_airflow.runs, "the walk through did not finish"
+    artefacts = artefacts_dir()
+    started = time.monotonic()
+    with chromium_driver(artefacts) as driver:
+        result = check_airflow_ui(
+            driver,
+            make_airflow.url,
+            artefacts,
+            make_airflow.runs["pulla_personalize_daily"],
+            retrain_run_id=make_airflow.runs["pulla_personalize_retrain"],
+        )
+    report = json.loads(result.to_json()) | {"browser_seconds_with_start_and_quit": round(time.monotonic() - started)}
+    (artefacts / "timings.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    # The form repeated the walk through's daily run (its defaults: yesterday): it adopts that day's import jobs.
+    assert result.triggered_conf == {}
+    state = make_airflow.api.wait_for_run("pulla_personalize_daily", result.triggered_run_id, timeout=600)
+    assert state == "success", f"the run started from the trigger form ({result.triggered_run_id}) ended {state}"
 
 
 def test_nothing_listens_beyond_loopback(make_airflow: MakeAirflow) -> None:
