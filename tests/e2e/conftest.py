@@ -76,6 +76,7 @@ class E2E:
     cluster: Any
     services: Any
     config: Any
+    source_url: str
     #: dag id -> the id of its successful run (filled by the first test, read by the ones after it).
     runs: dict[str, str] = field(default_factory=dict)
 
@@ -164,4 +165,4 @@ def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str)
             home=work_dir / "airflow", database_url=database_url, executor=executor, broker_url=broker, extra_env=extra
         )
         with cluster:
-            yield E2E(cluster, services, config)
+            yield E2E(cluster, services, config, source_url)

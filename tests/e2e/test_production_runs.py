@@ -8,7 +8,10 @@ failing window and the rerun come after.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +100,24 @@ def test_the_export_log_ends_with_a_summary_a_person_reads(e2e: E2E) -> None:
     log = e2e.api.task_log("pulla_personalize_daily", run_id, "export_window", 1)
     assert "Validation passed" in log
     assert "Returned value was" not in log  # no one-line dump of the returned dict
+
+
+def test_the_archived_csvs_are_the_bytes_the_cli_exports(e2e: E2E, tmp_path: Path) -> None:
+    """The export inside a task runner (a LocalExecutor worker, a Celery worker) writes what the CLI writes."""
+    from pulla_personalize.dag_support.tasks import run_prefix
+
+    config = e2e.config
+    command = [sys.executable, "-m", "pulla_personalize.cli", "export", "--db", e2e.source_url, "--out", str(tmp_path)]
+    command += ["--start", FULL_WINDOW["window_start"], "--end", FULL_WINDOW["window_end"]]
+    command += ["--source-time-zone", config.time_zone, "--bot-events-per-minute", str(config.bot_events_per_minute)]
+    command += ["--keep-anonymous-sessions"] if config.keep_anonymous_sessions else []
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    label = FULL_WINDOW["window_start"].replace("-", "") + "-" + FULL_WINDOW["window_end"].replace("-", "")
+    s3 = e2e.services.s3_client()
+    for kind in ("interactions", "users", "items"):
+        archived = s3.get_object(Bucket=config.s3.bucket, Key=run_prefix(config, label) + f"{kind}.csv")
+        assert archived["Body"].read() == (tmp_path / f"{kind}.csv").read_bytes(), kind
 
 
 def test_every_task_log_is_readable_through_the_api(e2e: E2E) -> None:
