@@ -89,21 +89,10 @@ def seed_living_shop(url: str | sa.URL, *, through: date, seed: int = 42, scale:
 
 
 def _engine(url: str | sa.URL) -> sa.Engine:
-    """An engine whose transactions take SQLite's write lock at BEGIN, DDL included (pysqlite would begin only at
-    the first write and not around DDL at all); other engines as they come."""
-    if sa.make_url(url).get_backend_name() != "sqlite":
-        return sa.create_engine(url)
-    engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_LOCK_WAIT_SECONDS})
+    """Transactions that take SQLite's write lock at BEGIN, DDL included; other engines as they come."""
+    from pulla_personalize.sourcedb.seed import sqlite_transactional_engine
 
-    @sa.event.listens_for(engine, "connect")
-    def _no_implicit_transactions(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin_immediate(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    return sqlite_transactional_engine(url, begin="BEGIN IMMEDIATE", lock_wait_seconds=_SQLITE_LOCK_WAIT_SECONDS)
 
 
 def record_shop(url: str | sa.URL, config: SeedConfig) -> None:

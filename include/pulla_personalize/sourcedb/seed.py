@@ -35,17 +35,21 @@ def seoul_today() -> date:
     return datetime.now(_SEOUL).date()
 
 
-def _engine(url: str | sa.URL) -> sa.Engine:
-    engine = sa.create_engine(url)
-    if engine.dialect.name == "sqlite":
-        # pysqlite does not put DDL in a transaction: we emit BEGIN ourselves so CREATE TABLE rolls back too.
-        @sa.event.listens_for(engine, "connect")
-        def _no_implicit_transactions(dbapi_connection, _record) -> None:
-            dbapi_connection.isolation_level = None
+def sqlite_transactional_engine(url: str | sa.URL, *, begin: str = "BEGIN", lock_wait_seconds: float = 5) -> sa.Engine:
+    """An engine whose SQLite transactions start with ``begin`` (``BEGIN``, or ``BEGIN IMMEDIATE`` to take the
+    write lock at once) and cover DDL too: pysqlite would begin only at the first write and never around DDL.
+    ``lock_wait_seconds`` is how long SQLite waits for another writer's lock. Other engines are left as they come."""
+    if sa.make_url(url).get_backend_name() != "sqlite":
+        return sa.create_engine(url)
+    engine = sa.create_engine(url, connect_args={"timeout": lock_wait_seconds})
 
-        @sa.event.listens_for(engine, "begin")
-        def _begin(connection: sa.Connection) -> None:
-            connection.exec_driver_sql("BEGIN")
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql(begin)
 
     return engine
 
@@ -99,7 +103,7 @@ def seed_demo_database(
     arguments. Nothing is half-written: see the module docstring.
     """
     config = SeedConfig(scale=scale, seed=seed, end_date=end_date, days=days)
-    engine = _engine(url)
+    engine = sqlite_transactional_engine(url)
     try:
         with engine.connect() as connection:
             existing = tables.existing_tables(connection)
