@@ -22,11 +22,9 @@ behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -37,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from pulla_personalize import INCLUDE_DIR
+from pulla_personalize.guardian import guarded_popen, stop_guarded
+from pulla_personalize.local_services import free_port
 
 REPO_ROOT = INCLUDE_DIR.parent
 START_TIMEOUT_SECONDS = 180
@@ -69,12 +69,6 @@ def loopback_hostname() -> str:
     return "127.0.0.1"
 
 
-def _free_port() -> int:
-    from pulla_personalize.local_services import free_port
-
-    return free_port()
-
-
 @dataclass
 class AirflowCluster:
     """One Airflow: its home under ``home``, a metadata database, and its components as processes.
@@ -98,10 +92,10 @@ class AirflowCluster:
             raise ValueError(f"executor must be LocalExecutor or CeleryExecutor, got {self.executor!r}")
         if self.executor == "CeleryExecutor" and not self.broker_url:
             raise ValueError("the CeleryExecutor needs broker_url (e.g. redis://127.0.0.1:6379/0)")
-        self.port = self.port or _free_port()
+        self.port = self.port or free_port()
         self.queue = self.queue or f"pulla-{secrets.token_hex(4)}"
         self._secret = secrets.token_hex(16)
-        self._log_ports = (_free_port(), _free_port())
+        self._log_ports = (free_port(), free_port())
 
     @property
     def url(self) -> str:
@@ -210,8 +204,6 @@ class AirflowCluster:
         return self
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        from pulla_personalize.guardian import guarded_popen
-
         with (self.log_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = guarded_popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -251,18 +243,8 @@ class AirflowCluster:
         return " ready." in log
 
     def stop(self) -> None:
-        """SIGTERM to every component's process group, newest first, then SIGKILL to what is left after 30 s."""
-        for process in reversed(list(self.processes.values())):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in reversed(list(self.processes.values())):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # the group: task runners a component had started
-            process.wait()
+        """Stops every component and the task processes it started, newest first (``guardian.stop_guarded``)."""
+        stop_guarded(list(self.processes.values()), timeout_seconds=30)
         self.processes.clear()
 
     def __enter__(self) -> AirflowCluster:
@@ -291,7 +273,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self._token: str | None = None
 
-    def _request(self, method: str, path: str, body: Any = None, *, raw: bool = False, **query: Any) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
         from urllib.parse import urlencode
 
         url = self.base_url + path + (f"?{urlencode(query, doseq=True)}" if query else "")
@@ -308,8 +290,6 @@ class ApiClient:
                 payload = response.read().decode("utf-8")
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, method, path, error.read().decode("utf-8", "replace")) from None
-        if raw:
-            return payload
         return json.loads(payload) if payload else None
 
     def token(self) -> str:

@@ -48,6 +48,21 @@ def guarded_popen(command: list[str], *, grace_seconds: float = 20, **popen_kwar
     )
 
 
+def stop_guarded(processes: list[subprocess.Popen], timeout_seconds: float) -> None:
+    """Stops processes started by ``guarded_popen``, newest first: SIGTERM to each guardian (which ends its
+    command's group), then, past ``timeout_seconds`` in all, SIGKILL to whatever of a group is left."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + timeout_seconds
+    for process in reversed(processes):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the group: anything the guardian could not end
+        process.wait()
+
+
 def _term_with_parent() -> None:
     """Between fork and exec of the guardian: SIGTERM (not SIGKILL: it must get to end its group) when its
     starter dies."""
@@ -90,11 +105,11 @@ def _end_group(group: int, grace_seconds: float, child: subprocess.Popen) -> Non
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline and _others_alive(group):
+    while time.monotonic() < deadline and _members(group):
         child.poll()  # the command's status is collected through Popen, so its exit code is kept
         _reap()
         time.sleep(0.1)
-    if _others_alive(group):
+    if _members(group):
         for pid in _members(group):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -129,7 +144,3 @@ def _members(group: int) -> list[int]:
         if pgrp == group and state != "Z":
             members.append(int(entry))
     return members
-
-
-def _others_alive(group: int) -> bool:
-    return bool(_members(group))

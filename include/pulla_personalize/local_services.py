@@ -8,10 +8,8 @@ an exception or Ctrl-C inside it, stops both processes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pulla_personalize.guardian import guarded_popen
+from pulla_personalize.guardian import guarded_popen, stop_guarded
 
 REGION = "ap-northeast-2"
 # Credentials only the local servers see; boto3 insists on having some.
@@ -157,17 +155,8 @@ class LocalServices:
         return self
 
     def stop(self) -> None:
-        """SIGTERM to each server's guardian (it ends the server's process group within 10 s), newest first."""
-        for _name, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for _name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        """Stops both servers and everything they started, newest first (``guardian.stop_guarded``)."""
+        stop_guarded([process for _name, process in self.processes], timeout_seconds=15)
         self.processes.clear()
 
     def __enter__(self) -> LocalServices:

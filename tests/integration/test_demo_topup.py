@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from pulla_personalize.sourcedb import living_shop, tables
+from pulla_personalize.sourcedb import living_shop
 from pulla_personalize.sourcedb.generator import (
     BOT_USER_AGENTS,
     DAY_MS,
@@ -24,23 +24,10 @@ from pulla_personalize.sourcedb.generator import (
     make_members,
 )
 from pulla_personalize.sourcedb.living_shop import seed_living_shop, top_up_demo_database
+from tests.integration.test_living_shop import SEEDED_THROUGH, SMALL, activity
 
-SEEDED_THROUGH = date(2026, 11, 10)
-SMALL = {"seed": 11, "scale": 0.3, "days": 5}
 SERVERS = [pytest.param("postgresql", marks=pytest.mark.db), pytest.param("mysql", marks=pytest.mark.db)]
 ID_COLUMNS = {"orders": "order_id", "order_items": "order_item_id", "web_logs": "log_id"}
-
-
-def activity(url: str) -> dict[str, list[tuple]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return {
-                name: connection.execute(sa.select(tables.metadata.tables[name]).order_by(sa.column(id_column))).all()
-                for name, id_column in ID_COLUMNS.items()
-            }
-    finally:
-        engine.dispose()
 
 
 def seoul_day_of_ms(epoch_ms: int) -> date:
