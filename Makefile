@@ -48,12 +48,12 @@ browser:
 	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver
 
 demo: install
-	$(BIN)/python -m pulla_personalize.demo $(DEMO_ARGS)
+	$(BIN)/python -m pulla_dev.demo $(DEMO_ARGS)
 
 airflow: install
-	$(BIN)/python -m pulla_personalize.airflow_local $(AIRFLOW_ARGS)
+	$(BIN)/python -m pulla_dev.airflow_local $(AIRFLOW_ARGS)
 
 # Benchmarks print figures and ratios against their targets; they are not part of `make test`.
 bench: install
-	$(BIN)/python -m pulla_personalize.bench $(BENCH_EXPORT_ARGS)
+	$(BIN)/python -m pulla_dev.bench $(BENCH_EXPORT_ARGS)
 	$(BIN)/python -m personalize_local.bench $(BENCH_ENDPOINT_ARGS)

@@ -45,7 +45,7 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
 
 from personalize_provider.operators.personalize import PersonalizeDatasetImportJobOperator
-from pulla_personalize.dag_support.policy import (
+from pulla_airflow.policy import (
     AWS_CONN_ID,
     SOURCE_DB_CONN_ID,
     TIME_ZONE,
@@ -94,18 +94,18 @@ DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATA
 def pulla_personalize_daily():
     @task
     def plan_window(params=None, dag_run=None) -> dict:
-        from pulla_personalize.dag_support.tasks import plan_window as plan
+        from pulla_airflow.tasks import plan_window as plan
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         return plan(dag_run.run_after, params, load_pipeline_config().time_zone)
 
-    # Each task logs a summary (dag_support.summaries) instead of Airflow's dump of the returned dict.
+    # Each task logs a summary (pulla_airflow.summaries) instead of Airflow's dump of the returned dict.
     @task(multiple_outputs=True, show_return_value_in_logs=False)
     def find_datasets(window: dict, export: dict) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
-        from pulla_personalize.dag_support.summaries import describe_import_plan
-        from pulla_personalize.dag_support.tasklog import fail_without_retry, log_summary
-        from pulla_personalize.dag_support.tasks import plan_imports
+        from pulla_airflow.summaries import describe_import_plan
+        from pulla_airflow.tasklog import fail_without_retry, log_summary
+        from pulla_airflow.tasks import plan_imports
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         with fail_without_retry():  # Personalize not set up yet: retrying cannot help
@@ -118,10 +118,10 @@ def pulla_personalize_daily():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk import BaseHook
 
-        from pulla_personalize.dag_support.connections import sqlalchemy_url
-        from pulla_personalize.dag_support.summaries import describe_export
-        from pulla_personalize.dag_support.tasklog import fail_without_retry, log_summary
-        from pulla_personalize.dag_support.tasks import export_to_run_archive
+        from pulla_airflow.connections import sqlalchemy_url
+        from pulla_airflow.summaries import describe_export
+        from pulla_airflow.tasklog import fail_without_retry, log_summary
+        from pulla_airflow.tasks import export_to_run_archive
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         with fail_without_retry():  # a failed validation gate: the data will not change on a retry
@@ -138,9 +138,9 @@ def pulla_personalize_daily():
     def publish(dataset_type: str, label: str, export: dict) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from pulla_personalize.dag_support.summaries import describe_publish
-        from pulla_personalize.dag_support.tasklog import log_summary
-        from pulla_personalize.dag_support.tasks import publish_dataset
+        from pulla_airflow.summaries import describe_publish
+        from pulla_airflow.tasklog import log_summary
+        from pulla_airflow.tasks import publish_dataset
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         location = publish_dataset(
@@ -156,9 +156,9 @@ def pulla_personalize_daily():
     def summarize_run(export: dict, import_jobs: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from pulla_personalize.dag_support.summaries import describe_run_summary
-        from pulla_personalize.dag_support.tasklog import log_summary
-        from pulla_personalize.dag_support.tasks import write_run_summary
+        from pulla_airflow.summaries import describe_run_summary
+        from pulla_airflow.tasklog import log_summary
+        from pulla_airflow.tasks import write_run_summary
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         summary = write_run_summary(

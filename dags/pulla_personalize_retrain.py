@@ -42,9 +42,9 @@ from personalize_provider.operators.personalize import (
     PersonalizeEvaluateSolutionVersionOperator,
     PersonalizeUpdateCampaignOperator,
 )
-from pulla_personalize.dag_support.operators import RecordSolutionMetricsOperator
-from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
-from pulla_personalize.dag_support.tasklog import (
+from pulla_airflow.operators import RecordSolutionMetricsOperator
+from pulla_airflow.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
+from pulla_airflow.tasklog import (
     campaign_created_summary,
     campaign_updated_summary,
     gate_summary,
@@ -95,13 +95,13 @@ from pulla_personalize.dag_support.tasklog import (
     },
 )
 def pulla_personalize_retrain():
-    # Each task logs a summary (dag_support.summaries) instead of Airflow's dump of the returned dict.
+    # Each task logs a summary (pulla_airflow.summaries) instead of Airflow's dump of the returned dict.
     @task(multiple_outputs=True, show_return_value_in_logs=False)
     def prepare_retrain(params=None) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
-        from pulla_personalize.dag_support.summaries import describe_retrain_plan
-        from pulla_personalize.dag_support.tasklog import fail_without_retry, log_summary
-        from pulla_personalize.dag_support.tasks import resolve_resources, retrain_values
+        from pulla_airflow.summaries import describe_retrain_plan
+        from pulla_airflow.tasklog import fail_without_retry, log_summary
+        from pulla_airflow.tasks import resolve_resources, retrain_values
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         config = load_pipeline_config()
@@ -113,14 +113,14 @@ def pulla_personalize_retrain():
 
     @task.branch
     def choose_deployment(decision: dict, campaign_arn: str | None) -> str:
-        from pulla_personalize.dag_support.tasks import deployment_branch
+        from pulla_airflow.tasks import deployment_branch
 
         return deployment_branch(decision, campaign_arn)
 
     @task(show_return_value_in_logs=False)
     def keep_live_version(decision: dict) -> str:
-        from pulla_personalize.dag_support.summaries import describe_kept
-        from pulla_personalize.dag_support.tasklog import log_summary
+        from pulla_airflow.summaries import describe_kept
+        from pulla_airflow.tasklog import log_summary
 
         log_summary(describe_kept(decision))
         return decision["reason"]

@@ -34,7 +34,7 @@ from personalize_provider.operators.personalize import (
     PersonalizeEnsureSchemaOperator,
     PersonalizeEnsureSolutionOperator,
 )
-from pulla_personalize.dag_support.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
+from pulla_airflow.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
 
 DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Items"}
 
@@ -55,7 +55,7 @@ DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Ite
 def pulla_personalize_setup():
     @task(multiple_outputs=True)
     def read_config() -> dict:
-        from pulla_personalize.dag_support.tasks import setup_values
+        from pulla_airflow.tasks import setup_values
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         return setup_values(load_pipeline_config())
@@ -63,7 +63,7 @@ def pulla_personalize_setup():
     @task
     def filter_definitions() -> list[dict]:
         """One ``{name, filter_expression}`` per configured filter (the list the filter task maps over)."""
-        from pulla_personalize.dag_support.tasks import setup_values
+        from pulla_airflow.tasks import setup_values
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         return setup_values(load_pipeline_config())["filters"]
@@ -72,7 +72,7 @@ def pulla_personalize_setup():
     def publish_resources(dataset_group_arn: str, tracker: dict, solution_arn: str, filter_arns: list) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from pulla_personalize.dag_support.tasks import expected_campaign_arn, publish_setup_resources
+        from pulla_airflow.tasks import expected_campaign_arn, publish_setup_resources
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         config = load_pipeline_config()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from pulla_personalize.dag_support.operators import MetricsChartLink
+from pulla_airflow.operators import MetricsChartLink
 
 
 class PullaLinksPlugin(AirflowPlugin):

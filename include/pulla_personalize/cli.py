@@ -14,7 +14,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "lint-schemas": ("pulla_personalize.schema_lint", "check Personalize schemas against its rules"),
-    "seed-demo-db": ("pulla_personalize.sourcedb.seed", "create and fill a demo Pulla database"),
+    "seed-demo-db": ("pulla_dev.demo_shop.seed", "create and fill a demo Pulla database"),
     "local-endpoint": ("personalize_local.cli", "serve a local Amazon Personalize-compatible endpoint"),
     "export": ("pulla_personalize.export_cli", "export a window as gated Personalize CSVs with a report"),
     "validate": ("pulla_personalize.validate_cli", "run the export's checks and suites on existing CSVs"),

@@ -69,7 +69,7 @@ from pulla_personalize.quality import (
     users_expectations,
 )
 from pulla_personalize.quarantine import Accounting, RejectsWriter, Verdicts
-from pulla_personalize.sourcedb.queries import load_query
+from pulla_personalize.queries import load_query
 
 REPORT_NAME = "report.json"
 REJECTS_DIR = "rejects"

@@ -74,10 +74,10 @@ class AirflowStack:
 
 @pytest.fixture(scope="session")
 def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
-    from pulla_personalize.demo import airflow_environment
-    from pulla_personalize.local_services import LocalServices
+    from pulla_dev.demo import airflow_environment
+    from pulla_dev.demo_shop.seed import seed_demo_database
+    from pulla_dev.local_services import LocalServices
     from pulla_personalize.pipeline_config import load_pipeline_config
-    from pulla_personalize.sourcedb.seed import seed_demo_database
 
     work_dir = tmp_path_factory.mktemp("dag-runs")
     config = load_pipeline_config()

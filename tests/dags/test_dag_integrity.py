@@ -13,8 +13,8 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.exceptions import AirflowFailException
 
-from pulla_personalize.dag_support.notify import PullaFailureNotifier
-from pulla_personalize.dag_support.policy import ALLOWED_TAGS, OWNER, TIME_ZONE
+from pulla_airflow.notify import PullaFailureNotifier
+from pulla_airflow.policy import ALLOWED_TAGS, OWNER, TIME_ZONE
 
 from .conftest import DAGS_DIR, REPO_ROOT
 
@@ -159,7 +159,7 @@ def test_daily_without_setup_fails_once_at_find_datasets(dag_bag: DagBag, nothin
 def test_failed_validation_is_logged_once_before_the_failure(
     dag_bag: DagBag, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from pulla_personalize.dag_support import tasks
+    from pulla_airflow import tasks
 
     failure_item = {
         "dataset": "interactions",
@@ -240,9 +240,9 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import personalize_provider.hooks.personalize, personalize_provider.operators.personalize
     import personalize_provider.triggers.personalize, personalize_provider.links.personalize
-    import pulla_personalize.dag_support.tasks, pulla_personalize.dag_support.operators
-    import pulla_personalize.dag_support.summaries, pulla_personalize.dag_support.tasklog
-    import pulla_personalize.dag_support.connections
+    import pulla_airflow.tasks, pulla_airflow.operators
+    import pulla_airflow.summaries, pulla_airflow.tasklog
+    import pulla_airflow.connections
     runpy.run_path({str(REPO_ROOT / "plugins" / "pulla_links.py")!r})
 # DagBag records the warnings of each DAG file (and of what it imports) as "path:line: Category: message".
 parsed = [text for texts in bag.captured_warnings.values() for text in texts]

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pulla_airflow.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY, read_json_object
 from pulla_personalize import SCHEMAS_DIR
-from pulla_personalize.dag_support.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY, read_json_object
 
 from .conftest import DAYS, END_DATE, AirflowStack
 
@@ -192,7 +192,7 @@ def recording_personalize() -> Iterator[tuple[str, list[str]]]:
 def test_a_window_that_fails_validation_writes_no_import_data_and_calls_no_personalize(
     airflow_stack: AirflowStack, recording_personalize: tuple[str, list[str]]
 ) -> None:
-    from pulla_personalize.local_services import aws_connection
+    from pulla_dev.local_services import aws_connection
 
     url, requests = recording_personalize
     connection = aws_connection(airflow_stack.services.s3_url, url)

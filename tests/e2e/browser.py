@@ -75,7 +75,7 @@ DAILY_PARAMS = {
 }
 #: Lines ``export_window``'s log always has after a successful export (the summary it ends with).
 EXPORT_LOG_LINES = ("Exported window", "Rows: interactions")
-METRICS_LINK = "Metrics history chart"  # pulla_personalize.dag_support.operators.MetricsChartLink.name
+METRICS_LINK = "Metrics history chart"  # pulla_airflow.operators.MetricsChartLink.name
 
 
 def artefacts_dir() -> Path:
@@ -304,7 +304,7 @@ def check_airflow_ui(
     Saves a screenshot per step under ``artefacts`` (``NN-step.png``; ``NN-step-FAILED.png`` when it fails).
     Returns what it did; the run it started is left running.
     """
-    from pulla_personalize.airflow_cluster import ApiClient
+    from pulla_dev.airflow_cluster import ApiClient
 
     base_url = base_url.rstrip("/")
     api = ApiClient(base_url)

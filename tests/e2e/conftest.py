@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pulla_personalize.sourcedb.living_shop import yesterday_in
+from pulla_dev.demo_shop.living_shop import yesterday_in
 from tests.conftest import _create_server_database, servers_required
 
 DAYS = 30
@@ -52,7 +52,7 @@ def _redis_reachable(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def seeded_source(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from pulla_personalize.sourcedb.living_shop import seed_living_shop
+    from pulla_dev.demo_shop.living_shop import seed_living_shop
 
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e-source') / 'pulla.db'}"
     seed_living_shop(url, through=date.fromordinal(END_DATE.toordinal() - 1), seed=7, days=DAYS)
@@ -145,8 +145,8 @@ def record_run_times(e2e: E2E, executor: str, tier_seconds: float) -> None:
 
 
 def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str) -> Iterator[E2E]:
-    from pulla_personalize.airflow_cluster import AirflowCluster
-    from pulla_personalize.local_services import LocalServices
+    from pulla_dev.airflow_cluster import AirflowCluster
+    from pulla_dev.local_services import LocalServices
     from pulla_personalize.pipeline_config import load_pipeline_config
 
     broker = None

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from pulla_personalize.airflow_cluster import ApiClient
+from pulla_dev.airflow_cluster import ApiClient
+from pulla_dev.local_services import free_port
 from pulla_personalize.child_process import death_signal_setter
-from pulla_personalize.local_services import free_port
 
 from .browser import artefacts_dir, check_airflow_ui, chromium_driver, require_browser
 
@@ -104,7 +104,7 @@ def make_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeAirfl
     output = state_dir / "make-airflow.out"
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "PULLA_PERSONALIZE"))}
-    command = [sys.executable, "-m", "pulla_personalize.airflow_local", "--port", str(port)]
+    command = [sys.executable, "-m", "pulla_dev.airflow_local", "--port", str(port)]
     command += ["--state-dir", str(state_dir)]
     with output.open("wb") as sink:
         # Its own session, so SIGINT reaches it alone, as Ctrl-C in its terminal would; killed if pytest dies
@@ -196,7 +196,7 @@ def test_nothing_listens_beyond_loopback(make_airflow: MakeAirflow) -> None:
 
 def test_a_second_instance_on_the_same_port_is_refused_clearly(make_airflow: MakeAirflow, tmp_path: Path) -> None:
     port = make_airflow.url.rsplit(":", 1)[1]
-    command = [sys.executable, "-m", "pulla_personalize.airflow_local", "--port", port, "--state-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "pulla_dev.airflow_local", "--port", port, "--state-dir", str(tmp_path)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 2
     assert f"127.0.0.1:{port} is already in use" in completed.stderr

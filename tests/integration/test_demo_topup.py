@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from pulla_personalize.sourcedb import living_shop
-from pulla_personalize.sourcedb.generator import (
+from pulla_dev.demo_shop import living_shop
+from pulla_dev.demo_shop.generator import (
     BOT_USER_AGENTS,
     DAY_MS,
     SEOUL_UTC_OFFSET_MS,
@@ -23,7 +23,7 @@ from pulla_personalize.sourcedb.generator import (
     make_catalog,
     make_members,
 )
-from pulla_personalize.sourcedb.living_shop import seed_living_shop, top_up_demo_database
+from pulla_dev.demo_shop.living_shop import seed_living_shop, top_up_demo_database
 from tests.integration.test_living_shop import SEEDED_THROUGH, SMALL, activity
 
 SERVERS = [pytest.param("postgresql", marks=pytest.mark.db), pytest.param("mysql", marks=pytest.mark.db)]

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pulla_personalize.sourcedb import living_shop, tables
-from pulla_personalize.sourcedb.living_shop import (
+from pulla_dev.demo_shop import living_shop, tables
+from pulla_dev.demo_shop.living_shop import (
     NotALivingShopError,
     seed_living_shop,
     top_up_demo_database,
     yesterday_in,
 )
-from pulla_personalize.sourcedb.seed import seed_demo_database
+from pulla_dev.demo_shop.seed import seed_demo_database
 
 SEEDED_THROUGH = date(2026, 11, 10)
 SMALL = {"seed": 11, "scale": 0.3, "days": 5}

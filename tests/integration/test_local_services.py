@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pulla_personalize.local_services import REGION, LocalServices
+from pulla_dev.local_services import REGION, LocalServices
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Airflow fixes its home when first imported; keep it out of the user's ~/airflow.
@@ -117,7 +117,7 @@ def two_free_ports() -> tuple[int, int]:
 
 @pytest.mark.usefixtures("clean_aws_environment")
 def test_two_servers_never_share_a_picked_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pulla_personalize.local_services as local_services
+    import pulla_dev.local_services as local_services
 
     # The operating system may hand out the same free port to two probes in a row; make it do so.
     first, second = two_free_ports()

@@ -66,7 +66,7 @@ def kill_starter_and_wait(script: str, tmp_path: Path, timeout: float = 30) -> l
 def test_a_guarded_command_and_its_children_die_with_a_killed_starter(tmp_path: Path) -> None:
     script = (
         "import json, time\n"
-        "from pulla_personalize.guardian import guarded_popen\n"
+        "from pulla_dev.guardian import guarded_popen\n"
         "process = guarded_popen(['bash', '-c', 'sleep 300 & sleep 301 & wait'])\n"
         "time.sleep(1)\n"
         "print(json.dumps([process.pid]), flush=True)\n"
@@ -80,7 +80,7 @@ def test_local_services_die_with_a_killed_starter(tmp_path: Path) -> None:
     script = (
         "import json, time\n"
         "from pathlib import Path\n"
-        "from pulla_personalize.local_services import LocalServices\n"
+        "from pulla_dev.local_services import LocalServices\n"
         "services = LocalServices(Path('services'), bucket='pulla-cleanup-test').start()\n"
         "print(json.dumps([process.pid for _, process in services.processes]), flush=True)\n"
         "time.sleep(300)\n"

@@ -10,9 +10,10 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from pulla_personalize.sourcedb import generator, queries, seed, tables
-from pulla_personalize.sourcedb.generator import SeedConfig, generate
-from pulla_personalize.sourcedb.seed import SourceDatabaseExistsError, seed_demo_database
+from pulla_dev.demo_shop import generator, seed, tables
+from pulla_dev.demo_shop.generator import SeedConfig, generate
+from pulla_dev.demo_shop.seed import SourceDatabaseExistsError, seed_demo_database
+from pulla_personalize import queries
 
 pytestmark = pytest.mark.db
 

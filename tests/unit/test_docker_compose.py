@@ -121,7 +121,7 @@ def airflow_environment(compose: dict) -> dict[str, str]:
 
 def test_compose_runs_the_settings_the_celery_e2e_run_tests(compose: dict) -> None:
     """The e2e tier's CeleryExecutor cluster and the compose file share these settings: neither may drift."""
-    from pulla_personalize.airflow_cluster import CELERY_SETTINGS
+    from pulla_dev.airflow_cluster import CELERY_SETTINGS
 
     environment = airflow_environment(compose)
     assert {key: environment.get(key) for key in CELERY_SETTINGS} == CELERY_SETTINGS
@@ -131,7 +131,7 @@ def test_compose_runs_the_settings_the_celery_e2e_run_tests(compose: dict) -> No
 
 
 def test_compose_runs_the_component_commands_the_celery_e2e_run_tests(compose: dict) -> None:
-    from pulla_personalize.airflow_cluster import CELERY_COMMANDS, AirflowCluster
+    from pulla_dev.airflow_cluster import CELERY_COMMANDS, AirflowCluster
 
     commands = {
         name: service["command"].split() if isinstance(service["command"], str) else service["command"]

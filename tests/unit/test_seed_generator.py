@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pulla_personalize import cli
-from pulla_personalize.sourcedb import generator, queries, tables
-from pulla_personalize.sourcedb.generator import SeedConfig, generate
+from pulla_dev.demo_shop import generator, tables
+from pulla_dev.demo_shop.generator import SeedConfig, generate
+from pulla_personalize import cli, queries
 
 SMALL = SeedConfig(scale=0.05, seed=7, end_date=date(2026, 3, 1), days=14)
 HANGUL = re.compile("[가-힣]")
@@ -378,7 +378,7 @@ def test_command_rejects_a_malformed_date(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_default_end_date_is_today_in_seoul() -> None:
-    from pulla_personalize.sourcedb.seed import seoul_today
+    from pulla_dev.demo_shop.seed import seoul_today
 
     before = datetime.now(ZoneInfo("Asia/Seoul")).date()
     today = seoul_today()

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pulla_dev.demo_shop.seed import seed_demo_database
 from pulla_personalize.cli import main
 from pulla_personalize.extract import QUERY_COLUMNS, Window, iter_query, make_engine
-from pulla_personalize.sourcedb.queries import load_query
-from pulla_personalize.sourcedb.seed import seed_demo_database
+from pulla_personalize.queries import load_query
 
 SEED = {"end_date": date(2026, 1, 1), "scale": 0.1, "days": 30, "seed": 7}
 START, END = "2025-12-02", "2026-01-01"

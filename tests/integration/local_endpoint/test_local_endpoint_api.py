@@ -353,7 +353,7 @@ def test_the_cli_serves_until_sigterm(tmp_path, s3_server):
     import subprocess
     import sys
 
-    from pulla_personalize.guardian import guarded_popen
+    from pulla_dev.guardian import guarded_popen
 
     command = [
         sys.executable,

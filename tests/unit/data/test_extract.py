@@ -19,7 +19,7 @@ from pulla_personalize.extract import (
     iter_query,
     make_engine,
 )
-from pulla_personalize.sourcedb.queries import QUERY_NAMES, load_query, query_columns
+from pulla_personalize.queries import QUERY_NAMES, load_query, query_columns
 
 
 def test_window_without_offset_is_source_local_time() -> None:

@@ -107,7 +107,7 @@ def use_connection(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]) -> No
 
 
 def local_extra(s3_url: str, personalize_url: str) -> dict[str, Any]:
-    """The AWS connection `make demo` and `make airflow` use (pulla_personalize.local_services.aws_connection)."""
+    """The AWS connection `make demo` and `make airflow` use (pulla_dev.local_services.aws_connection)."""
     return {
         "region_name": REGION,
         "service_config": {"s3": {"endpoint_url": s3_url}, "personalize": {"endpoint_url": personalize_url}},

@@ -11,7 +11,7 @@ import argparse
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pulla_personalize.log_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pulla_dev.log_server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
 

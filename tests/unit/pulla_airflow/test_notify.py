@@ -17,7 +17,7 @@ import pytest
 from airflow.sdk import DAG as AirflowDag
 from structlog.testing import capture_logs
 
-from pulla_personalize.dag_support.notify import (
+from pulla_airflow.notify import (
     PullaFailureNotifier,
     dag_run_url,
     failure_message,
@@ -151,7 +151,7 @@ def test_unknown_context() -> None:
 
 
 def test_unreadable_ui_configuration_still_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pulla_personalize.dag_support import notify as notify_module
+    from pulla_airflow import notify as notify_module
 
     def broken() -> str:
         raise RuntimeError("config unreadable")

@@ -20,9 +20,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from pulla_personalize.sourcedb import tables
-from pulla_personalize.sourcedb.generator import SeedConfig, generate
-from pulla_personalize.sourcedb.load import bulk_insert
+from pulla_dev.demo_shop import tables
+from pulla_dev.demo_shop.generator import SeedConfig, generate
+from pulla_dev.demo_shop.load import bulk_insert
 
 _SEOUL = timezone(timedelta(hours=9), "Asia/Seoul")
 

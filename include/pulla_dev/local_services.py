@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pulla_personalize.guardian import guarded_popen, stop_guarded
+from pulla_dev.guardian import guarded_popen, stop_guarded
 
 REGION = "ap-northeast-2"
 # Credentials only the local servers see; boto3 insists on having some.

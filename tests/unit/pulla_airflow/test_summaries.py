@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from personalize_provider.gate import decide_deployment
-from pulla_personalize.dag_support.summaries import (
+from pulla_airflow.summaries import (
     count,
     describe_campaign_deployment,
     describe_expectation,
@@ -22,7 +22,7 @@ from pulla_personalize.dag_support.summaries import (
     gate_failure_message,
     metric_label,
 )
-from pulla_personalize.dag_support.tasks import ValidationGateFailed, validation_outcome
+from pulla_airflow.tasks import ValidationGateFailed, validation_outcome
 
 RUN_URI = "s3://pulla-personalize/personalize/runs/window=20261127/"
 WINDOW = {

@@ -1,6 +1,6 @@
 """Runs a command so that it and everything it starts end with the process that asked for it.
 
-``python -m pulla_personalize.guardian -- COMMAND ...`` is started in a new session by ``guarded_popen``, with
+``python -m pulla_dev.guardian -- COMMAND ...`` is started in a new session by ``guarded_popen``, with
 Linux's parent-death signal set to SIGTERM: when its starter dies, even by SIGKILL (a killed test run, a closed
 terminal), the guardian gets SIGTERM. On SIGTERM or SIGINT it sends SIGTERM to its whole process group (the
 command, and the workers and task processes the command forked), waits up to ``--grace`` seconds, then sends
@@ -39,7 +39,7 @@ def guarded_popen(command: list[str], *, grace_seconds: float = 20, **popen_kwar
     starter dying) stops the whole tree. ``popen_kwargs`` go to ``subprocess.Popen`` (env, stdout, ...)."""
     from pulla_personalize.child_process import PACKAGE_ROOT
 
-    runner = "import sys; sys.path.append(sys.argv[1]); from pulla_personalize.guardian import main; main(sys.argv[2:])"
+    runner = "import sys; sys.path.append(sys.argv[1]); from pulla_dev.guardian import main; main(sys.argv[2:])"
     return subprocess.Popen(
         [sys.executable, "-c", runner, PACKAGE_ROOT, "--grace", str(grace_seconds), "--", *command],
         start_new_session=True,
@@ -70,7 +70,7 @@ def _term_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pulla_personalize.guardian", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pulla_dev.guardian", description=__doc__.splitlines()[0])
     parser.add_argument("--grace", type=float, default=20, help="seconds between SIGTERM and SIGKILL")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

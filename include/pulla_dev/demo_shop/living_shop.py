@@ -27,15 +27,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import sqlalchemy as sa
 
-from pulla_personalize.sourcedb import tables
-from pulla_personalize.sourcedb.generator import (
+from pulla_dev.demo_shop import tables
+from pulla_dev.demo_shop.generator import (
     ActivityGenerator,
     SeedConfig,
     make_catalog,
     make_members,
     seoul_midnight_ms,
 )
-from pulla_personalize.sourcedb.load import bulk_insert
+from pulla_dev.demo_shop.load import bulk_insert
 
 #: How the shop remembers its seeding; not a Pulla source table.
 demo_shop = sa.Table(
@@ -81,7 +81,7 @@ def seed_living_shop(url: str | sa.URL, *, through: date, seed: int = 42, scale:
 
     Scale 2 (about 2,000 members) gives about 2,100-2,300 interactions a day after the export's exclusions, so one day
     alone clears Personalize's minimum of 1,000 per import with room to spare; scale 1 is about 1,100."""
-    from pulla_personalize.sourcedb.seed import seed_demo_database
+    from pulla_dev.demo_shop.seed import seed_demo_database
 
     end_date = through + timedelta(days=1)
     seed_demo_database(url, end_date=end_date, scale=scale, seed=seed, days=days)
@@ -90,7 +90,7 @@ def seed_living_shop(url: str | sa.URL, *, through: date, seed: int = 42, scale:
 
 def _engine(url: str | sa.URL) -> sa.Engine:
     """Transactions that take SQLite's write lock at BEGIN, DDL included; other engines as they come."""
-    from pulla_personalize.sourcedb.seed import sqlite_transactional_engine
+    from pulla_dev.demo_shop.seed import sqlite_transactional_engine
 
     return sqlite_transactional_engine(url, begin="BEGIN IMMEDIATE", lock_wait_seconds=_SQLITE_LOCK_WAIT_SECONDS)
 

@@ -1,4 +1,4 @@
-"""Benchmark of the export against its floor: ``python -m pulla_personalize.bench`` (what ``make bench`` runs).
+"""Benchmark of the export against its floor: ``python -m pulla_dev.bench`` (what ``make bench`` runs).
 
 For each size (default 1 million and 10 million web_logs rows) it seeds a fresh PostgreSQL database, runs
 ``pulla-personalize export`` over the whole seeded range in a child process, and in the same run measures the
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pulla_dev.demo_shop.generator import WEB_LOGS_PER_SCALE_PER_30_DAYS
+from pulla_dev.demo_shop.seed import seed_demo_database
 from pulla_personalize.extract import QUERY_WINDOW_KIND, Window, make_engine, postgres_copy
-from pulla_personalize.sourcedb.generator import WEB_LOGS_PER_SCALE_PER_30_DAYS
-from pulla_personalize.sourcedb.queries import load_query
-from pulla_personalize.sourcedb.seed import seed_demo_database
+from pulla_personalize.queries import load_query
 
 DAYS = 30
 END_DATE = date(2026, 1, 1)
@@ -91,7 +91,7 @@ def _vacuum(url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pulla_personalize.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pulla_dev.bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("PULLA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.sdk import Connection
 
-from pulla_personalize.dag_support.connections import sqlalchemy_url
+from pulla_airflow.connections import sqlalchemy_url
 
 
 def test_postgres_uses_psycopg_and_escapes_the_password() -> None:

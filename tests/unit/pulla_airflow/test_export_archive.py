@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from pulla_personalize.dag_support.tasks import (
+from pulla_airflow.tasks import (
     ValidationGateFailed,
     export_to_run_archive,
     plan_window,
     publish_dataset,
     run_prefix,
 )
+from pulla_dev.demo_shop.seed import seed_demo_database
 from pulla_personalize.pipeline_config import PipelineConfig
-from pulla_personalize.sourcedb.seed import seed_demo_database
 
 from .conftest import list_keys
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from pulla_personalize.dag_support.notify import PullaFailureNotifier
-from pulla_personalize.dag_support.policy import (
+from pulla_airflow.notify import PullaFailureNotifier
+from pulla_airflow.policy import (
     ALLOWED_TAGS,
     TASK_RETRIES_ENV,
     WAITER_DELAY_ENV,

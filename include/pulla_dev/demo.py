@@ -157,7 +157,7 @@ def print_recommendations(services: Any, resources: dict[str, Any], users, items
 
 
 def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
-    from pulla_personalize.dag_support.tasks import (
+    from pulla_airflow.tasks import (
         METRICS_HISTORY_KEY,
         SETUP_RESOURCES_KEY,
         SUMMARY_NAME,
@@ -165,9 +165,9 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
         run_prefix,
         window_label,
     )
-    from pulla_personalize.local_services import LocalServices
+    from pulla_dev.demo_shop.seed import seed_demo_database
+    from pulla_dev.local_services import LocalServices
     from pulla_personalize.pipeline_config import load_pipeline_config
-    from pulla_personalize.sourcedb.seed import seed_demo_database
 
     config = load_pipeline_config()
     bucket = config.s3.bucket

@@ -17,8 +17,8 @@ from personalize_provider.operators.personalize import (
     PersonalizeEvaluateSolutionVersionOperator,
     PersonalizeUpdateCampaignOperator,
 )
-from pulla_personalize.dag_support.summaries import describe_gate
-from pulla_personalize.dag_support.tasklog import (
+from pulla_airflow.summaries import describe_gate
+from pulla_airflow.tasklog import (
     TASK_LOGGER,
     campaign_created_summary,
     campaign_updated_summary,
@@ -28,7 +28,7 @@ from pulla_personalize.dag_support.tasklog import (
     summary_hook,
     training_summary,
 )
-from pulla_personalize.dag_support.tasks import SetupMissing, ValidationGateFailed
+from pulla_airflow.tasks import SetupMissing, ValidationGateFailed
 
 NEW = "arn:aws:personalize:ap-northeast-2:123456789012:solution/pulla-up/new"
 CAMPAIGN = "arn:aws:personalize:ap-northeast-2:123456789012:campaign/pulla-campaign"

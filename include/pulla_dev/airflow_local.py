@@ -35,7 +35,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def ensure_demo_shop(db_path: Path, through: date) -> str:
     """Seeds the demo Pulla database with the 30 days up to ``through`` on first use, or adds the days since its
     last one; returns a line saying which. An interrupted first seed never leaves a half-filled database."""
-    from pulla_personalize.sourcedb.living_shop import seed_living_shop, top_up_demo_database
+    from pulla_dev.demo_shop.living_shop import seed_living_shop, top_up_demo_database
 
     url = f"sqlite:///{db_path}"
     if not db_path.exists():
@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where state is kept")
     args = parser.parse_args(argv)
 
-    from pulla_personalize.airflow_cluster import AirflowCluster
-    from pulla_personalize.local_services import LocalServices, ensure_port_free
+    from pulla_dev.airflow_cluster import AirflowCluster
+    from pulla_dev.demo_shop.living_shop import NotALivingShopError, yesterday_in
+    from pulla_dev.local_services import LocalServices, ensure_port_free
     from pulla_personalize.pipeline_config import load_pipeline_config
-    from pulla_personalize.sourcedb.living_shop import NotALivingShopError, yesterday_in
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pulla_personalize.dag_support.tasks import (
+from pulla_airflow.tasks import (
     daily_values,
     deployment_branch,
     expected_campaign_arn,

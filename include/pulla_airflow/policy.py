@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pulla_personalize.dag_support.notify import PullaFailureNotifier
+from pulla_airflow.notify import PullaFailureNotifier
 
 OWNER = "data-platform"
 #: Airflow connection ids: the Pulla database and the AWS connection whose extras pick AWS or local endpoints.

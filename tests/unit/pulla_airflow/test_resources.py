@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from personalize_provider.hooks.personalize import PersonalizeHook
-from pulla_personalize.dag_support.tasks import PermanentFailure, SetupMissing, plan_imports, resolve_resources
+from pulla_airflow.tasks import PermanentFailure, SetupMissing, plan_imports, resolve_resources
 from pulla_personalize.pipeline_config import PipelineConfig
 
 from .conftest import REGION

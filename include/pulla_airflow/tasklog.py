@@ -38,7 +38,7 @@ def fail_without_retry(logger: logging.Logger | None = None) -> Iterator[None]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pulla_personalize.dag_support.tasks import PermanentFailure
+    from pulla_airflow.tasks import PermanentFailure
 
     try:
         yield
@@ -69,24 +69,24 @@ def summary_hook(describe: Callable[[Any, Any], list[str]]) -> Callable[[Any, An
 
 
 def training_summary(operator: Any, result: Any) -> list[str]:
-    from pulla_personalize.dag_support.summaries import describe_training
+    from pulla_airflow.summaries import describe_training
 
     return describe_training(str(result), str(getattr(operator, "training_mode", "?")))
 
 
 def gate_summary(operator: Any, result: Any) -> list[str]:
-    from pulla_personalize.dag_support.summaries import describe_gate
+    from pulla_airflow.summaries import describe_gate
 
     return describe_gate(result or {})
 
 
 def campaign_created_summary(operator: Any, result: Any) -> list[str]:
-    from pulla_personalize.dag_support.summaries import describe_campaign_deployment
+    from pulla_airflow.summaries import describe_campaign_deployment
 
     return describe_campaign_deployment(str(result), str(operator.solution_version_arn), created=True)
 
 
 def campaign_updated_summary(operator: Any, result: Any) -> list[str]:
-    from pulla_personalize.dag_support.summaries import describe_campaign_deployment
+    from pulla_airflow.summaries import describe_campaign_deployment
 
     return describe_campaign_deployment(str(result), str(operator.solution_version_arn), created=False)

@@ -954,7 +954,7 @@ def _uuids(rng: np.random.Generator, n: int) -> list[str]:
 def generate(config: SeedConfig) -> Iterator[tuple[str, list[tuple]]]:
     """Yields ``(table name, rows)`` batches in load order (parents before children).
 
-    Rows are tuples in the column order of :mod:`pulla_personalize.sourcedb.tables`. Memory holds one day of
+    Rows are tuples in the column order of :mod:`pulla_dev.demo_shop.tables`. Memory holds one day of
     activity at a time.
     """
     catalog = make_catalog(config)

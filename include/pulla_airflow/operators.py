@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
-from pulla_personalize.dag_support.policy import AWS_CONN_ID
+from pulla_airflow.policy import AWS_CONN_ID
 
 CHART_URL_XCOM_KEY = "metrics_chart_url"
 
@@ -45,9 +45,9 @@ class RecordSolutionMetricsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from pulla_personalize.dag_support.summaries import describe_metrics_record
-        from pulla_personalize.dag_support.tasklog import log_summary
-        from pulla_personalize.dag_support.tasks import record_solution_metrics
+        from pulla_airflow.summaries import describe_metrics_record
+        from pulla_airflow.tasklog import log_summary
+        from pulla_airflow.tasks import record_solution_metrics
         from pulla_personalize.pipeline_config import load_pipeline_config
 
         decision = self.decision

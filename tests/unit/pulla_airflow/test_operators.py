@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pulla_personalize.dag_support.operators import (
+from pulla_airflow.operators import (
     CHART_URL_XCOM_KEY,
     MetricsChartLink,
     RecordSolutionMetricsOperator,
@@ -90,7 +90,7 @@ def test_chart_link(monkeypatch: pytest.MonkeyPatch, stored: str | None, link: s
 
 
 def test_execute_ends_its_log_with_the_summary(s3: Any, config: PipelineConfig) -> None:
-    from pulla_personalize.dag_support.tasklog import TASK_LOGGER
+    from pulla_airflow.tasklog import TASK_LOGGER
 
     messages: list[str] = []
     handler = logging.Handler(logging.INFO)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from personalize_provider.staging import StagingError, publish_s3_objects
-from pulla_personalize.dag_support.tasks import (
+from pulla_airflow.tasks import (
     CHART_LINK_SECONDS,
     append_metrics_history,
     draw_metrics_chart,

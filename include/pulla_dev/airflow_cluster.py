@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pulla_dev.guardian import guarded_popen, stop_guarded
+from pulla_dev.local_services import free_port
 from pulla_personalize import INCLUDE_DIR
-from pulla_personalize.guardian import guarded_popen, stop_guarded
-from pulla_personalize.local_services import free_port
 
 REPO_ROOT = INCLUDE_DIR.parent
 START_TIMEOUT_SECONDS = 180
@@ -107,7 +107,7 @@ class AirflowCluster:
 
     def environment(self) -> dict[str, str]:
         """The environment every component and every ``airflow`` command of this cluster runs with."""
-        from pulla_personalize.demo import airflow_environment
+        from pulla_dev.demo import airflow_environment
 
         worker_log_port, trigger_log_port = self._log_ports
         env = {
@@ -124,7 +124,7 @@ class AirflowCluster:
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pulla_personalize.airflow_cluster.loopback_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pulla_dev.airflow_cluster.loopback_hostname",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_log_port),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_log_port),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -196,7 +196,7 @@ class AirflowCluster:
             if self.executor == "LocalExecutor":
                 worker_log_port, trigger_log_port = self._log_ports
                 for name, port in (("worker-log-server", worker_log_port), ("trigger-log-server", trigger_log_port)):
-                    self._spawn(name, [sys.executable, "-m", "pulla_personalize.log_server", "--port", str(port)], env)
+                    self._spawn(name, [sys.executable, "-m", "pulla_dev.log_server", "--port", str(port)], env)
             self.wait_until_ready()
         except BaseException:
             self.stop()

@@ -47,7 +47,7 @@ class ValidationGateFailed(PermanentFailure):
     """
 
     def __init__(self, summary: Mapping[str, Any]) -> None:
-        from pulla_personalize.dag_support.summaries import describe_export, gate_failure_message
+        from pulla_airflow.summaries import describe_export, gate_failure_message
 
         super().__init__(gate_failure_message(summary), describe_export(summary))
         self.summary = dict(summary)
