@@ -7,6 +7,7 @@ Great Expectations, publishes them on S3 and runs one Personalize dataset import
 
 | task | does |
 | --- | --- |
+| `read_config` | reads and checks the pipeline configuration once; every later task uses this copy |
 | `plan_window` | the window: the previous local day, or the form's `window_start`/`window_end` |
 | `export_window` | extract (SQL) → transform (pandas) → validate (GX gate), all streamed; archives the run on S3 |
 | `find_datasets` | finds the datasets by name; names each import job after its window, mode and data |
@@ -45,8 +46,10 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
 
 from personalize_provider.operators.personalize import PersonalizeDatasetImportJobOperator
-from pulla_airflow.policy import (
+from pulla_airflow import xcom_contract as keys
+from pulla_airflow.dag_policy import (
     AWS_CONN_ID,
+    DATASET_TYPES,
     SOURCE_DB_CONN_ID,
     TIME_ZONE,
     Tag,
@@ -54,7 +57,6 @@ from pulla_airflow.policy import (
     default_args,
 )
 
-DATASET_TYPES = ("interactions", "users", "items")
 DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATASET_TYPES}
 
 
@@ -93,59 +95,65 @@ DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATA
 )
 def pulla_personalize_daily():
     @task
-    def plan_window(params=None, dag_run=None) -> dict:
-        from pulla_airflow.tasks import plan_window as plan
-        from pulla_personalize.pipeline_config import load_pipeline_config
+    def read_config() -> dict:
+        from pulla_airflow.run_config import read_run_config
 
-        return plan(dag_run.run_after, params, load_pipeline_config().time_zone)
+        return read_run_config()
+
+    @task
+    def plan_window(config: dict, params=None, dag_run=None) -> dict:
+        from pulla_airflow.plans import plan_daily_window
+        from pulla_airflow.run_config import run_config
+
+        return plan_daily_window(dag_run.run_after, params, run_config(config))
 
     # Each task logs a summary (pulla_airflow.summaries) instead of Airflow's dump of the returned dict.
     @task(multiple_outputs=True, show_return_value_in_logs=False)
-    def find_datasets(window: dict, export: dict) -> dict:
+    def find_datasets(config: dict, window: dict, export: dict) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_airflow.plans import plan_imports
+        from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_import_plan
         from pulla_airflow.tasklog import fail_without_retry, log_summary
-        from pulla_airflow.tasks import plan_imports
-        from pulla_personalize.pipeline_config import load_pipeline_config
 
         with fail_without_retry():  # Personalize not set up yet: retrying cannot help
-            values = plan_imports(PersonalizeHook(aws_conn_id=AWS_CONN_ID), load_pipeline_config(), window, export)
+            values = plan_imports(PersonalizeHook(aws_conn_id=AWS_CONN_ID), run_config(config), window, export)
         log_summary(describe_import_plan(values))
         return values
 
     @task(show_return_value_in_logs=False)
-    def export_window(window: dict) -> dict:
+    def export_window(config: dict, window: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk import BaseHook
 
         from pulla_airflow.connections import sqlalchemy_url
+        from pulla_airflow.run_archive import export_to_run_archive
+        from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_export
         from pulla_airflow.tasklog import fail_without_retry, log_summary
-        from pulla_airflow.tasks import export_to_run_archive
-        from pulla_personalize.pipeline_config import load_pipeline_config
 
         with fail_without_retry():  # a failed validation gate: the data will not change on a retry
             summary = export_to_run_archive(
                 db_url=sqlalchemy_url(BaseHook.get_connection(SOURCE_DB_CONN_ID)),
                 window=window,
-                config=load_pipeline_config(),
+                config=run_config(config),
                 s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
             )
         log_summary(describe_export(summary))
         return summary
 
     @task(show_return_value_in_logs=False)
-    def publish(dataset_type: str, label: str, export: dict) -> str:
+    def publish(config: dict, dataset_type: str, label: str, export: dict) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from pulla_airflow.run_archive import publish_dataset
+        from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_publish
         from pulla_airflow.tasklog import log_summary
-        from pulla_airflow.tasks import publish_dataset
-        from pulla_personalize.pipeline_config import load_pipeline_config
 
         location = publish_dataset(
             s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
-            config=load_pipeline_config(),
+            config=run_config(config),
             label=label,
             dataset_type=dataset_type,
         )
@@ -153,42 +161,43 @@ def pulla_personalize_daily():
         return location
 
     @task(show_return_value_in_logs=False)
-    def summarize_run(export: dict, import_jobs: dict) -> dict:
+    def summarize_run(config: dict, export: dict, import_jobs: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from pulla_airflow.run_archive import write_run_summary
+        from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_run_summary
         from pulla_airflow.tasklog import log_summary
-        from pulla_airflow.tasks import write_run_summary
-        from pulla_personalize.pipeline_config import load_pipeline_config
 
         summary = write_run_summary(
             s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
-            config=load_pipeline_config(),
+            config=run_config(config),
             export=export,
             import_jobs=import_jobs,
         )
         log_summary(describe_run_summary(summary))
         return summary
 
-    window = plan_window()
-    export = export_window(window)
-    plan = find_datasets(window, export)  # after the gate: a failed window makes no Personalize call at all
+    config = read_config()
+    window = plan_window(config)
+    export = export_window(config, window)
+    plan = find_datasets(config, window, export)  # after the gate: a failed window makes no Personalize call at all
     import_jobs = {}
     for kind in DATASET_TYPES:
-        location = publish.override(task_id=f"publish_{kind}")(kind, plan["label"], export)
+        location = publish.override(task_id=f"publish_{kind}")(config, kind, plan[keys.LABEL], export)
         job = PersonalizeDatasetImportJobOperator(
             task_id=f"import_{kind}",
             aws_conn_id=AWS_CONN_ID,
-            dataset_arn=plan[f"{kind}_dataset_arn"],
+            dataset_arn=plan[keys.dataset_arn(kind)],
             data_location=location,
-            role_arn=plan["role_arn"],
-            job_name=plan[f"{kind}_job_name"],
-            import_mode=plan[f"{kind}_import_mode"],
+            role_arn=plan[keys.ROLE_ARN],
+            job_name=plan[keys.job_name(kind)],
+            import_mode=plan[keys.import_mode(kind)],
             deferrable=True,
             outlets=[DATASET_ASSETS[kind]],
         )
         import_jobs[kind] = job.output
-    summarize_run(export, import_jobs)
+    summarize_run(config, export, import_jobs)
 
 
 pulla_personalize_daily()

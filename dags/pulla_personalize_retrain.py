@@ -7,7 +7,8 @@ campaign serves, and moves the campaign to the new version only when the quality
 
 | task | does |
 | --- | --- |
-| `prepare_retrain` | reads the config, finds the solution and campaign by name, builds the gate rule |
+| `read_config` | reads and checks the pipeline configuration once; every later task uses this copy |
+| `prepare_retrain` | finds the solution and campaign by name, builds the gate rule |
 | `train_solution_version` | CreateSolutionVersion (FULL or UPDATE), deferred until ACTIVE; fails with the reason |
 | `evaluate_gate` | metrics of the new and the live version: `{deploy, reason, new_metrics, live_metrics}` |
 | `choose_deployment` | branches: `create_campaign` (first version), `update_campaign`, or `keep_live_version` |
@@ -42,8 +43,9 @@ from personalize_provider.operators.personalize import (
     PersonalizeEvaluateSolutionVersionOperator,
     PersonalizeUpdateCampaignOperator,
 )
+from pulla_airflow import xcom_contract as keys
+from pulla_airflow.dag_policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
 from pulla_airflow.operators import RecordSolutionMetricsOperator
-from pulla_airflow.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
 from pulla_airflow.tasklog import (
     campaign_created_summary,
     campaign_updated_summary,
@@ -51,6 +53,9 @@ from pulla_airflow.tasklog import (
     summary_hook,
     training_summary,
 )
+
+#: The task that carries out each of the gate's actions (``plans.deployment_action``).
+DEPLOYMENT_TASKS = {"create": "create_campaign", "update": "update_campaign", "keep": "keep_live_version"}
 
 
 @dag(
@@ -96,15 +101,22 @@ from pulla_airflow.tasklog import (
 )
 def pulla_personalize_retrain():
     # Each task logs a summary (pulla_airflow.summaries) instead of Airflow's dump of the returned dict.
+    @task
+    def read_config() -> dict:
+        from pulla_airflow.run_config import read_run_config
+
+        return read_run_config()
+
     @task(multiple_outputs=True, show_return_value_in_logs=False)
-    def prepare_retrain(params=None) -> dict:
+    def prepare_retrain(config: dict, params=None) -> dict:
         from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_airflow.plans import retrain_values
+        from pulla_airflow.resources import resolve_resources
+        from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_retrain_plan
         from pulla_airflow.tasklog import fail_without_retry, log_summary
-        from pulla_airflow.tasks import resolve_resources, retrain_values
-        from pulla_personalize.pipeline_config import load_pipeline_config
 
-        config = load_pipeline_config()
+        config = run_config(config)
         with fail_without_retry():  # Personalize not set up yet: retrying cannot help
             resources = resolve_resources(PersonalizeHook(aws_conn_id=AWS_CONN_ID), config, require_solution=True)
         values = retrain_values(config, resources, params)
@@ -113,9 +125,9 @@ def pulla_personalize_retrain():
 
     @task.branch
     def choose_deployment(decision: dict, campaign_arn: str | None) -> str:
-        from pulla_airflow.tasks import deployment_branch
+        from pulla_airflow.plans import deployment_action
 
-        return deployment_branch(decision, campaign_arn)
+        return DEPLOYMENT_TASKS[deployment_action(decision, campaign_arn)]
 
     @task(show_return_value_in_logs=False)
     def keep_live_version(decision: dict) -> str:
@@ -125,12 +137,13 @@ def pulla_personalize_retrain():
         log_summary(describe_kept(decision))
         return decision["reason"]
 
-    plan = prepare_retrain()
+    config = read_config()
+    plan = prepare_retrain(config)
     version = PersonalizeCreateSolutionVersionOperator(
         task_id="train_solution_version",
         aws_conn_id=AWS_CONN_ID,
-        solution_arn=plan["solution_arn"],
-        training_mode=plan["training_mode"],
+        solution_arn=plan[keys.SOLUTION_ARN],
+        training_mode=plan[keys.TRAINING_MODE],
         deferrable=True,
         execution_timeout=timedelta(hours=10),
         post_execute=summary_hook(training_summary),
@@ -139,38 +152,39 @@ def pulla_personalize_retrain():
         task_id="evaluate_gate",
         aws_conn_id=AWS_CONN_ID,
         solution_version_arn=version.output,
-        campaign_arn=plan["campaign_arn"],
-        min_ratios=plan["min_ratios"],
-        force_deploy=plan["force_deploy"],
+        campaign_arn=plan[keys.CAMPAIGN_ARN],
+        min_ratios=plan[keys.MIN_RATIOS],
+        force_deploy=plan[keys.FORCE_DEPLOY],
         deferrable=True,
         post_execute=summary_hook(gate_summary),
     )
     create = PersonalizeEnsureCampaignOperator(
-        task_id="create_campaign",
+        task_id=DEPLOYMENT_TASKS["create"],
         aws_conn_id=AWS_CONN_ID,
-        name=plan["campaign_name"],
+        name=plan[keys.CAMPAIGN_NAME],
         solution_version_arn=version.output,
-        min_provisioned_tps=plan["min_provisioned_tps"],
-        campaign_config=plan["campaign_config"],
+        min_provisioned_tps=plan[keys.MIN_PROVISIONED_TPS],
+        campaign_config=plan[keys.CAMPAIGN_CONFIG],
         deferrable=True,
         post_execute=summary_hook(campaign_created_summary),
     )
     update = PersonalizeUpdateCampaignOperator(
-        task_id="update_campaign",
+        task_id=DEPLOYMENT_TASKS["update"],
         aws_conn_id=AWS_CONN_ID,
-        campaign_arn=plan["campaign_arn"],
+        campaign_arn=plan[keys.CAMPAIGN_ARN],
         solution_version_arn=version.output,
-        campaign_config=plan["campaign_config"],
+        campaign_config=plan[keys.CAMPAIGN_CONFIG],
         deferrable=True,
         post_execute=summary_hook(campaign_updated_summary),
     )
-    keep = keep_live_version(decision.output)
+    keep = keep_live_version.override(task_id=DEPLOYMENT_TASKS["keep"])(decision.output)
     record = RecordSolutionMetricsOperator(
         task_id="record_metrics",
         decision=decision.output,
+        config=config,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )
-    choose_deployment(decision.output, plan["campaign_arn"]) >> [create, update, keep]
+    choose_deployment(decision.output, plan[keys.CAMPAIGN_ARN]) >> [create, update, keep]
     [create, update, keep] >> record
 
 

@@ -34,9 +34,15 @@ from personalize_provider.operators.personalize import (
     PersonalizeEnsureSchemaOperator,
     PersonalizeEnsureSolutionOperator,
 )
-from pulla_airflow.policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
-
-DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Items"}
+from pulla_airflow import xcom_contract as keys
+from pulla_airflow.dag_policy import (
+    AWS_CONN_ID,
+    SERVICE_DATASET_TYPES,
+    TIME_ZONE,
+    Tag,
+    dag_failure_callbacks,
+    default_args,
+)
 
 
 @dag(
@@ -55,27 +61,28 @@ DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Ite
 def pulla_personalize_setup():
     @task(multiple_outputs=True)
     def read_config() -> dict:
-        from pulla_airflow.tasks import setup_values
-        from pulla_personalize.pipeline_config import load_pipeline_config
+        """The configuration, read once for the run (under ``config``), and the values the operators take."""
+        from pulla_airflow.plans import setup_values
+        from pulla_airflow.run_config import read_run_config, run_config
 
-        return setup_values(load_pipeline_config())
+        snapshot = read_run_config()
+        return {**setup_values(run_config(snapshot)), keys.CONFIG: snapshot}
 
     @task
-    def filter_definitions() -> list[dict]:
+    def filter_definitions(filters: list[dict]) -> list[dict]:
         """One ``{name, filter_expression}`` per configured filter (the list the filter task maps over)."""
-        from pulla_airflow.tasks import setup_values
-        from pulla_personalize.pipeline_config import load_pipeline_config
-
-        return setup_values(load_pipeline_config())["filters"]
+        return list(filters)
 
     @task
-    def publish_resources(dataset_group_arn: str, tracker: dict, solution_arn: str, filter_arns: list) -> dict:
+    def publish_resources(
+        config: dict, dataset_group_arn: str, tracker: dict, solution_arn: str, filter_arns: list
+    ) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from pulla_airflow.tasks import expected_campaign_arn, publish_setup_resources
-        from pulla_personalize.pipeline_config import load_pipeline_config
+        from pulla_airflow.resources import expected_campaign_arn, publish_setup_resources
+        from pulla_airflow.run_config import run_config
 
-        config = load_pipeline_config()
+        config = run_config(config)
         resources = {
             "dataset_group_arn": dataset_group_arn,
             "event_tracker_arn": tracker["event_tracker_arn"],
@@ -90,21 +97,21 @@ def pulla_personalize_setup():
 
     config = read_config()
     group = PersonalizeEnsureDatasetGroupOperator(
-        task_id="ensure_dataset_group", aws_conn_id=AWS_CONN_ID, name=config["dataset_group"]
+        task_id="ensure_dataset_group", aws_conn_id=AWS_CONN_ID, name=config[keys.DATASET_GROUP]
     )
     datasets = []
-    for kind, dataset_type in DATASET_TYPES.items():
+    for kind, dataset_type in SERVICE_DATASET_TYPES.items():
         schema = PersonalizeEnsureSchemaOperator(
             task_id=f"ensure_{kind}_schema",
             aws_conn_id=AWS_CONN_ID,
-            name=config[f"{kind}_schema"],
-            schema_path=config[f"{kind}_schema_path"],
+            name=config[keys.schema_name(kind)],
+            schema_path=config[keys.schema_path(kind)],
         )
         datasets.append(
             PersonalizeEnsureDatasetOperator(
                 task_id=f"ensure_{kind}_dataset",
                 aws_conn_id=AWS_CONN_ID,
-                name=config[f"{kind}_dataset"],
+                name=config[keys.dataset_name(kind)],
                 dataset_group_arn=group.output,
                 dataset_type=dataset_type,
                 schema_arn=schema.output,
@@ -114,27 +121,27 @@ def pulla_personalize_setup():
     tracker = PersonalizeEnsureEventTrackerOperator(
         task_id="ensure_event_tracker",
         aws_conn_id=AWS_CONN_ID,
-        name=config["event_tracker"],
+        name=config[keys.EVENT_TRACKER],
         dataset_group_arn=group.output,
         deferrable=True,
     )
     solution = PersonalizeEnsureSolutionOperator(
         task_id="ensure_solution",
         aws_conn_id=AWS_CONN_ID,
-        name=config["solution_name"],
+        name=config[keys.SOLUTION_NAME],
         dataset_group_arn=group.output,
-        recipe_arn=config["recipe_arn"],
-        solution_config=config["solution_config"],
-        event_type=config["event_type"],
+        recipe_arn=config[keys.RECIPE_ARN],
+        solution_config=config[keys.SOLUTION_CONFIG],
+        event_type=config[keys.EVENT_TYPE],
         deferrable=True,
     )
     filters = PersonalizeEnsureFilterOperator.partial(
         task_id="ensure_filter", aws_conn_id=AWS_CONN_ID, dataset_group_arn=group.output, deferrable=True
-    ).expand_kwargs(filter_definitions())
+    ).expand_kwargs(filter_definitions(config[keys.FILTERS]))
     datasets >> tracker
     datasets >> solution
     datasets >> filters
-    publish_resources(group.output, tracker.output, solution.output, filters.output)
+    publish_resources(config[keys.CONFIG], group.output, tracker.output, solution.output, filters.output)
 
 
 pulla_personalize_setup()

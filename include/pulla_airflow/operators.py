@@ -1,8 +1,8 @@
 """The one Pulla-specific operator: record a solution version's metrics and link its history chart from the task.
 
 A TaskFlow task cannot carry an operator extra link, so the metrics step is this small operator; its body is
-``tasks.record_solution_metrics``. The link opens the chart through a presigned S3 URL, which works the same on
-AWS and on the local S3.
+``metrics_history.record_solution_metrics``. The link opens the chart through a presigned S3 URL, which works the
+same on AWS and on the local S3.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
-from pulla_airflow.policy import AWS_CONN_ID
+from pulla_airflow.dag_policy import AWS_CONN_ID
 
 CHART_URL_XCOM_KEY = "metrics_chart_url"
 
@@ -31,29 +31,31 @@ class RecordSolutionMetricsOperator(BaseOperator):
     """Appends the evaluated solution version to the metric history on S3 and redraws the PNG chart.
 
     :param decision: The gate's result (``PersonalizeEvaluateSolutionVersionOperator``'s return value).
+    :param config: The run's configuration as its first task read it (``run_config.read_run_config``).
     :param aws_conn_id: The AWS connection (AWS or the local S3).
     """
 
-    template_fields: Sequence[str] = ("decision", "aws_conn_id")
+    template_fields: Sequence[str] = ("decision", "config", "aws_conn_id")
     operator_extra_links = (MetricsChartLink(),)
 
-    def __init__(self, *, decision: Any, aws_conn_id: str = AWS_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, *, decision: Any, config: Any, aws_conn_id: str = AWS_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.decision = decision
+        self.config = config
         self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from pulla_airflow.metrics_history import record_solution_metrics
+        from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_metrics_record
         from pulla_airflow.tasklog import log_summary
-        from pulla_airflow.tasks import record_solution_metrics
-        from pulla_personalize.pipeline_config import load_pipeline_config
 
         decision = self.decision
         result = record_solution_metrics(
             s3_client=S3Hook(aws_conn_id=self.aws_conn_id).get_conn(),
-            config=load_pipeline_config(),
+            config=run_config(self.config),
             decision=decision,
             deployed=bool(decision.get("deploy")),
             reason=str(decision.get("reason", "")),

@@ -38,7 +38,7 @@ def fail_without_retry(logger: logging.Logger | None = None) -> Iterator[None]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pulla_airflow.tasks import PermanentFailure
+    from pulla_airflow.failures import PermanentFailure
 
     try:
         yield

@@ -157,17 +157,14 @@ def print_recommendations(services: Any, resources: dict[str, Any], users, items
 
 
 def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
-    from pulla_airflow.tasks import (
-        METRICS_HISTORY_KEY,
-        SETUP_RESOURCES_KEY,
-        SUMMARY_NAME,
-        read_json_object,
-        run_prefix,
-        window_label,
-    )
+    from pulla_airflow.metrics_history import METRICS_HISTORY_KEY
+    from pulla_airflow.resources import SETUP_RESOURCES_KEY
+    from pulla_airflow.run_archive import SUMMARY_NAME, run_prefix
+    from pulla_airflow.s3_documents import read_json_object
     from pulla_dev.demo_shop.seed import seed_demo_database
     from pulla_dev.local_services import LocalServices
     from pulla_personalize.pipeline_config import load_pipeline_config
+    from pulla_personalize.windows import window_label
 
     config = load_pipeline_config()
     bucket = config.s3.bucket

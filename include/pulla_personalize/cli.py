@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module exposing ``configure_parser(parser)`` and ``run(args) -> int``.
 Modules are imported only when their command is chosen (or for ``--help``), so a quick command never pays
-for pandas, boto3 or Great Expectations it does not use.
+for pandas, boto3 or Great Expectations it does not use. Two commands come from packages a production image may
+leave out (the demo shop of ``pulla_dev``, the local endpoint of ``personalize_local``): they are named here, not
+imported, and a missing package is reported as such.
 """
 
 from __future__ import annotations
@@ -26,12 +28,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="pulla-personalize",
         description="Tools for the Pulla → Amazon Personalize pipeline.",
     )
+    missing: dict[str, str] = {}
+    parser.set_defaults(_missing_commands=missing)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if only is None or only == name:
-            module = importlib.import_module(module_name)
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                package = module_name.split(".")[0]
+                if error.name != package:
+                    raise
+                missing[name] = f"{name} comes with the package {package}, which is not installed here"
+                continue
             module.configure_parser(sub)
             sub.set_defaults(_module=module)
     return parser
@@ -41,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((arg for arg in argv if arg in COMMANDS), None)
     parser = build_parser(only=chosen)
+    missing = parser.get_default("_missing_commands")
+    if chosen in missing:
+        parser.error(missing[chosen])
     args = parser.parse_args(argv)
     try:
         return int(args._module.run(args) or 0)

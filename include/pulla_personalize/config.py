@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from pulla_personalize import SCHEMAS_DIR
+from pulla_personalize.pipeline_config import configured_time_zone
 
 
 @dataclass(frozen=True)
 class ExportSettings:
-    #: Time zone of the naive TIMESTAMP columns in the source (orders.ordered_at, products.registered_at, ...).
-    source_time_zone: str = "Asia/Seoul"
+    #: Time zone of the naive TIMESTAMP columns in the source (orders.ordered_at, products.registered_at, ...);
+    #: by default the pipeline configuration's ``time_zone``, the one owner of that fact.
+    source_time_zone: str = dataclasses.field(default_factory=configured_time_zone)
     #: Keep events of sessions that never log in, with the session id as USER_ID (AWS allows it; off by default
     #: because such a history can never be merged with the member's later).
     keep_anonymous_sessions: bool = False

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
 
-DATASETS = ("interactions", "users", "items")
-FILE_NAMES = {dataset: f"{dataset}.csv" for dataset in DATASETS}
+from pulla_personalize.datasets import FILE_NAMES
+
+__all__ = ["FILE_NAMES", "DatasetCsvWriter", "SchemaError", "schema_fields", "schema_types"]
 
 
 class SchemaError(ValueError):
@@ -102,21 +102,3 @@ def _unquoted_csv(text: pd.DataFrame) -> Any:
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
         return None
     return sink.getvalue()
-
-
-def write_dataset(path: Path, fields: list[str], frame: pd.DataFrame) -> int:
-    with DatasetCsvWriter(path, fields) as writer:
-        writer.append(frame)
-        return writer.rows
-
-
-def read_dataset(path: Path, chunk_rows: int | None = None) -> pd.DataFrame | Iterator[pd.DataFrame]:
-    """Reads a dataset CSV back as text columns (empty cell → NA), whole or in chunks."""
-    return pd.read_csv(
-        path,
-        dtype="str",
-        keep_default_na=False,
-        na_values=[""],
-        encoding="utf-8",
-        chunksize=chunk_rows,
-    )

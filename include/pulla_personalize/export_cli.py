@@ -29,7 +29,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep events of sessions that never log in, with the session id as USER_ID",
     )
-    parser.add_argument("--source-time-zone", default="Asia/Seoul", help="zone of the naive source timestamps")
+    parser.add_argument(
+        "--source-time-zone",
+        default=None,
+        help="zone of the naive source timestamps (default: time_zone of the pipeline configuration)",
+    )
     parser.add_argument(
         "--bot-events-per-minute",
         type=float,
@@ -53,7 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from pulla_personalize.csvout import SchemaError
     from pulla_personalize.export import export_window, summary_lines
     from pulla_personalize.extract import SourceUnavailable, Window
+    from pulla_personalize.pipeline_config import ConfigError, configured_time_zone
 
+    if args.source_time_zone is None:
+        try:
+            args.source_time_zone = configured_time_zone()
+        except ConfigError as error:
+            return _usage_error(f"--source-time-zone not given and {error}")
     try:
         ZoneInfo(args.source_time_zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from pulla_personalize.copy_reader import (
     first_line,
     open_copy,
 )
+from pulla_personalize.pipeline_config import configured_time_zone
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ class Window:
 
     start: datetime
     end: datetime
-    time_zone: str = "Asia/Seoul"
+    #: The zone of the source's naive timestamps; by default the pipeline configuration's ``time_zone``.
+    time_zone: str = field(default_factory=configured_time_zone)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -108,8 +110,10 @@ class Window:
             raise ValueError(f"window start {self.start.isoformat()} is not before its end {self.end.isoformat()}")
 
     @classmethod
-    def parse(cls, start: str, end: str, time_zone: str = "Asia/Seoul") -> Window:
-        """ISO 8601 bounds; a bound without an offset is local time in ``time_zone`` (the source's zone)."""
+    def parse(cls, start: str, end: str, time_zone: str | None = None) -> Window:
+        """ISO 8601 bounds; a bound without an offset is local time in ``time_zone`` (the source's zone; by
+        default the configured one)."""
+        time_zone = time_zone or configured_time_zone()
         zone = ZoneInfo(time_zone)
 
         def one(text: str, label: str) -> datetime:

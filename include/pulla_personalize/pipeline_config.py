@@ -17,10 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pulla_personalize import INCLUDE_DIR, SCHEMAS_DIR
+from pulla_personalize.datasets import DATASET_TYPES
 
 DEFAULT_CONFIG_PATH = INCLUDE_DIR / "config" / "personalize.yaml"
 CONFIG_PATH_ENV = "PULLA_PERSONALIZE_CONFIG"
-DATASET_TYPES = ("interactions", "users", "items")
 # Personalize resource names: 1-63 characters (botocore ``Name``).
 RESOURCE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}\Z")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+\Z")
@@ -172,17 +172,22 @@ class _Reader:
         return value
 
 
+def _time_zone(read: _Reader, data: Mapping[str, Any]) -> str:
+    time_zone = read.text(data, "time_zone", "time_zone")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # OSError: a folder of zones, like "Asia"
+        raise read.fail("time_zone", f"unknown time zone {time_zone!r}") from error
+    return time_zone
+
+
 def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
     """Checks the parsed YAML ``data`` and builds the configuration; ``path`` only names the file in errors."""
     read = _Reader(path)
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path.name}: the file must hold a mapping of sections, got {type(data).__name__}")
 
-    time_zone = read.text(data, "time_zone", "time_zone")
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # OSError: a folder of zones, like "Asia"
-        raise read.fail("time_zone", f"unknown time zone {time_zone!r}") from error
+    time_zone = _time_zone(read, data)
 
     s3 = read.section(data, "s3", "s3")
     bucket = read.text(s3, "bucket", "s3.bucket")
@@ -227,14 +232,6 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
     min_ratios = read.section(gate, "min_ratios", "quality_gate.min_ratios")
     if not min_ratios:
         raise read.fail("quality_gate.min_ratios", "name at least one metric")
-    from personalize_provider.gate import KNOWN_METRICS
-
-    for metric in min_ratios:
-        if metric not in KNOWN_METRICS:
-            # A misspelt metric is missing from every version's metrics: the gate would keep the live one forever.
-            raise read.fail(
-                f"quality_gate.min_ratios.{metric}", f"unknown metric; use one of {', '.join(sorted(KNOWN_METRICS))}"
-            )
     notifications = read.section(data, "notifications", "notifications")
     channel = read.text(notifications, "channel", "notifications.channel")
     if channel not in NOTIFICATION_CHANNELS:
@@ -317,17 +314,45 @@ def config_path() -> Path:
     return path
 
 
-def load_pipeline_config(path: Path | str | None = None) -> PipelineConfig:
-    """Reads and checks the configuration file (default: ``PULLA_PERSONALIZE_CONFIG`` or the shipped one)."""
+def _read_document(path: Path) -> Any:
     import yaml
 
-    path = Path(path) if path is not None else config_path()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the pipeline configuration: {error.strerror or error}") from error
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path.name}: not valid YAML: {error}") from error
-    return parse_pipeline_config(data, path)
+
+
+def load_pipeline_config(path: Path | str | None = None) -> PipelineConfig:
+    """Reads and checks the configuration file (default: ``PULLA_PERSONALIZE_CONFIG`` or the shipped one)."""
+    path = Path(path) if path is not None else config_path()
+    return parse_pipeline_config(_read_document(path), path)
+
+
+def config_snapshot(path: Path | str | None = None) -> dict[str, Any]:
+    """The checked configuration as a small JSON-able dict: what a run's first task reads once and hands on, so
+    every task of the run works with the same configuration even if the file changes while it runs."""
+    path = Path(path) if path is not None else config_path()
+    document = _read_document(path)
+    parse_pipeline_config(document, path)  # a bad file fails here, in the first task
+    return {"path": str(path), "document": document}
+
+
+def config_from_snapshot(snapshot: Mapping[str, Any]) -> PipelineConfig:
+    """The configuration a run's first task read (``config_snapshot``), without reading the file again."""
+    return parse_pipeline_config(snapshot["document"], Path(snapshot["path"]))
+
+
+def configured_time_zone(path: Path | str | None = None) -> str:
+    """The configured ``time_zone`` alone, checked: the DAG schedules (read when a DAG file is parsed) and the
+    CLI's defaults take the zone from here, so the configuration is its one owner."""
+    path = Path(path) if path is not None else config_path()
+    document = _read_document(path)
+    read = _Reader(path)
+    if not isinstance(document, Mapping):
+        raise read.fail("(top level)", "must be a mapping of keys to values")
+    return _time_zone(read, document)

@@ -112,9 +112,11 @@ def stage_folder(
 
     :param staging_prefix: where files wait until all of them are uploaded; must not lie inside ``prefix``
         (an import of the folder would read them).
-    :param delete_stale: remove objects directly in ``prefix`` that this run did not write, so the folder
-        holds exactly this run's files (a rerun that produces fewer part files must not import the old
-        extras).
+    :param pattern: which files of ``local_dir`` to publish; ``**/*`` publishes the whole tree, each file at its
+        path below ``local_dir``.
+    :param delete_stale: remove objects in ``prefix`` that this run did not write, so the folder holds exactly
+        this run's files (a rerun that produces fewer part files must not import the old extras): the objects
+        directly in ``prefix``, or every object below it when the published files include subfolders.
     """
     destination = _folder_prefix(prefix, "prefix")
     staging_root = _folder_prefix(staging_prefix, "staging_prefix")
@@ -124,25 +126,28 @@ def stage_folder(
         )
     extra_args = sse_extra_args(sse, sse_kms_key_id)
     files = local_files(Path(local_dir), pattern)
+    # A file keeps its path below local_dir ("rejects/members.csv" with pattern "**/*"), so folders survive.
+    names = {path: path.relative_to(local_dir).as_posix() for path in files}
     staging_dir = f"{staging_root}{uuid.uuid4().hex}/"
-    staged: dict[str, str] = {}  # file name -> staged key
+    staged: dict[str, str] = {}  # relative name -> staged key
 
     try:
         for path in files:
-            key = staging_dir + path.name
+            name = names[path]
+            key = staging_dir + name
             try:
                 s3_client.upload_file(str(path), bucket, key, ExtraArgs=extra_args or None)
             except Exception as error:
                 raise StagingError(
-                    f"uploading {path.name} to s3://{bucket}/{key} failed ({_error_text(error)}); "
+                    f"uploading {name} to s3://{bucket}/{key} failed ({_error_text(error)}); "
                     f"nothing was published at s3://{bucket}/{destination}"
                 ) from error
-            staged[path.name] = key
+            staged[name] = key
         for path in files:
-            size = s3_client.head_object(Bucket=bucket, Key=staged[path.name])["ContentLength"]
+            size = s3_client.head_object(Bucket=bucket, Key=staged[names[path]])["ContentLength"]
             if size != path.stat().st_size:
                 raise StagingError(
-                    f"staged copy of {path.name} has {size} bytes, the local file {path.stat().st_size}; "
+                    f"staged copy of {names[path]} has {size} bytes, the local file {path.stat().st_size}; "
                     f"nothing was published at s3://{bucket}/{destination}"
                 )
         published = _publish(s3_client, bucket, destination, staged, extra_args, source_bucket=bucket)
@@ -169,12 +174,14 @@ def stage_folder(
 
 
 def _remove_stale(s3_client: Any, bucket: str, destination: str, published: list[str]) -> list[str]:
-    """Deletes the objects directly in ``destination`` that this run did not publish; returns their keys."""
+    """Deletes the objects in ``destination`` that this run did not publish (directly in it, or at any depth when
+    the run published subfolders); returns their keys."""
     wanted = set(published)
+    tree = any("/" in key[len(destination) :] for key in published)
     stale = [
         key
         for key in list_keys(s3_client, bucket, destination)
-        if key not in wanted and "/" not in key[len(destination) :]
+        if key not in wanted and (tree or "/" not in key[len(destination) :])
     ]
     delete_keys(s3_client, bucket, stale)
     return stale

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,8 +14,9 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.exceptions import AirflowFailException
 
+from pulla_airflow.dag_policy import ALLOWED_TAGS, OWNER, TIME_ZONE
 from pulla_airflow.notify import PullaFailureNotifier
-from pulla_airflow.policy import ALLOWED_TAGS, OWNER, TIME_ZONE
+from pulla_airflow.run_config import read_run_config
 
 from .conftest import DAGS_DIR, REPO_ROOT
 
@@ -144,7 +146,7 @@ def test_retrain_without_setup_fails_once_and_says_run_setup(dag_bag: DagBag, no
     task = dag_bag.dags["pulla_personalize_retrain"].get_task("prepare_retrain")
     assert task.retries >= 1  # transient errors keep their retries; this one must not use them
     with pytest.raises(AirflowFailException) as raised:
-        task.python_callable(params={"training_mode": "FULL", "force_deploy": False})
+        task.python_callable(config=read_run_config(), params={"training_mode": "FULL", "force_deploy": False})
     assert str(raised.value) == SETUP_MISSING
     assert raised.value.__cause__ is None
 
@@ -153,13 +155,13 @@ def test_daily_without_setup_fails_once_at_find_datasets(dag_bag: DagBag, nothin
     task = dag_bag.dags["pulla_personalize_daily"].get_task("find_datasets")
     window = {"label": "20261127", "import_modes": {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"}}
     with pytest.raises(AirflowFailException, match=f"^{SETUP_MISSING}$"):
-        task.python_callable(window=window, export={"fingerprints": {}})
+        task.python_callable(config=read_run_config(), window=window, export={"fingerprints": {}})
 
 
 def test_failed_validation_is_logged_once_before_the_failure(
     dag_bag: DagBag, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from pulla_airflow import tasks
+    from pulla_airflow import failures, run_archive
 
     failure_item = {
         "dataset": "interactions",
@@ -184,9 +186,9 @@ def test_failed_validation_is_logged_once_before_the_failure(
     }
 
     def failing_export(**kwargs: Any) -> dict[str, Any]:
-        raise tasks.ValidationGateFailed(summary)
+        raise failures.ValidationGateFailed(summary)
 
-    monkeypatch.setattr(tasks, "export_to_run_archive", failing_export)
+    monkeypatch.setattr(run_archive, "export_to_run_archive", failing_export)
     monkeypatch.setenv("AIRFLOW_CONN_PULLA_DB", f"sqlite:///{tmp_path / 'pulla.db'}")
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "ap-northeast-2"}})
@@ -204,7 +206,7 @@ def test_failed_validation_is_logged_once_before_the_failure(
     try:
         task = dag_bag.dags["pulla_personalize_daily"].get_task("export_window")
         with pytest.raises(AirflowFailException) as raised:
-            task.python_callable(window=summary["window"])
+            task.python_callable(config=read_run_config(), window=summary["window"])
     finally:
         task_logger.removeHandler(handler)
         task_logger.setLevel(level)
@@ -240,7 +242,8 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import personalize_provider.hooks.personalize, personalize_provider.operators.personalize
     import personalize_provider.triggers.personalize, personalize_provider.links.personalize
-    import pulla_airflow.tasks, pulla_airflow.operators
+    import pulla_airflow.run_archive, pulla_airflow.resources, pulla_airflow.plans, pulla_airflow.operators
+    import pulla_airflow.metrics_history, pulla_airflow.run_config
     import pulla_airflow.summaries, pulla_airflow.tasklog
     import pulla_airflow.connections
     runpy.run_path({str(REPO_ROOT / "plugins" / "pulla_links.py")!r})
@@ -254,3 +257,42 @@ print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}
     assert result["errors"] == {}
     ours = [text for text in result["warnings"] if text.startswith(str(REPO_ROOT)) and "/.venv/" not in text]
     assert ours == []
+
+
+def test_the_configured_time_zone_moves_schedules_windows_and_cli_default_together(tmp_path: Any) -> None:
+    """The configuration owns the time zone: change it, and the DAG schedules, the daily window and the export's
+    default zone all follow (a fresh interpreter, as the dag-processor parses with the file it is given)."""
+    import yaml
+
+    from pulla_personalize.pipeline_config import DEFAULT_CONFIG_PATH
+
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    data["time_zone"] = "Europe/Berlin"
+    config_file = tmp_path / "berlin.yaml"
+    config_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    probe = f"""
+import json
+from datetime import UTC, datetime
+from airflow.dag_processing.dagbag import DagBag
+from pulla_airflow.plans import plan_daily_window
+from pulla_airflow.run_config import load_run_config
+from pulla_personalize.config import ExportSettings
+from pulla_personalize.extract import Window
+bag = DagBag(dag_folder={str(DAGS_DIR)!r})
+SCHEDULED = ("pulla_personalize_daily", "pulla_personalize_retrain")
+window = plan_daily_window(datetime(2026, 11, 27, 23, 30, tzinfo=UTC), {{}}, load_run_config())
+print(json.dumps({{
+    "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
+    "schedules": sorted({{str(bag.dags[d].timetable.timezone) for d in SCHEDULED}}),
+    "window": [window["start"], window["label"]],
+    "cli": [Window.parse("2026-11-27", "2026-11-28").time_zone, ExportSettings().source_time_zone],
+}}))
+"""
+    env = {**os.environ, "PULLA_PERSONALIZE_CONFIG": str(config_file)}
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["errors"] == {}
+    assert result["schedules"] == ["Europe/Berlin"]
+    # 23:30 UTC on 27 Nov is 00:30 on 28 Nov in Berlin: the window is Berlin's 27 Nov, starting 23:00 UTC on 26 Nov.
+    assert result["window"] == ["2026-11-26T23:00:00+00:00", "20261127"]
+    assert result["cli"] == ["Europe/Berlin", "Europe/Berlin"]

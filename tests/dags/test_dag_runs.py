@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pulla_airflow.tasks import METRICS_HISTORY_KEY, SETUP_RESOURCES_KEY, read_json_object
+from pulla_airflow.metrics_history import METRICS_HISTORY_KEY
+from pulla_airflow.resources import SETUP_RESOURCES_KEY
+from pulla_airflow.s3_documents import read_json_object
 from pulla_personalize import SCHEMAS_DIR
 
 from .conftest import DAYS, END_DATE, AirflowStack

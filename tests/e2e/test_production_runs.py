@@ -104,7 +104,7 @@ def test_the_export_log_ends_with_a_summary_a_person_reads(e2e: E2E) -> None:
 
 def test_the_archived_csvs_are_the_bytes_the_cli_exports(e2e: E2E, tmp_path: Path) -> None:
     """The export inside a task runner (a LocalExecutor worker, a Celery worker) writes what the CLI writes."""
-    from pulla_airflow.tasks import run_prefix
+    from pulla_airflow.run_archive import run_prefix
 
     config = e2e.config
     command = [sys.executable, "-m", "pulla_personalize.cli", "export", "--db", e2e.source_url, "--out", str(tmp_path)]

@@ -19,7 +19,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,8 @@ import pytest
 import yaml
 from botocore import xform_name
 
-from personalize_provider.naming import import_job_name
+from personalize_provider.naming import with_attempt
+from pulla_personalize.windows import ImportJobName
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IAM_DIR = REPO_ROOT / "include" / "iam"
@@ -444,15 +444,18 @@ def sample_arns() -> dict[str, list[str]]:
     base = f"arn:aws:personalize:{TEST_REGION}:{TEST_ACCOUNT}:"
     group = config["dataset_group"]
     solution = config["solution"]["name"]
-    start, end = datetime(2026, 11, 26, 18, tzinfo=UTC), datetime(2026, 11, 27, 18, tzinfo=UTC)
+    # The pipeline's one job-name scheme, and the operator's name for a later attempt after a FAILED job.
+    jobs = [
+        str(ImportJobName(name, "20261127", mode, "1a2b3c4d"))
+        for name in config["datasets"].values()
+        for mode in ("INCREMENTAL", "FULL")
+    ]
     return {
         "dataset_group": [f"{base}dataset-group/{group}"],
         "schema": [f"{base}schema/{name}" for name in config["schemas"].values()],
         "dataset": [f"{base}dataset/{group}/{kind.upper()}" for kind in config["datasets"]],
         "dataset_import_job": [
-            f"{base}dataset-import-job/{import_job_name(name, start, end, attempt=attempt)}"
-            for name in config["datasets"].values()
-            for attempt in (1, 2)
+            f"{base}dataset-import-job/{name}" for job in jobs for name in (job, with_attempt(job, 2))
         ],
         "solution": [f"{base}solution/{solution}"],
         "solution_version": [f"{base}solution/{solution}/3f9a1c2e"],

@@ -3,9 +3,8 @@
 - "Ensure" operators create a resource or adopt the one that already has the wanted name, so the setup DAG can
     run
   any number of times: dataset group, schema, dataset, solution, campaign, event tracker, filter.
-- :class:`S3StageFolderOperator` publishes a local folder of CSVs on S3 all at once (see ``staging.py``).
-- :class:`PersonalizeDatasetImportJobOperator` imports one data interval, adopting the job of an earlier
-    attempt.
+- :class:`PersonalizeDatasetImportJobOperator` imports one dataset's data under the caller's job name, adopting
+    the job of an earlier attempt.
 - :class:`PersonalizeCreateSolutionVersionOperator` trains;
     :class:`PersonalizeEvaluateSolutionVersionOperator`
   compares the new version with the live one and decides; :class:`PersonalizeUpdateCampaignOperator` deploys.
@@ -23,7 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
@@ -56,10 +54,9 @@ from personalize_provider.links.personalize import (
     PersonalizeDatasetImportJobLink,
     PersonalizeSolutionVersionLink,
 )
-from personalize_provider.naming import import_job_name, validate_resource_name, with_attempt
+from personalize_provider.naming import validate_resource_name, with_attempt
 from personalize_provider.policy import effective_import_mode, limit_backoff_seconds, validate_training_mode
 from personalize_provider.schemas import load_schema, next_schema_name, schema_differences, schema_text
-from personalize_provider.staging import sse_extra_args, stage_folder
 from personalize_provider.triggers.personalize import TRIGGER_FOR_KIND
 
 if TYPE_CHECKING:
@@ -681,74 +678,12 @@ class PersonalizeEnsureFilterOperator(PersonalizeBaseOperator):
         return self._wait_unless_active(FILTER, arn, existing)
 
 
-class S3StageFolderOperator(AwsBaseOperator[S3Hook]):
-    """
-    Publish a local folder of CSVs at an S3 prefix atomically: nothing appears there until every file is
-    uploaded and checked (see :mod:`personalize_provider.staging`). Returns the folder URI
-    ``s3://bucket/prefix/`` for the import job's ``data_location``.
-
-    There is nothing to wait for afterwards, so this operator has no ``deferrable`` mode.
-
-    :param local_dir: The folder holding the files.
-    :param bucket: Destination bucket.
-    :param prefix: Destination folder (the import location); must not be the bucket root.
-    :param staging_prefix: Where files wait until all are uploaded; must lie outside ``prefix``.
-    :param pattern: Which files of ``local_dir`` to publish (glob, default ``*.csv``).
-    :param sse: Server-side encryption: ``AES256``, ``aws:kms``, ``aws:kms:dsse`` or None (bucket default).
-    :param sse_kms_key_id: The KMS key for ``aws:kms``; None uses the AWS-managed key.
-    :param delete_stale: Remove other files directly under ``prefix`` so it holds exactly this run's files.
-    """
-
-    aws_hook_class = S3Hook
-    template_fields: Sequence[str] = aws_template_fields(
-        "local_dir", "bucket", "prefix", "staging_prefix", "pattern", "sse", "sse_kms_key_id"
-    )
-
-    def __init__(
-        self,
-        *,
-        local_dir: str,
-        bucket: str,
-        prefix: str,
-        staging_prefix: str = "_staging/",
-        pattern: str = "*.csv",
-        sse: str | None = None,
-        sse_kms_key_id: str | None = None,
-        delete_stale: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.local_dir = local_dir
-        self.bucket = bucket
-        self.prefix = prefix
-        self.staging_prefix = staging_prefix
-        self.pattern = pattern
-        self.sse = sse
-        self.sse_kms_key_id = sse_kms_key_id
-        self.delete_stale = delete_stale
-
-    def execute(self, context: Context) -> str:
-        sse_extra_args(self.sse, self.sse_kms_key_id)  # bad settings fail before any upload
-        staged = stage_folder(
-            self.hook.conn,
-            local_dir=Path(self.local_dir),
-            bucket=self.bucket,
-            prefix=self.prefix,
-            staging_prefix=self.staging_prefix,
-            pattern=self.pattern,
-            sse=self.sse,
-            sse_kms_key_id=self.sse_kms_key_id,
-            delete_stale=self.delete_stale,
-        )
-        return staged.uri
-
-
 class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
     """
-    Import one data interval into a dataset and wait for the job; returns the job's ARN.
+    Import data into a dataset under ``job_name`` and wait for the job; returns the job's ARN.
 
-    The job name derives from the dataset's name and the run's data interval (or is ``job_name``). If a job of
-    that name exists it is adopted and waited for, never duplicated; if that job FAILED (import jobs cannot be
+    The caller names the job after what it imports (the same data must give the same name). If a job of that
+    name exists it is adopted and waited for, never duplicated; if that job FAILED (import jobs cannot be
     deleted, so the name stays taken) the next attempt is named ``<name>-r2``, ``-r3`` ...
 
     ``import_mode`` INCREMENTAL becomes FULL while the dataset has never had a successful bulk import. When
@@ -758,7 +693,7 @@ class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
     :param dataset_arn: The dataset to import into.
     :param data_location: ``s3://bucket/folder/`` (all CSVs in it) or one file.
     :param role_arn: IAM role Personalize assumes to read the bucket.
-    :param job_name: Explicit job name; by default ``<dataset name>-<interval start>-<interval end>`` (UTC).
+    :param job_name: The job's name (1-63 letters, digits, '-', '_'); a rerun with the same name adopts the job.
     :param import_mode: ``FULL`` (replace bulk data) or ``INCREMENTAL`` (append; the default).
     :param publish_attribution_metrics_to_s3: Publish metric attribution metrics for this import.
     :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
@@ -777,8 +712,8 @@ class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
         *,
         dataset_arn: str,
         data_location: str,
+        job_name: str,
         role_arn: str | None = None,
-        job_name: str | None = None,
         import_mode: str = "INCREMENTAL",
         publish_attribution_metrics_to_s3: bool | None = None,
         tags: list[dict[str, str]] | None = None,
@@ -806,22 +741,8 @@ class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
         """Resume after the LimitExceededException back-off timer."""
         return self._start(context, attempt=attempt)
 
-    def _base_job_name(self, context: Context) -> str:
-        if self.job_name:
-            return validate_resource_name(self.job_name, field="job_name")
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            raise PersonalizeResourceError(
-                f"{self.task_id}: this run has no data interval to name the import job after; pass job_name"
-            )
-        dataset = self._call(
-            f"Describing Personalize dataset {self.dataset_arn}",
-            lambda: self.hook.describe_dataset(dataset_arn=self.dataset_arn),
-        )
-        return import_job_name(dataset["name"], start, end)
-
     def _start(self, context: Context, attempt: int, after_race: bool = False) -> str:
-        base_name = self._base_job_name(context)
+        base_name = validate_resource_name(self.job_name, field="job_name")
         jobs = self._call(
             f"Listing import jobs of Personalize dataset {self.dataset_arn}",
             lambda: self.hook.list_dataset_import_jobs(dataset_arn=self.dataset_arn),

@@ -9,7 +9,20 @@ import pandas as pd
 import pytest
 
 from pulla_personalize import SCHEMAS_DIR
-from pulla_personalize.csvout import DatasetCsvWriter, read_dataset, schema_fields, schema_types, write_dataset
+from pulla_personalize.csvout import DatasetCsvWriter, schema_fields, schema_types
+
+
+def write_dataset(path: Path, fields: list[str], frame: pd.DataFrame) -> int:
+    """One frame through the export's writer (the export appends frame after frame)."""
+    with DatasetCsvWriter(path, fields) as writer:
+        writer.append(frame)
+        return writer.rows
+
+
+def read_dataset(path: Path, chunk_rows: int | None = None):
+    """A dataset CSV read back as text columns (empty cell → NA), as Personalize reads it."""
+    return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8", chunksize=chunk_rows)
+
 
 ITEMS_FIELDS = ["ITEM_ID", "CREATION_TIMESTAMP", "CUP_SIZE", "CUP_TYPE"]
 

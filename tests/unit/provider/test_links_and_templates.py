@@ -254,8 +254,11 @@ OPERATOR_ARGUMENTS: dict[type, dict[str, Any]] = {
         "dataset_group_arn": TEMPLATED,
         "filter_expression": TEMPLATED,
     },
-    ops.S3StageFolderOperator: {"local_dir": TEMPLATED, "bucket": TEMPLATED, "prefix": TEMPLATED},
-    ops.PersonalizeDatasetImportJobOperator: {"dataset_arn": TEMPLATED, "data_location": TEMPLATED},
+    ops.PersonalizeDatasetImportJobOperator: {
+        "dataset_arn": TEMPLATED,
+        "data_location": TEMPLATED,
+        "job_name": TEMPLATED,
+    },
     ops.PersonalizeCreateSolutionVersionOperator: {"solution_arn": TEMPLATED},
     ops.PersonalizeEvaluateSolutionVersionOperator: {"solution_version_arn": TEMPLATED, "campaign_arn": TEMPLATED},
     ops.PersonalizeUpdateCampaignOperator: {"campaign_arn": TEMPLATED, "solution_version_arn": TEMPLATED},

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from personalize_provider.gate import DEFAULT_MIN_RATIOS, decide_deployment, validate_min_ratios
-from personalize_provider.naming import NAME_PATTERN, import_job_name, validate_resource_name, with_attempt
+from personalize_provider.naming import NAME_PATTERN, validate_resource_name, with_attempt
 from personalize_provider.policy import effective_import_mode, limit_backoff_seconds, validate_training_mode
 from personalize_provider.schemas import load_schema, next_schema_name, schema_differences, schema_text
 
@@ -19,39 +19,15 @@ START = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 END = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 
 
-class TestImportJobName:
-    def test_dataset_and_interval_in_utc(self) -> None:
-        assert import_job_name("pulla-interactions", START, END) == "pulla-interactions-20261126T1800-20261127T1800"
-
-    def test_same_instant_in_another_zone_gives_the_same_name(self) -> None:
-        seoul = timezone(timedelta(hours=9))
-        assert import_job_name("d", START.astimezone(seoul), END.astimezone(seoul)) == import_job_name("d", START, END)
-
+class TestResourceNames:
     def test_later_attempts_get_a_suffix(self) -> None:
-        assert import_job_name("d", START, END, attempt=3) == "d-20261126T1800-20261127T1800-r3"
         assert with_attempt("manual-job", 2) == "manual-job-r2"
+        assert with_attempt("manual-job", 12) == "manual-job-r12"
 
-    def test_long_dataset_names_are_shortened_but_stay_distinct(self) -> None:
-        first = import_job_name("x" * 60 + "-interactions", START, END, attempt=12)
-        second = import_job_name("x" * 60 + "-items", START, END, attempt=12)
-        assert len(first) <= 63
-        assert len(second) <= 63
-        assert first != second
-        assert NAME_PATTERN.match(first)
-
-    def test_characters_the_api_rejects_are_replaced(self) -> None:
-        assert NAME_PATTERN.match(import_job_name("_pulla.users v2", START, END))
-
-    @pytest.mark.parametrize(
-        ("start", "end", "message"),
-        [
-            pytest.param(datetime(2026, 11, 26), END, "no time zone", id="naive"),
-            pytest.param(END, START, "before", id="reversed"),
-        ],
-    )
-    def test_bad_intervals_are_rejected(self, start: datetime, end: datetime, message: str) -> None:
-        with pytest.raises(ValueError, match=message):
-            import_job_name("d", start, end)
+    def test_a_later_attempt_of_a_63_character_name_still_fits(self) -> None:
+        name = "p" * 63
+        assert with_attempt(name, 2) == "p" * 60 + "-r2"
+        assert NAME_PATTERN.match(with_attempt(name, 2))
 
     @pytest.mark.parametrize("name", ["", "-starts-with-dash", "has space", "x" * 64, "ünïcode"])
     def test_invalid_resource_names(self, name: str) -> None:

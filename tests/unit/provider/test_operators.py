@@ -44,7 +44,7 @@ VERSION_OLD = arn("solution/pulla-user-personalization/1a2b3c4d")
 VERSION_NEW = arn("solution/pulla-user-personalization/5e6f7a8b")
 CAMPAIGN = arn("campaign/pulla")
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization"
-JOB_NAME = "pulla-interactions-20261126T1800-20261127T1800"
+JOB_NAME = "pulla-interactions-20261127-incremental-1a2b3c4d"
 JOB = arn(f"dataset-import-job/{JOB_NAME}")
 NDCG = "normalized_discounted_cumulative_gain_at_25"
 PRECISION = "precision_at_25"
@@ -496,6 +496,7 @@ class TestDatasetImportJob:
             dataset_arn=DATASET,
             data_location="s3://pulla-personalize/imports/interactions/2026-11-27/",
             role_arn="arn:aws:iam::123456789012:role/PersonalizeS3",
+            job_name=kwargs.pop("job_name", JOB_NAME),
             limit_retry_delay=30,
             limit_retry_max_delay=100,
             limit_retry_max_attempts=3,
@@ -503,7 +504,6 @@ class TestDatasetImportJob:
         )
 
     def expect_lookup(self, stubber, jobs: list[dict[str, Any]]) -> None:
-        stubber.add_response("describe_dataset", {"dataset": {"name": "pulla-interactions"}}, {"datasetArn": DATASET})
         stubber.add_response("list_dataset_import_jobs", {"datasetImportJobs": jobs}, {"datasetArn": DATASET})
 
     def expect_create(self, stubber, mode: str, name: str = JOB_NAME, job: str = JOB) -> None:
@@ -653,10 +653,11 @@ class TestDatasetImportJob:
         with pytest.raises(PersonalizeResourceError, match="Insufficient privileges"):
             op.execute_complete(context, event, kind="dataset_import_job_complete")
 
-    def test_run_without_data_interval_needs_a_job_name(self, context) -> None:
-        context.update(data_interval_start=None, data_interval_end=None)
-        with pytest.raises(PersonalizeResourceError, match="pass job_name"):
-            self.make().execute(context)
+    def test_a_job_name_the_api_refuses_fails_before_any_call(self, stubbed, context) -> None:
+        op = self.make(job_name="pulla interactions/2026-11-27")
+        stubbed(op)  # no response queued: any API call would fail the test with a stubber error
+        with pytest.raises(ValueError, match="job_name 'pulla interactions/2026-11-27' must start with a letter"):
+            op.execute(context)
 
     def test_explicit_job_name(self, stubbed, context) -> None:
         op = self.make(job_name="backfill-2026-11")

@@ -10,7 +10,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from personalize_provider.operators.personalize import S3StageFolderOperator
 from personalize_provider.staging import StagingError, sse_extra_args, stage_folder
 
 from .conftest import REGION
@@ -145,16 +144,30 @@ def test_sse_extra_args() -> None:
     assert sse_extra_args("aws:kms", "alias/pulla") == {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/pulla"}
 
 
-def test_operator_publishes_and_returns_the_import_location(s3, export_dir: Path, context) -> None:
-    op = S3StageFolderOperator(
-        task_id="stage",
-        local_dir="{{ params.export_root }}/interactions",
-        bucket=BUCKET,
-        prefix="imports/interactions/{{ ds }}/",
-        sse="AES256",
-        aws_conn_id=None,
-        region_name=REGION,
-    )
-    op.render_template_fields({**context, "params": {"export_root": str(export_dir.parent)}})
-    assert op.execute(context) == f"s3://{BUCKET}/{DESTINATION}"
-    assert len(keys(s3, DESTINATION)) == 3
+def test_a_tree_keeps_its_folders_and_loses_what_the_run_did_not_write(s3, tmp_path: Path) -> None:
+    """A run archive (pattern ``**/*``): files keep their subfolders; a rerun's tree replaces the old one whole."""
+    archive = tmp_path / "archive"
+    (archive / "rejects").mkdir(parents=True)
+    (archive / "report.json").write_text('{"passed": true}')
+    (archive / "rejects" / "members.csv").write_text("member_id,rule\n7,too_young\n")
+    s3.put_object(Bucket=BUCKET, Key=DESTINATION + "rejects/old.csv", Body=b"an earlier run's")
+    s3.put_object(Bucket=BUCKET, Key=DESTINATION + "summary.json", Body=b"{}")
+    staged = stage_folder(s3, local_dir=archive, bucket=BUCKET, prefix=DESTINATION, pattern="**/*")
+    assert keys(s3, DESTINATION) == [DESTINATION + "rejects/members.csv", DESTINATION + "report.json"]
+    assert sorted(staged.removed_stale_keys) == [DESTINATION + "rejects/old.csv", DESTINATION + "summary.json"]
+    body = s3.get_object(Bucket=BUCKET, Key=DESTINATION + "rejects/members.csv")["Body"].read()
+    assert body == (archive / "rejects" / "members.csv").read_bytes()
+    assert keys(s3, "_staging/") == []
+
+
+def test_a_tree_upload_that_fails_publishes_nothing(s3, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    (archive / "rejects").mkdir(parents=True)
+    (archive / "report.json").write_text("{}")
+    (archive / "rejects" / "members.csv").write_text("member_id\n7\n")
+    s3.put_object(Bucket=BUCKET, Key=DESTINATION + "report.json", Body=b"an earlier run's")
+    fail_on_call(s3, "before-call.s3.PutObject", 2)
+    with pytest.raises(StagingError, match=r"uploading report\.json"):
+        stage_folder(s3, local_dir=archive, bucket=BUCKET, prefix=DESTINATION, pattern="**/*")
+    assert keys(s3, DESTINATION) == [DESTINATION + "report.json"]
+    assert s3.get_object(Bucket=BUCKET, Key=DESTINATION + "report.json")["Body"].read() == b"an earlier run's"

@@ -10,15 +10,11 @@ from typing import Any
 
 import pytest
 
-from pulla_airflow.tasks import (
-    ValidationGateFailed,
-    export_to_run_archive,
-    plan_window,
-    publish_dataset,
-    run_prefix,
-)
+from pulla_airflow.failures import ValidationGateFailed
+from pulla_airflow.run_archive import export_to_run_archive, publish_dataset, run_prefix
 from pulla_dev.demo_shop.seed import seed_demo_database
 from pulla_personalize.pipeline_config import PipelineConfig
+from pulla_personalize.windows import plan_window
 
 from .conftest import list_keys
 

@@ -13,6 +13,7 @@ from pulla_airflow.operators import (
     MetricsChartLink,
     RecordSolutionMetricsOperator,
 )
+from pulla_airflow.run_config import read_run_config
 from pulla_personalize.pipeline_config import PipelineConfig
 
 from .conftest import list_keys
@@ -36,7 +37,9 @@ DECISION = {
 
 
 def test_execute_records_and_pushes_the_chart_url(s3: Any, config: PipelineConfig) -> None:
-    operator = RecordSolutionMetricsOperator(task_id="record_metrics", decision=DECISION, aws_conn_id=None)
+    operator = RecordSolutionMetricsOperator(
+        task_id="record_metrics", decision=DECISION, config=read_run_config(), aws_conn_id=None
+    )
     ti = RecordingTaskInstance()
 
     result = operator.execute({"ti": ti})
@@ -49,7 +52,7 @@ def test_execute_records_and_pushes_the_chart_url(s3: Any, config: PipelineConfi
         "personalize/metrics/history.jsonl",
         "personalize/metrics/history.png",
     ]
-    assert operator.template_fields == ("decision", "aws_conn_id")
+    assert operator.template_fields == ("decision", "config", "aws_conn_id")
     assert [link.name for link in operator.operator_extra_links] == ["Metrics history chart"]
 
 
@@ -77,7 +80,9 @@ def test_chart_link(monkeypatch: pytest.MonkeyPatch, stored: str | None, link: s
     comms = SupervisorComms(stored)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
     key = TaskInstanceKey("pulla_personalize_retrain", "record_metrics", "manual__1", 1, -1)
-    operator = RecordSolutionMetricsOperator(task_id="record_metrics", decision={}, aws_conn_id=None)
+    operator = RecordSolutionMetricsOperator(
+        task_id="record_metrics", decision={}, config=read_run_config(), aws_conn_id=None
+    )
 
     assert MetricsChartLink().get_link(operator, ti_key=key) == link
     [request] = comms.requests
@@ -100,9 +105,9 @@ def test_execute_ends_its_log_with_the_summary(s3: Any, config: PipelineConfig) 
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        RecordSolutionMetricsOperator(task_id="record_metrics", decision=DECISION, aws_conn_id=None).execute(
-            {"ti": RecordingTaskInstance()}
-        )
+        RecordSolutionMetricsOperator(
+            task_id="record_metrics", decision=DECISION, config=read_run_config(), aws_conn_id=None
+        ).execute({"ti": RecordingTaskInstance()})
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)

@@ -7,20 +7,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pulla_airflow.tasks import (
-    daily_values,
-    deployment_branch,
-    expected_campaign_arn,
+from pulla_airflow.plans import daily_values, import_jobs, retrain_values, setup_values
+from pulla_airflow.resources import expected_campaign_arn
+from pulla_personalize.pipeline_config import PipelineConfig
+from pulla_personalize.windows import (
+    ImportJobName,
+    deployment_action,
     file_fingerprint,
-    import_job_name,
     import_modes,
     plan_window,
     refuse_incremental_correction,
-    retrain_values,
-    setup_values,
     window_label,
 )
-from pulla_personalize.pipeline_config import PipelineConfig
 
 SEOUL = "Asia/Seoul"
 KST = ZoneInfo(SEOUL)
@@ -197,9 +195,14 @@ def test_window_label_of_a_whole_day_in_a_zone_with_daylight_saving() -> None:
     )
 
 
+def import_job_name(dataset: str, label: str, mode: str, fingerprint: str) -> str:
+    return str(ImportJobName(dataset, label, mode, fingerprint))
+
+
 def test_import_job_name_is_stable_and_bounded() -> None:
-    name = import_job_name("pulla-interactions", "20261127", "INCREMENTAL", "1a2b3c4d")
-    assert name == "pulla-interactions-20261127-incremental-1a2b3c4d"
+    job = ImportJobName("pulla-interactions", "20261127", "INCREMENTAL", "1a2b3c4d")
+    assert str(job) == "pulla-interactions-20261127-incremental-1a2b3c4d"
+    assert job.window_prefix == "pulla-interactions-20261127-incremental-"
     longest_label = "20261002-20261101"
     assert len(import_job_name("pulla-interactions", longest_label, "INCREMENTAL", "1a2b3c4d")) <= 63
     exactly_63 = "d" * (63 - len("-20261127-full-1a2b3c4d"))
@@ -225,15 +228,16 @@ def test_file_fingerprint_follows_the_bytes(tmp_path) -> None:
     assert len(file_fingerprint(first)) == 8
 
 
-DAY_JOB = "pulla-interactions-20261127-incremental-1a2b3c4d"
+DAY_JOB = ImportJobName("pulla-interactions", "20261127", "INCREMENTAL", "1a2b3c4d")
+DAY_JOB_NAME = str(DAY_JOB)
 
 
 @pytest.mark.parametrize(
     "existing",
     [
         [],
-        [{"jobName": DAY_JOB, "status": "ACTIVE"}],  # the same data: the rerun adopts it
-        [{"jobName": DAY_JOB + "-r2", "status": "ACTIVE"}],  # a retry of the same data
+        [{"jobName": DAY_JOB_NAME, "status": "ACTIVE"}],  # the same data: the rerun adopts it
+        [{"jobName": DAY_JOB_NAME + "-r2", "status": "ACTIVE"}],  # a retry of the same data
         [{"jobName": "pulla-interactions-20261127-incremental-99999999", "status": "CREATE FAILED"}],  # never landed
         [{"jobName": "pulla-interactions-20261126-incremental-99999999", "status": "ACTIVE"}],  # another day
         [{"jobName": "pulla-interactions-20261127-full-99999999", "status": "ACTIVE"}],  # a full reload
@@ -265,7 +269,7 @@ def test_daily_values(config: PipelineConfig) -> None:
     window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), {}, SEOUL)
     resources = {f"{kind}_dataset_arn": f"arn:dataset/{kind}" for kind in ("interactions", "users", "items")}
     fingerprints = {"interactions": "aaaaaaaa", "users": "bbbbbbbb", "items": "cccccccc"}
-    values = daily_values(config, resources, window, fingerprints)
+    values = daily_values(config, resources, window, import_jobs(config, window, fingerprints))
     assert values["label"] == "20261127"
     assert values["role_arn"] == config.personalize.role_arn
     assert values["interactions_import_mode"] == "INCREMENTAL"
@@ -273,7 +277,7 @@ def test_daily_values(config: PipelineConfig) -> None:
     assert values["users_job_name"] == "pulla-users-20261127-full-bbbbbbbb"
     assert values["items_dataset_arn"] == "arn:dataset/items"
     reload_window = plan_window(datetime(2026, 11, 27, 18, 0, tzinfo=UTC), FULL_HISTORY, SEOUL)
-    reload_values = daily_values(config, resources, reload_window, fingerprints)
+    reload_values = daily_values(config, resources, reload_window, import_jobs(config, reload_window, fingerprints))
     assert reload_values["interactions_job_name"] == "pulla-interactions-20260101-20261128-full-aaaaaaaa"
 
 
@@ -307,17 +311,17 @@ def test_retrain_form_overrides(config: PipelineConfig) -> None:
 
 
 @pytest.mark.parametrize(
-    ("decision", "campaign_arn", "branch"),
+    ("decision", "campaign_arn", "action"),
     [
-        ({"deploy": True}, "arn:campaign/pulla", "update_campaign"),
-        ({"deploy": True}, None, "create_campaign"),
-        ({"deploy": False}, "arn:campaign/pulla", "keep_live_version"),
-        ({"deploy": False}, None, "keep_live_version"),
-        ({}, None, "keep_live_version"),
+        ({"deploy": True}, "arn:campaign/pulla", "update"),
+        ({"deploy": True}, None, "create"),
+        ({"deploy": False}, "arn:campaign/pulla", "keep"),
+        ({"deploy": False}, None, "keep"),
+        ({}, None, "keep"),
     ],
 )
-def test_deployment_branch(decision: dict, campaign_arn: str | None, branch: str) -> None:
-    assert deployment_branch(decision, campaign_arn) == branch
+def test_deployment_action(decision: dict, campaign_arn: str | None, action: str) -> None:
+    assert deployment_action(decision, campaign_arn) == action
 
 
 def test_expected_campaign_arn() -> None:

@@ -9,7 +9,9 @@ import pytest
 from botocore.stub import Stubber
 
 from personalize_provider.hooks.personalize import PersonalizeHook
-from pulla_airflow.tasks import PermanentFailure, SetupMissing, plan_imports, resolve_resources
+from pulla_airflow.failures import PermanentFailure, SetupMissing
+from pulla_airflow.plans import plan_imports
+from pulla_airflow.resources import resolve_resources
 from pulla_personalize.pipeline_config import PipelineConfig
 
 from .conftest import REGION

@@ -11,20 +11,16 @@ from typing import Any
 
 import pytest
 
-from personalize_provider.staging import StagingError, publish_s3_objects
-from pulla_airflow.tasks import (
+from personalize_provider.staging import StagingError, publish_s3_objects, stage_folder
+from pulla_airflow.metrics_history import (
     CHART_LINK_SECONDS,
     append_metrics_history,
     draw_metrics_chart,
-    import_prefix,
-    publish_dataset,
-    publish_setup_resources,
-    read_json_object,
     record_solution_metrics,
-    run_prefix,
-    upload_folder,
-    write_run_summary,
 )
+from pulla_airflow.resources import publish_setup_resources
+from pulla_airflow.run_archive import import_prefix, publish_dataset, run_prefix, staging_prefix, write_run_summary
+from pulla_airflow.s3_documents import read_json_object
 from pulla_personalize.pipeline_config import PipelineConfig
 
 from .conftest import list_keys
@@ -48,6 +44,27 @@ def test_run_and_import_prefixes(config: PipelineConfig) -> None:
     assert import_prefix(config, "users", "20261127") == "personalize/import/users/window=20261127/"
 
 
+def upload_folder(s3: Any, local_dir: Path, bucket: str, prefix: str, sse: str | None = None) -> list[str]:
+    """The run archive's upload (``export_to_run_archive``): the whole tree, all or nothing."""
+    return sorted(
+        stage_folder(
+            s3,
+            local_dir=local_dir,
+            bucket=bucket,
+            prefix=prefix,
+            staging_prefix="personalize/_staging/",
+            pattern="**/*",
+            sse=sse,
+        ).keys
+    )
+
+
+def test_the_staging_folder_is_below_the_prefix_outside_every_published_folder(config: PipelineConfig) -> None:
+    assert staging_prefix(config) == "personalize/_staging/"
+    assert not staging_prefix(config).startswith(run_prefix(config, "20261127"))
+    assert not staging_prefix(config).startswith(config.s3.key("import") + "/")
+
+
 def test_upload_folder_writes_tree_and_removes_stale(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
     bucket, prefix = config.s3.bucket, "personalize/runs/window=20261127/"
     neighbour = "personalize/runs/window=20261127-20261128/users.csv"  # shares the text prefix, not the folder
@@ -55,7 +72,7 @@ def test_upload_folder_writes_tree_and_removes_stale(s3: Any, config: PipelineCo
         s3.put_object(Bucket=bucket, Key=key, Body=b"old")
     write_files(tmp_path, {"users.csv": "USER_ID\nu1\n", "rejects/orders.csv": "reason\n", "docs/index.html": "<p>"})
 
-    written = upload_folder(s3, tmp_path, bucket, prefix, {"ServerSideEncryption": "AES256"})
+    written = upload_folder(s3, tmp_path, bucket, prefix, "AES256")
 
     expected = [prefix + "docs/index.html", prefix + "rejects/orders.csv", prefix + "users.csv"]
     assert written == expected
@@ -67,7 +84,7 @@ def test_upload_folder_writes_tree_and_removes_stale(s3: Any, config: PipelineCo
 
 def test_upload_folder_without_encryption_args(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
     write_files(tmp_path, {"a.txt": "a"})
-    upload_folder(s3, tmp_path, config.s3.bucket, "plain/", {})
+    upload_folder(s3, tmp_path, config.s3.bucket, "plain/")
     assert "ServerSideEncryption" not in s3.head_object(Bucket=config.s3.bucket, Key="plain/a.txt")
 
 
@@ -76,7 +93,7 @@ def test_upload_folder_removes_more_than_one_delete_batch(s3: Any, config: Pipel
     for number in range(1005):  # DeleteObjects takes 1000 keys a call
         s3.put_object(Bucket=bucket, Key=f"{prefix}stale-{number:04d}", Body=b"")
     write_files(tmp_path, {"keep.csv": "x"})
-    upload_folder(s3, tmp_path, bucket, prefix, {})
+    upload_folder(s3, tmp_path, bucket, prefix)
     assert list_keys(s3, bucket, prefix) == [prefix + "keep.csv"]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from personalize_provider.gate import decide_deployment
+from pulla_airflow.failures import ValidationGateFailed
+from pulla_airflow.run_archive import validation_outcome
 from pulla_airflow.summaries import (
     count,
     describe_campaign_deployment,
@@ -22,7 +24,6 @@ from pulla_airflow.summaries import (
     gate_failure_message,
     metric_label,
 )
-from pulla_airflow.tasks import ValidationGateFailed, validation_outcome
 
 RUN_URI = "s3://pulla-personalize/personalize/runs/window=20261127/"
 WINDOW = {

@@ -17,6 +17,7 @@ from personalize_provider.operators.personalize import (
     PersonalizeEvaluateSolutionVersionOperator,
     PersonalizeUpdateCampaignOperator,
 )
+from pulla_airflow.failures import SetupMissing, ValidationGateFailed
 from pulla_airflow.summaries import describe_gate
 from pulla_airflow.tasklog import (
     TASK_LOGGER,
@@ -28,7 +29,6 @@ from pulla_airflow.tasklog import (
     summary_hook,
     training_summary,
 )
-from pulla_airflow.tasks import SetupMissing, ValidationGateFailed
 
 NEW = "arn:aws:personalize:ap-northeast-2:123456789012:solution/pulla-up/new"
 CAMPAIGN = "arn:aws:personalize:ap-northeast-2:123456789012:campaign/pulla-campaign"

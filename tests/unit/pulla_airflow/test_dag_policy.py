@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from pulla_airflow.notify import PullaFailureNotifier
-from pulla_airflow.policy import (
+from pulla_airflow.dag_policy import (
     ALLOWED_TAGS,
     TASK_RETRIES_ENV,
     WAITER_DELAY_ENV,
@@ -15,6 +14,7 @@ from pulla_airflow.policy import (
     dag_failure_callbacks,
     default_args,
 )
+from pulla_airflow.notify import PullaFailureNotifier
 
 
 @pytest.fixture(autouse=True)

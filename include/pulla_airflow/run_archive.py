@@ -1,0 +1,140 @@
+"""The daily run's archive on S3 and what is published from it for import.
+
+``runs/window=<label>/`` holds one run's export (the CSVs when the gate passed, report.json, rejects/, the Data
+Docs) and its summary.json; ``import/<dataset>/window=<label>/`` holds exactly the one CSV an import job reads.
+Both are written all or nothing (``personalize_provider.staging``): a failed upload never leaves a partial
+archive or a partial import folder behind.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pulla_airflow.failures import ValidationGateFailed
+from pulla_airflow.s3_documents import s3_uri, sse_args, write_json_object
+from pulla_personalize.datasets import DATASET_TYPES, FILE_NAMES
+from pulla_personalize.pipeline_config import PipelineConfig
+
+#: The run's summary, beside the export's report.json in the run archive.
+SUMMARY_NAME = "summary.json"
+
+
+def run_prefix(config: PipelineConfig, label: str) -> str:
+    return config.s3.key("runs", f"window={label}") + "/"
+
+
+def import_prefix(config: PipelineConfig, dataset_type: str, label: str) -> str:
+    return config.s3.key("import", dataset_type, f"window={label}") + "/"
+
+
+def staging_prefix(config: PipelineConfig) -> str:
+    """Where uploads wait until every file is there: below the configured prefix, outside every published folder."""
+    return config.s3.key("_staging") + "/"
+
+
+def export_to_run_archive(
+    *, db_url: str, window: Mapping[str, Any], config: PipelineConfig, s3_client: Any, work_dir: Path | None = None
+) -> dict[str, Any]:
+    """Extract, transform and validate the window, then archive the run's output on S3 (never the import location).
+
+    The archive ``runs/window=<label>/`` holds the CSVs (only when the gate passed), report.json, rejects/ and the
+    Data Docs. A failed gate archives the report and raises ``ValidationGateFailed`` with its summary.
+    """
+    from personalize_provider.staging import stage_folder
+    from pulla_personalize.config import ExportSettings
+    from pulla_personalize.export import REPORT_NAME, export_window, summary_lines
+    from pulla_personalize.extract import Window
+    from pulla_personalize.windows import file_fingerprint
+
+    settings = ExportSettings(
+        source_time_zone=config.time_zone,
+        keep_anonymous_sessions=config.keep_anonymous_sessions,
+        bot_events_per_minute=config.bot_events_per_minute,
+    )
+    export_range = Window(
+        datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]), config.time_zone
+    )
+    with tempfile.TemporaryDirectory(prefix="pulla-export-", dir=work_dir) as temp:
+        out_dir = Path(temp) / "export"
+        result = export_window(db_url, export_range, out_dir, settings)
+        prefix = run_prefix(config, window["label"])
+        fingerprints = {
+            kind: file_fingerprint(out_dir / FILE_NAMES[kind])
+            for kind in DATASET_TYPES
+            if (out_dir / FILE_NAMES[kind]).is_file()
+        }
+        stage_folder(
+            s3_client,
+            local_dir=out_dir,
+            bucket=config.s3.bucket,
+            prefix=prefix,
+            staging_prefix=staging_prefix(config),
+            pattern="**/*",
+            sse=config.s3.server_side_encryption,
+            sse_kms_key_id=config.s3.kms_key_id,
+        )
+    report = result.report
+    summary = {
+        "window": window,
+        "run_uri": s3_uri(config.s3.bucket, prefix),
+        "report_uri": s3_uri(config.s3.bucket, prefix + REPORT_NAME),
+        "passed": result.passed,
+        "datasets": {name: info["rows"] for name, info in report.get("datasets", {}).items()},
+        "fingerprints": fingerprints,
+        "sources": report.get("sources", {}),
+        "validation": validation_outcome(report.get("validation", {})),
+        "summary": summary_lines(report),
+    }
+    if not result.passed:
+        raise ValidationGateFailed(summary)
+    return summary
+
+
+def validation_outcome(validation: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's validation, small enough for XCom: counts, and only the expectations that failed."""
+    expectations = list(validation.get("expectations") or [])
+    failed = [item for item in expectations if not item.get("success", True)]
+    return {
+        "passed": bool(validation.get("passed", not any(item.get("blocking") for item in failed))),
+        "evaluated": int(validation.get("evaluated", len(expectations))),
+        "failures": [item for item in failed if item.get("blocking")],
+        "warnings": [item for item in failed if not item.get("blocking")],
+    }
+
+
+def publish_dataset(*, s3_client: Any, config: PipelineConfig, label: str, dataset_type: str) -> str:
+    """Publishes the archived ``<dataset>.csv`` of a run at the dataset's import partition, all or nothing."""
+    from personalize_provider.staging import publish_s3_objects
+
+    source_key = run_prefix(config, label) + FILE_NAMES[dataset_type]
+    published = publish_s3_objects(
+        s3_client,
+        source_bucket=config.s3.bucket,
+        source_keys=[source_key],
+        bucket=config.s3.bucket,
+        prefix=import_prefix(config, dataset_type, label),
+        sse=config.s3.server_side_encryption,
+        sse_kms_key_id=config.s3.kms_key_id,
+    )
+    return published.uri
+
+
+def write_run_summary(
+    *, s3_client: Any, config: PipelineConfig, export: Mapping[str, Any], import_jobs: Mapping[str, str]
+) -> dict[str, Any]:
+    """The run's summary (export counts, gate, import jobs) as ``summary.json`` in the run archive."""
+    summary = {
+        "window": export["window"],
+        "datasets": export["datasets"],
+        "sources": export["sources"],
+        "validation_passed": export["passed"],
+        "import_jobs": dict(import_jobs),
+        "run_uri": export["run_uri"],
+    }
+    key = run_prefix(config, export["window"]["label"]) + SUMMARY_NAME
+    summary["summary_uri"] = write_json_object(s3_client, config.s3.bucket, key, summary, sse_args(config))
+    return summary

@@ -1,0 +1,61 @@
+"""The XCom contract between the Pulla DAG tasks, named once.
+
+The planning tasks return flat dicts (``multiple_outputs``: one XCom per key) that the operators downstream read
+by key. Both sides take the key from here, so a renamed key fails at DAG parse time instead of at run time.
+"""
+
+from __future__ import annotations
+
+#: The run's configuration as its first task read it (``run_config.read_run_config``).
+CONFIG = "config"
+
+# The daily plan (find_datasets) and the resources found by name.
+WINDOW = "window"
+LABEL = "label"
+ROLE_ARN = "role_arn"
+DATASET_GROUP_ARN = "dataset_group_arn"
+SOLUTION_ARN = "solution_arn"
+CAMPAIGN_ARN = "campaign_arn"
+
+
+def dataset_arn(kind: str) -> str:
+    return f"{kind}_dataset_arn"
+
+
+def import_mode(kind: str) -> str:
+    return f"{kind}_import_mode"
+
+
+def job_name(kind: str) -> str:
+    return f"{kind}_job_name"
+
+
+# The setup values (read_config).
+DATASET_GROUP = "dataset_group"
+SOLUTION_NAME = "solution_name"
+RECIPE_ARN = "recipe_arn"
+SOLUTION_CONFIG = "solution_config"
+EVENT_TYPE = "event_type"
+EVENT_TRACKER = "event_tracker"
+FILTERS = "filters"
+
+
+def schema_name(kind: str) -> str:
+    return f"{kind}_schema"
+
+
+def schema_path(kind: str) -> str:
+    return f"{kind}_schema_path"
+
+
+def dataset_name(kind: str) -> str:
+    return f"{kind}_dataset"
+
+
+# The retrain plan (prepare_retrain).
+CAMPAIGN_NAME = "campaign_name"
+CAMPAIGN_CONFIG = "campaign_config"
+MIN_PROVISIONED_TPS = "min_provisioned_tps"
+TRAINING_MODE = "training_mode"
+FORCE_DEPLOY = "force_deploy"
+MIN_RATIOS = "min_ratios"
