@@ -45,8 +45,8 @@ def export_to_run_archive(
     Data Docs. A failed gate archives the report and raises ``ValidationGateFailed`` with its summary.
     """
     from personalize_provider.staging import stage_folder
-    from pulla_personalize.config import ExportSettings
     from pulla_personalize.export import REPORT_NAME, export_window, summary_lines
+    from pulla_personalize.export_settings import ExportSettings
     from pulla_personalize.extract import Window
     from pulla_personalize.windows import file_fingerprint
 

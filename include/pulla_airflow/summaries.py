@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pulla_airflow import xcom_contract as keys
+from pulla_personalize.datasets import DATASET_TYPES
+
 #: How the offline metrics GetSolutionMetrics names are shown (others keep their name).
 _METRIC_LABELS = {
     "normalized_discounted_cumulative_gain": "NDCG",
@@ -133,16 +136,16 @@ def gate_failure_message(summary: Mapping[str, Any]) -> str:
 
 def describe_import_plan(values: Mapping[str, Any]) -> list[str]:
     """find_datasets: per dataset, the dataset found, the import mode and the job name chosen."""
-    lines = [f"Found the Personalize datasets for window {values.get('label', '?')}; the imports will be:"]
-    for kind in ("interactions", "users", "items"):
-        if f"{kind}_dataset_arn" not in values:
+    lines = [f"Found the Personalize datasets for window {values.get(keys.LABEL, '?')}; the imports will be:"]
+    for kind in DATASET_TYPES:
+        if keys.dataset_arn(kind) not in values:
             continue
         lines.append(
-            f"  {kind}: {values.get(f'{kind}_import_mode', '?')} into {values[f'{kind}_dataset_arn']} "
-            f"as job {values.get(f'{kind}_job_name', '?')}"
+            f"  {kind}: {values.get(keys.import_mode(kind), '?')} into {values[keys.dataset_arn(kind)]} "
+            f"as job {values.get(keys.job_name(kind), '?')}"
         )
-    if values.get("role_arn"):
-        lines.append(f"Personalize reads S3 as {values['role_arn']}")
+    if values.get(keys.ROLE_ARN):
+        lines.append(f"Personalize reads S3 as {values[keys.ROLE_ARN]}")
     return lines
 
 

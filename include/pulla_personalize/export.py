@@ -18,11 +18,12 @@ The run, in order (each source is streamed in chunks of ``settings.chunk_rows``)
    script without a ``__main__`` guard included) started with the run, so its import and checks overlap steps
    1-6.
 
-Rules run in the order the code lists them and a row counts under the first rule it breaks (see
-``quarantine.Verdicts``), so every source row is counted exactly once. Everything is written into a temporary
-folder beside ``out_dir``; report.json, rejects/ and data_docs/ are
-always moved into ``out_dir``, the three CSVs only when the gate passes. Memory: one chunk, one bucket, plus small
-per-key state (member statuses, the product catalogue, one count per user).
+The rules themselves live in ``pulla_personalize.rules``, one module per source, in the order they run; this
+module streams the sources through them, spills, counts and gates. A row counts under the first rule it breaks
+(see ``quarantine.Verdicts``), so every source row is counted exactly once. Everything is written into a
+temporary folder beside ``out_dir``; report.json, rejects/ and data_docs/ are always moved into ``out_dir``, the
+three CSVs only when the gate passes. Memory: one chunk, one bucket, plus small per-key state (member statuses,
+the product catalogue, one count per user).
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ import numpy as np
 import pandas as pd
 
 from pulla_personalize import transform
-from pulla_personalize.config import ExportSettings
 from pulla_personalize.copy_reader import ipc_bytes
 from pulla_personalize.csvout import FILE_NAMES, DatasetCsvWriter, schema_fields
+from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.extract import (
     QUERY_COLUMNS,
     QueryStream,
@@ -70,6 +71,10 @@ from pulla_personalize.quality import (
 )
 from pulla_personalize.quarantine import Accounting, RejectsWriter, Verdicts
 from pulla_personalize.queries import load_query
+from pulla_personalize.rules.members import member_rules
+from pulla_personalize.rules.order_lines import order_line_rules
+from pulla_personalize.rules.products import Catalogue, product_rules
+from pulla_personalize.rules.web_logs import login_rows, session_rules, web_log_rules
 
 REPORT_NAME = "report.json"
 REJECTS_DIR = "rejects"
@@ -81,7 +86,6 @@ SOURCE_QUERIES = {"order_items": "order_lines", "web_logs": "web_logs", "members
 #: is computed while web_logs streams and read after it.
 QUERY_LANES = (("members", "products", "web_logs", "order_lines"), ("session_logins",))
 
-MEMBER, TEST, WITHDRAWN = "member", "test", "withdrawn"
 _ORDER_ITEMS, _WEB_LOGS = 0, 1
 _SOURCE_NAMES = {_ORDER_ITEMS: "order_items", _WEB_LOGS: "web_logs"}
 INTERACTION_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "DEVICE"]
@@ -214,23 +218,6 @@ def _arrow_table(frame: pd.DataFrame) -> Any:
         return None
 
 
-@dataclass
-class _Product:
-    attributes: dict[str, Any]
-    registered: int | None
-    cup_sizes: set[str] = field(default_factory=set)
-    band_sizes: set[str] = field(default_factory=set)
-
-
-def _id_rules(verdicts: Verdicts, chunk: pd.DataFrame, columns: tuple[str, ...], settings: ExportSettings) -> None:
-    for column in columns:
-        verdicts.quarantine(transform.missing(chunk[column]), "missing_id", column)
-        problems = transform.text_problems(
-            chunk[column], max_length=settings.max_id_length, too_long_reason="id_too_long"
-        )
-        verdicts.quarantine_reasons(problems, column)
-
-
 class _ExportRun:
     def __init__(self, engine: Any, window: Window, settings: ExportSettings, staging: Path) -> None:
         self.engine = engine
@@ -245,9 +232,8 @@ class _ExportRun:
         self.session_stats = _Buckets(spill, "session-stats", settings.spill_buckets)
         self.session_logins = _Buckets(spill, "session-logins", settings.spill_buckets)
         self.user_events = _Buckets(spill, "user-events", settings.spill_buckets)
-        self.member_status: dict[str, str] = {}
-        # Every product id seen (for the unknown_product rule); None until one of its rows survives the rules.
-        self.products: dict[str, _Product | None] = {}
+        self.member_status: dict[str, str] = {}  # member id → members.MEMBER, TEST or WITHDRAWN
+        self.catalogue = Catalogue()
         self.first_interaction: dict[str, int] = {}
         self.product_ids: Any = None  # every product id, as a value set for transform.is_in (after products)
         self.positions: Counter[str] = Counter()
@@ -302,6 +288,14 @@ class _ExportRun:
             started = time.perf_counter()
         self.timings["extract"] += time.perf_counter() - started
 
+    def _source_chunks(self, query_name: str, source: str) -> Iterator[pd.DataFrame]:
+        """The query's chunks, each counted as source rows of ``source``; the time between yields is transform."""
+        for chunk in self._chunks(query_name):
+            started = time.perf_counter()
+            self.accounting.add_source_rows(source, len(chunk))
+            yield chunk
+            self.timings["transform"] += time.perf_counter() - started
+
     def _positions(self, source: str, size: int) -> np.ndarray:
         start = self.positions[source]
         self.positions[source] += size
@@ -311,314 +305,60 @@ class _ExportRun:
         self.accounting.add_verdicts(source, verdicts)
         self.rejects.write(source, chunk, verdicts)
 
-    def _member_rules(self, verdicts: Verdicts, user_ids: pd.Series, applies: np.ndarray, column: str) -> None:
-        status = transform.map_distinct(user_ids, self.member_status)
-        verdicts.exclude(applies & (status == TEST).to_numpy(dtype=bool, na_value=False), "test_account")
-        verdicts.exclude(applies & (status == WITHDRAWN).to_numpy(dtype=bool, na_value=False), "withdrawn_member")
-        verdicts.quarantine(applies & status.isna().to_numpy(dtype=bool), "unknown_member", column)
-
-    # --- members -----------------------------------------------------------------------------------------------
+    # --- the sources, through their rules (pulla_personalize.rules) --------------------------------------------
 
     def members(self) -> list[pd.DataFrame]:
-        settings = self.settings
         on = self.window.end_date_local()
-        earliest_birth = pd.Timestamp(settings.earliest_birth_date)
-        seen: set[str] = set()
         users: list[pd.DataFrame] = []
         writer = DatasetCsvWriter(self.staging / FILE_NAMES["users"], self.fields["users"])
-        for chunk in self._chunks("members"):
-            started = time.perf_counter()
-            self.accounting.add_source_rows("members", len(chunk))
-            verdicts = Verdicts(len(chunk))
-            _id_rules(verdicts, chunk, ("member_id",), settings)
-            ids = transform.as_text(chunk["member_id"])
-            repeated = transform.is_in(ids, transform.text_value_set(seen)) | ids.duplicated().to_numpy()
-            verdicts.quarantine(repeated & ids.notna().to_numpy(), "duplicate_id", "member_id")
-            is_test, bad_flag = transform.as_integer(chunk["is_test"])
-            deleted, bad_deleted = transform.parse_local_datetimes(chunk["deleted_at"])
-            test = (is_test == 1).fillna(False).to_numpy(dtype=bool)
-            # An unreadable deleted_at still says the member withdrew: privacy wins over the quarantine.
-            withdrawn = (deleted.notna() | bad_deleted).to_numpy()
-            # Status first, for every usable id: a test or withdrawn member's events go whatever else is wrong.
-            usable = verdicts.alive
-            usable_ids = ids[usable].tolist()
-            for member_id, is_test_row, is_withdrawn in zip(usable_ids, test[usable], withdrawn[usable], strict=True):
-                self.member_status[member_id] = TEST if is_test_row else WITHDRAWN if is_withdrawn else MEMBER
-            seen.update(usable_ids)
-            verdicts.exclude(test, "test_account")
-            verdicts.exclude(withdrawn, "withdrawn_member")
-            verdicts.quarantine(
-                bad_flag | (is_test.notna() & ~is_test.isin([0, 1])).to_numpy(), "invalid_boolean", "is_test"
-            )
-            verdicts.quarantine(bad_deleted, "bad_timestamp", "deleted_at")
-            born, bad_birth = transform.parse_dates(chunk["birth_date"])
-            verdicts.quarantine(bad_birth, "bad_timestamp", "birth_date")
-            verdicts.quarantine(
-                (born.notna() & ((born < earliest_birth) | (born > pd.Timestamp(on)))).to_numpy(),
-                "timestamp_out_of_range",
-                "birth_date",
-            )
-            cup_problems = transform.text_problems(
-                chunk["cup_size"], max_length=settings.max_categorical_length, too_long_reason="categorical_too_long"
-            )
-            verdicts.quarantine_reasons(cup_problems, "cup_size")
-            verdicts.quarantine(transform.cup_size_problems(chunk["cup_size"]), "unknown_size", "cup_size")
-            bands, bad_band = transform.normalize_band_sizes(chunk["band_size"])
-            verdicts.quarantine(bad_band, "unknown_size", "band_size")
-
-            alive = verdicts.alive
-            frame = pd.DataFrame(
-                {
-                    "USER_ID": ids[alive],
-                    "AGE": transform.age_at(born[alive], on),
-                    "CUP_SIZE": transform.normalize_cup_sizes(chunk["cup_size"][alive]),
-                    "BAND_SIZE": bands[alive],
-                }
-            )
-            writer.append(frame)
-            users.append(frame)
-            self.accounting.add_exported("members", int(alive.sum()))
-            self._finish_chunk("members", chunk, verdicts)
-            self.timings["transform"] += time.perf_counter() - started
+        for chunk in self._source_chunks("members", "members"):
+            rows = member_rules(chunk, self.settings, on=on, earlier_ids=self.member_status)
+            self.member_status.update(rows.statuses)
+            writer.append(rows.users)
+            users.append(rows.users)
+            self.accounting.add_exported("members", len(rows.users))
+            self._finish_chunk("members", chunk, rows.verdicts)
         writer.close()
         return users
 
-    # --- products ----------------------------------------------------------------------------------------------
-
     def products_pass(self) -> None:
-        settings = self.settings
-        categorical = ("cup_type", "gore_height", "gore_width", "braret_line", "bsw")
-        for chunk in self._chunks("products"):
-            started = time.perf_counter()
-            self.accounting.add_source_rows("products", len(chunk))
-            verdicts = Verdicts(len(chunk))
-            _id_rules(verdicts, chunk, ("product_id",), settings)
-            ids = transform.as_text(chunk["product_id"])
-            for column in categorical:
-                problems = transform.text_problems(
-                    chunk[column], max_length=settings.max_categorical_length, too_long_reason="categorical_too_long"
-                )
-                verdicts.quarantine_reasons(problems, column)
-            flags = {}
-            for column in ("wire", "braret"):
-                flags[column], invalid = transform.flag_to_text(chunk[column])
-                verdicts.quarantine(invalid, "invalid_boolean", column)
-            registered, bad_registered = transform.local_to_epoch_seconds(
-                chunk["registered_at"], settings.source_time_zone
-            )
-            verdicts.quarantine(bad_registered, "bad_timestamp", "registered_at")
-            verdicts.quarantine(
-                transform.outside(registered, self.bounds.earliest, self.bounds.window_end),
-                "timestamp_out_of_range",
-                "registered_at",
-            )
-            option_cup = transform.text_problems(
-                chunk["option_cup_size"],
-                max_length=settings.max_categorical_length,
-                too_long_reason="categorical_too_long",
-            )
-            verdicts.quarantine_reasons(option_cup, "option_cup_size")
-            verdicts.quarantine(
-                transform.cup_size_problems(chunk["option_cup_size"]), "unknown_size", "option_cup_size"
-            )
-            bands, bad_band = transform.normalize_band_sizes(chunk["option_band_size"])
-            verdicts.quarantine(bad_band, "unknown_size", "option_band_size")
-
-            # A product exists (for the unknown_product rule) as soon as its id is usable.
-            for product_id in ids[~transform.missing(chunk["product_id"]).to_numpy()].tolist():
-                self.products.setdefault(product_id, None)
-            alive = verdicts.alive
-            attribute_names = ["WIRE", "BRARET", *(column.upper() for column in categorical)]
-            surviving = pd.DataFrame(
-                {
-                    "id": ids,
-                    "cup": transform.normalize_cup_sizes(chunk["option_cup_size"]),
-                    "band": bands,
-                    "registered": registered,
-                    "WIRE": flags["wire"],
-                    "BRARET": flags["braret"],
-                    **{column.upper(): transform.as_text(chunk[column]).str.strip() for column in categorical},
-                }
-            ).iloc[np.flatnonzero(alive)]
-            # A product's attributes come from its first surviving row; its sizes from all of them. Python sees
-            # one row per new product and one per distinct size, not one per option row.
-            firsts = surviving.drop_duplicates("id", keep="first")
-            new = np.array([self.products.get(product_id) is None for product_id in firsts["id"].tolist()], dtype=bool)
-            firsts = firsts.loc[new]
-            plain = {name: firsts[name].astype(object).where(firsts[name].notna(), None).tolist() for name in firsts}
-            for index, product_id in enumerate(plain["id"]):
-                seconds = plain["registered"][index]
-                self.products[product_id] = _Product(
-                    attributes={name: plain[name][index] for name in attribute_names},
-                    registered=None if seconds is None else int(seconds),
-                )
-            for column, sizes in (("cup", "cup_sizes"), ("band", "band_sizes")):
-                pairs = surviving[["id", column]].dropna().drop_duplicates()
-                for product_id, size in zip(pairs["id"].tolist(), pairs[column].tolist(), strict=True):
-                    getattr(self.products[product_id], sizes).add(size)
-            self.accounting.add_exported("products", int(alive.sum()))
-            self._finish_chunk("products", chunk, verdicts)
-            self.timings["transform"] += time.perf_counter() - started
-
-    # --- web logs ----------------------------------------------------------------------------------------------
+        for chunk in self._source_chunks("products", "products"):
+            rows = product_rules(chunk, self.settings, self.bounds)
+            self.catalogue.add(rows)
+            self.accounting.add_exported("products", len(rows.options))
+            self._finish_chunk("products", chunk, rows.verdicts)
 
     def logins_pass(self) -> None:
         for chunk in self._chunks("session_logins"):
-            frame = pd.DataFrame(
-                {
-                    "session_id": transform.as_text(chunk["session_id"]),
-                    "member_id": transform.as_text(chunk["member_id"]),
-                    "occurred_at_ms": transform.as_integer(chunk["occurred_at_ms"])[0],
-                }
-            ).dropna(subset=["session_id", "member_id"])
-            self.session_logins.add(frame, "session_id")
+            self.session_logins.add(login_rows(chunk), "session_id")
 
     def web_logs_pass(self) -> None:
-        settings = self.settings
-        for chunk in self._chunks("web_logs"):
-            started = time.perf_counter()
-            self.accounting.add_source_rows("web_logs", len(chunk))
+        for chunk in self._source_chunks("web_logs", "web_logs"):
             positions = self._positions("web_logs", len(chunk))
-            verdicts = Verdicts(len(chunk))
-            _id_rules(verdicts, chunk, ("log_id", "session_id"), settings)
-            sessions = transform.as_text(chunk["session_id"])
-            millis, bad_millis = transform.as_integer(chunk["occurred_at_ms"])
-            # Every row with a usable session and a time counts towards the session's rate, page views included.
-            usable_session = (
-                ~transform.missing(chunk["session_id"])
-                & transform.text_problems(
-                    chunk["session_id"], max_length=settings.max_id_length, too_long_reason="id_too_long"
-                ).isna()
-            )
-            self.session_stats.add(
-                transform.chunk_session_stats(sessions[usable_session], millis[usable_session]), "session_id"
-            )
-
-            event_types, not_interaction, unknown = transform.web_event_types(chunk["event_name"])
-            verdicts.quarantine(unknown, "unknown_event_name", "event_name")
-            verdicts.exclude(not_interaction, "not_an_interaction")
-            seconds = millis // 1000
-            verdicts.quarantine(bad_millis | millis.isna().to_numpy(), "bad_timestamp", "occurred_at_ms")
-            verdicts.quarantine(
-                (seconds < self.bounds.earliest).fillna(False).to_numpy(), "timestamp_out_of_range", "occurred_at_ms"
-            )
-            verdicts.exclude(
-                transform.outside(seconds, self.bounds.window_start, self.bounds.window_end).to_numpy(),
-                "outside_window",
-            )
-            _id_rules(verdicts, chunk, ("product_id",), settings)
-            own_member = chunk["member_id"]
-            member_problems = transform.text_problems(
-                own_member, max_length=settings.max_id_length, too_long_reason="id_too_long"
-            )
-            verdicts.quarantine_reasons(member_problems, "member_id")
-            products = transform.as_text(chunk["product_id"])
-            verdicts.quarantine(~transform.is_in(products, self.product_ids), "unknown_product", "product_id")
-
-            alive = verdicts.alive
-            candidates = chunk.loc[alive].assign(
-                _session=sessions[alive],
-                _member=transform.as_text(own_member[alive]),
-                ITEM_ID=products[alive],
-                TIMESTAMP=seconds[alive],
-                EVENT_TYPE=event_types[alive],
-                DEVICE=transform.device_from_user_agent(chunk["user_agent"][alive]),
-                _pos=positions[alive],
-            )
-            self.session_events.add(candidates, "_session")
-            self._finish_chunk("web_logs", chunk, verdicts)
-            self.timings["transform"] += time.perf_counter() - started
+            rows = web_log_rules(chunk, self.settings, self.bounds, self.product_ids)
+            self.session_stats.add(rows.session_stats, "session_id")
+            # _pos: the row's place in the query's stream, the last tiebreak of the interactions' order.
+            self.session_events.add(rows.events.assign(_pos=positions[rows.verdicts.alive]), "_session")
+            self._finish_chunk("web_logs", chunk, rows.verdicts)
 
     def sessions_pass(self) -> None:
         stores = (self.session_events, self.session_stats, self.session_logins)
         for group in _bucket_groups(stores, self.settings.chunk_rows):
             events, stats, logins = (_concat_present([frames[store] for _, frames in group]) for store in range(3))
-            self._sessions(events, stats, logins)
-
-    def _sessions(self, events: pd.DataFrame, stats: pd.DataFrame, logins: pd.DataFrame | None) -> None:
-        """Session rules on whole sessions: bots, stitching, the member rules; survivors go to the user buckets."""
-        settings = self.settings
-        started = time.perf_counter()
-        verdicts = Verdicts(len(events))
-        rates = transform.session_rates(stats)
-        bots = transform.bot_sessions(rates, settings.bot_events_per_minute)
-        verdicts.exclude(events["_session"].isin(bots).to_numpy(), "bot_session")
-        owners = (
-            transform.session_owners(logins)
-            if logins is not None
-            else pd.Series(dtype="str", index=pd.Index([], dtype="str"))
-        )
-        users, attributed, anonymous = transform.attribute_users(
-            events["_member"], events["_session"], owners, keep_anonymous=settings.keep_anonymous_sessions
-        )
-        if not settings.keep_anonymous_sessions:
-            verdicts.exclude(anonymous.to_numpy(), "never_logged_in")
-        self._member_rules(verdicts, users, attributed.to_numpy(), "member_id")
-        alive = verdicts.alive
-        interactions = pd.DataFrame(
-            {
-                "USER_ID": users[alive],
-                "ITEM_ID": events["ITEM_ID"][alive],
-                "TIMESTAMP": events["TIMESTAMP"][alive],
-                "EVENT_TYPE": events["EVENT_TYPE"][alive],
-                "EVENT_VALUE": pd.Series(pd.NA, index=events.index, dtype="str")[alive],
-                "DEVICE": events["DEVICE"][alive],
-                "_source": _WEB_LOGS,
-                "_pos": events["_pos"][alive],
-            }
-        )
-        self.user_events.add(interactions, "USER_ID")
-        self._finish_chunk("web_logs", events[list(QUERY_COLUMNS["web_logs"])], verdicts)
-        self.timings["transform"] += time.perf_counter() - started
-
-    # --- orders ------------------------------------------------------------------------------------------------
+            started = time.perf_counter()
+            rows = session_rules(events, stats, logins, self.settings, self.member_status)
+            alive = rows.verdicts.alive
+            self.user_events.add(rows.interactions.assign(_source=_WEB_LOGS, _pos=events["_pos"][alive]), "USER_ID")
+            self._finish_chunk("web_logs", events[list(QUERY_COLUMNS["web_logs"])], rows.verdicts)
+            self.timings["transform"] += time.perf_counter() - started
 
     def order_lines_pass(self) -> None:
-        settings = self.settings
-        for chunk in self._chunks("order_lines"):
-            started = time.perf_counter()
-            self.accounting.add_source_rows("order_items", len(chunk))
+        for chunk in self._source_chunks("order_lines", "order_items"):
             positions = self._positions("order_items", len(chunk))
-            verdicts = Verdicts(len(chunk))
-            _id_rules(verdicts, chunk, ("order_item_id", "order_id", "member_id", "product_id"), settings)
-            rules, unknown_status = transform.order_status_rules(chunk["status"])
-            verdicts.quarantine(unknown_status, "unknown_order_status", "status")
-            for rule in transform.EXCLUDED_STATUSES.values():
-                verdicts.exclude((rules == rule).to_numpy(dtype=bool, na_value=False), rule)
-            seconds, bad_time = transform.local_to_epoch_seconds(chunk["ordered_at"], settings.source_time_zone)
-            verdicts.quarantine(bad_time | seconds.isna().to_numpy(), "bad_timestamp", "ordered_at")
-            verdicts.quarantine(
-                (seconds < self.bounds.earliest).fillna(False).to_numpy(), "timestamp_out_of_range", "ordered_at"
-            )
-            verdicts.exclude(
-                transform.outside(seconds, self.bounds.window_start, self.bounds.window_end).to_numpy(),
-                "outside_window",
-            )
-            devices, unknown_channel = transform.device_from_channel(chunk["channel"])
-            verdicts.quarantine(unknown_channel, "unknown_channel", "channel")
-            prices, bad_price = transform.as_integer(chunk["unit_price"])
-            verdicts.quarantine(bad_price | (prices < 0).fillna(False).to_numpy(), "invalid_number", "unit_price")
-            members = transform.as_text(chunk["member_id"])
-            self._member_rules(verdicts, members, np.ones(len(chunk), dtype=bool), "member_id")
-            products = transform.as_text(chunk["product_id"])
-            verdicts.quarantine(~transform.is_in(products, self.product_ids), "unknown_product", "product_id")
-
-            alive = verdicts.alive
-            interactions = pd.DataFrame(
-                {
-                    "USER_ID": members[alive],
-                    "ITEM_ID": products[alive],
-                    "TIMESTAMP": seconds[alive],
-                    "EVENT_TYPE": transform.PURCHASE,
-                    "EVENT_VALUE": transform.event_value_from_unit_price(prices[alive]),
-                    "DEVICE": devices[alive],
-                    "_source": _ORDER_ITEMS,
-                    "_pos": positions[alive],
-                }
-            )
+            rows = order_line_rules(chunk, self.settings, self.bounds, self.member_status, self.product_ids)
+            interactions = rows.interactions.assign(_source=_ORDER_ITEMS, _pos=positions[rows.verdicts.alive])
             self.user_events.add(interactions, "USER_ID")
-            self._finish_chunk("order_items", chunk, verdicts)
-            self.timings["transform"] += time.perf_counter() - started
+            self._finish_chunk("order_items", chunk, rows.verdicts)
 
     # --- interactions out --------------------------------------------------------------------------------------
 
@@ -677,8 +417,7 @@ class _ExportRun:
                 "INTERACTIONS": [event_types[name] for name in sorted(event_types)],
             }
         )
-        catalogue = [product_id for product_id, product in self.products.items() if product is not None]
-        self._validate("interaction_items", interaction_items_table(interaction_items, catalogue))
+        self._validate("interaction_items", interaction_items_table(interaction_items, self.catalogue.listed_ids()))
         self._validate("event_types", types)
         return {
             "rows": writer.rows,
@@ -699,37 +438,6 @@ class _ExportRun:
         """Hands a batch to the gate process, with the dataset's suite (as prepared when the run started)."""
         self.gate.validate(dataset, frame, self.suites[dataset])
 
-    # --- items -------------------------------------------------------------------------------------------------
-
-    def items_out(self) -> tuple[pd.DataFrame, dict[str, int]]:
-        fallback = self.bounds.window_end - 1
-        origins: Counter[str] = Counter()
-        rows = []
-        for product_id, product in self.products.items():
-            if product is None:
-                continue
-            if product.registered is not None:
-                created, origin = product.registered, "registered_at"
-            elif product_id in self.first_interaction:
-                created, origin = self.first_interaction[product_id], "first_interaction"
-            else:
-                created, origin = fallback, "window_end"
-            origins[origin] += 1
-            rows.append(
-                {
-                    "ITEM_ID": product_id,
-                    "CREATION_TIMESTAMP": created,
-                    "CUP_SIZE": transform.join_sizes(product.cup_sizes, transform.CUP_SIZES),
-                    "BAND_SIZE": transform.join_sizes(product.band_sizes, transform.BAND_SIZES),
-                    **product.attributes,
-                }
-            )
-        items = pd.DataFrame(rows, columns=self.fields["items"])
-        items = items.astype({name: "str" for name in items.columns if name != "CREATION_TIMESTAMP"})
-        items["CREATION_TIMESTAMP"] = items["CREATION_TIMESTAMP"].astype("int64")
-        items = items.assign(_key=transform.natural_key(items["ITEM_ID"])).sort_values("_key").drop(columns="_key")
-        return items.reset_index(drop=True), dict(sorted(origins.items()))
-
     # --- the run -----------------------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -743,14 +451,14 @@ class _ExportRun:
         del users
         self._validate("users", users_frame)  # complete already: checked while the run goes on
         self._timed("products", self.products_pass)
-        self.product_ids = transform.text_value_set(self.products)
+        self.product_ids = self.catalogue.known_ids()
         self._timed("web_logs", self.web_logs_pass)
         self._timed("logins", self.logins_pass)
         self._timed("sessions", self.sessions_pass)
         self._timed("order_lines", self.order_lines_pass)
         interactions = self._timed("interactions", self.interactions_out)
 
-        items, origins = self.items_out()
+        items, origins = self.catalogue.items(self.fields["items"], self.first_interaction, self.bounds.window_end)
         with DatasetCsvWriter(self.staging / FILE_NAMES["items"], self.fields["items"]) as writer:
             writer.append(items)
         self._validate("items", items)

@@ -15,7 +15,7 @@ EXIT_USAGE = 2
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from pulla_personalize.config import ExportSettings  # light: the defaults shown in --help
+    from pulla_personalize.export_settings import ExportSettings  # light: the defaults shown in --help
 
     defaults = ExportSettings()
     parser.add_argument("--db", required=True, help="SQLAlchemy URL of the Pulla database")
@@ -53,9 +53,9 @@ def _usage_error(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from pulla_personalize.config import ExportSettings
     from pulla_personalize.csvout import SchemaError
     from pulla_personalize.export import export_window, summary_lines
+    from pulla_personalize.export_settings import ExportSettings
     from pulla_personalize.extract import SourceUnavailable, Window
     from pulla_personalize.pipeline_config import ConfigError, configured_time_zone
 

@@ -24,7 +24,8 @@ from typing import Any
 import pandas as pd
 
 from pulla_personalize import transform
-from pulla_personalize.config import ExportSettings
+from pulla_personalize.export_settings import ExportSettings
+from pulla_personalize.rules.sizes import BAND_SIZES, CUP_SIZES
 
 log = logging.getLogger(__name__)
 
@@ -350,8 +351,8 @@ def users_expectations(fields: list[str], settings: ExportSettings) -> list[Any]
         _lengths(gxe, "USER_ID", settings.max_id_length),
         _no_separators(gxe, "USER_ID"),
         gxe.ExpectColumnValuesToBeBetween(column="AGE", min_value=0, max_value=130, severity=BLOCKING),
-        gxe.ExpectColumnValuesToBeInSet(column="CUP_SIZE", value_set=list(transform.CUP_SIZES), severity=BLOCKING),
-        gxe.ExpectColumnValuesToBeInSet(column="BAND_SIZE", value_set=list(transform.BAND_SIZES), severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeInSet(column="CUP_SIZE", value_set=list(CUP_SIZES), severity=BLOCKING),
+        gxe.ExpectColumnValuesToBeInSet(column="BAND_SIZE", value_set=list(BAND_SIZES), severity=BLOCKING),
     ]
 
 
@@ -372,12 +373,8 @@ def items_expectations(fields: list[str], settings: ExportSettings, bounds: Boun
         gxe.ExpectColumnValuesToBeBetween(
             column="CREATION_TIMESTAMP", min_value=bounds.earliest, max_value=bounds.window_end - 1, severity=BLOCKING
         ),
-        gxe.ExpectColumnValuesToMatchRegex(
-            column="CUP_SIZE", regex=_multi_value_regex(transform.CUP_SIZES), severity=BLOCKING
-        ),
-        gxe.ExpectColumnValuesToMatchRegex(
-            column="BAND_SIZE", regex=_multi_value_regex(transform.BAND_SIZES), severity=BLOCKING
-        ),
+        gxe.ExpectColumnValuesToMatchRegex(column="CUP_SIZE", regex=_multi_value_regex(CUP_SIZES), severity=BLOCKING),
+        gxe.ExpectColumnValuesToMatchRegex(column="BAND_SIZE", regex=_multi_value_regex(BAND_SIZES), severity=BLOCKING),
         gxe.ExpectColumnValuesToBeInSet(column="WIRE", value_set=["True", "False"], severity=BLOCKING),
         gxe.ExpectColumnValuesToBeInSet(column="BRARET", value_set=["True", "False"], severity=BLOCKING),
         *(_lengths(gxe, name, settings.max_categorical_length) for name in categoricals),

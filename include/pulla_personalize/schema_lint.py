@@ -205,7 +205,8 @@ DATASET_RULES: dict[str, DatasetRules] = {
         limit_option=None,
     ),
 }
-DATASET_TYPES: tuple[str, ...] = tuple(DATASET_RULES)
+#: Every dataset type Personalize knows (the linter checks any schema, not only the three this pipeline fills).
+LINTED_DATASET_TYPES: tuple[str, ...] = tuple(DATASET_RULES)
 
 
 def _name_key(name: str) -> str:
@@ -213,7 +214,7 @@ def _name_key(name: str) -> str:
     return name.replace("_", "").lower()
 
 
-_DATASET_TYPE_KEYS = {_name_key(name): name for name in DATASET_TYPES}
+_DATASET_TYPE_KEYS = {_name_key(name): name for name in LINTED_DATASET_TYPES}
 
 
 def normalize_dataset_type(value: str) -> str | None:
@@ -884,7 +885,7 @@ def lint_schema_text(
     if dataset_type is not None:
         canonical = normalize_dataset_type(dataset_type)
         if canonical is None:
-            raise ValueError(f"unknown dataset type {dataset_type!r}: choose one of {', '.join(DATASET_TYPES)}")
+            raise ValueError(f"unknown dataset type {dataset_type!r}: choose one of {', '.join(LINTED_DATASET_TYPES)}")
     for limit in (users_metadata_limit, items_metadata_limit):
         if limit < 1:
             raise ValueError(f"a metadata limit must be at least 1 (got {limit})")
@@ -935,7 +936,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--type",
         dest="dataset_type",
         metavar="TYPE",
-        help=f"dataset type of every FILE ({', '.join(DATASET_TYPES)}; any case); default: the record name",
+        help=f"dataset type of every FILE ({', '.join(LINTED_DATASET_TYPES)}; any case); default: the record name",
     )
     parser.add_argument(
         "--users-metadata-limit",
@@ -983,7 +984,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error("no schema files given: pass one or more FILE paths")
     if args.dataset_type is not None and normalize_dataset_type(args.dataset_type) is None:
         return _usage_error(
-            f"unknown --type {args.dataset_type!r}: choose one of {', '.join(DATASET_TYPES)} (any case)"
+            f"unknown --type {args.dataset_type!r}: choose one of {', '.join(LINTED_DATASET_TYPES)} (any case)"
         )
     for option in ("users_metadata_limit", "items_metadata_limit"):
         if getattr(args, option) < 1:

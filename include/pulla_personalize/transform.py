@@ -1,7 +1,8 @@
-"""Pure pandas transforms, one function per rule, from source rows to Personalize's three datasets.
+"""Pure pandas column checks and transforms: the vocabulary the row rules (``pulla_personalize.rules``) use.
 
 Nothing here touches a database or a file: each function takes Series/DataFrames and returns new ones, so every
-rule is unit-tested on its own with hostile values. ``export.py`` chains them chunk by chunk.
+check is unit-tested on its own with hostile values. Which check applies to which column of which source, and in
+what order, is each source's module in ``rules``.
 
 Conventions: ids and categorical values are pandas ``str`` Series (NA = null); timestamps leave here as UTC epoch
 seconds in ``Int64``; a function that can find bad values returns them as a boolean mask or as a Series of
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pulla_personalize.rules.sizes import BAND_SIZES, CUP_SIZES
+
 #: web_logs.event_name → Interactions EVENT_TYPE.
 WEB_EVENT_TYPES = {"product_view": "click", "add_to_cart": "cart", "wishlist": "wishlist"}
 #: web_logs events that are known and simply not interactions.
@@ -34,10 +37,6 @@ EXCLUDED_STATUSES = {"cancelled": "cancelled_order", "refunded": "refunded_order
 DEVICES = ("mobile", "tablet", "pc")
 #: orders.channel → DEVICE; the app and mobile-web channels say "mobile" unless the user agent says tablet.
 CHANNEL_DEVICES = {"app_ios": "mobile", "app_android": "mobile", "mobile_web": "mobile", "pc_web": "pc"}
-
-#: Cup sizes in size order (AA is smaller than A), the order multi-values are joined in.
-CUP_SIZES = ("AA", "A", "B", "C", "D", "E", "F", "G")
-BAND_SIZES = tuple(str(size) for size in range(60, 101, 5))
 
 _TABLET_UA = re.compile(r"ipad|tablet|kindle|silk/|playbook|sm-t\d|(?:android(?!.*mobile))", re.IGNORECASE)
 _MOBILE_UA = re.compile(r"mobi|iphone|ipod|android|blackberry|opera mini|iemobile|windows phone", re.IGNORECASE)

@@ -171,7 +171,7 @@ def _bounds(folder: Path, start: str | None, end: str | None, settings: Any) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from pulla_personalize.config import ExportSettings
+    from pulla_personalize.export_settings import ExportSettings
 
     if not args.folder.is_dir():
         return _usage_error(f"{args.folder} is not a folder")

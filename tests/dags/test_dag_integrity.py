@@ -276,7 +276,7 @@ from datetime import UTC, datetime
 from airflow.dag_processing.dagbag import DagBag
 from pulla_airflow.plans import plan_daily_window
 from pulla_airflow.run_config import load_run_config
-from pulla_personalize.config import ExportSettings
+from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.extract import Window
 bag = DagBag(dag_folder={str(DAGS_DIR)!r})
 SCHEDULED = ("pulla_personalize_daily", "pulla_personalize_retrain")

@@ -28,6 +28,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
+from pulla_personalize.rules.sizes import BAND_SIZES as BAND_SIZE_TEXTS
+from pulla_personalize.rules.sizes import CUP_SIZES
+
 # --- calendar -----------------------------------------------------------------------------------------------
 
 #: Korea has not observed daylight saving time since 1988, so Seoul is always UTC+9.
@@ -49,9 +52,10 @@ def seoul_naive(epoch_ms: int) -> datetime:
 
 # --- the shop's vocabulary ----------------------------------------------------------------------------------
 
-CUP_SIZES = ("AA", "A", "B", "C", "D", "E", "F", "G")
+# CUP_SIZES and the band sizes are the pipeline's own (pulla_personalize.rules.sizes), the weights follow their
+# order; the source tables hold band sizes as integers.
 CUP_WEIGHTS = (0.07, 0.28, 0.31, 0.19, 0.08, 0.04, 0.02, 0.01)
-BAND_SIZES = (60, 65, 70, 75, 80, 85, 90, 95, 100)
+BAND_SIZES = tuple(int(size) for size in BAND_SIZE_TEXTS)
 BAND_WEIGHTS = (0.01, 0.07, 0.26, 0.34, 0.19, 0.08, 0.03, 0.01, 0.01)
 N_SIZES = len(CUP_SIZES) * len(BAND_SIZES)
 

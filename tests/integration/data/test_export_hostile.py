@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from pulla_dev.demo_shop import tables
-from pulla_personalize.config import ExportSettings
 from pulla_personalize.export import export_window
+from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.extract import Window
 
 # The window is 2026-01-01 in Seoul: [2025-12-31T15:00Z, 2026-01-01T15:00Z).

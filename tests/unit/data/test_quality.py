@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from pulla_personalize import SCHEMAS_DIR
-from pulla_personalize.config import ExportSettings
 from pulla_personalize.csvout import schema_fields
+from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.quality import (
     BackgroundGate,
     Bounds,
@@ -182,7 +182,7 @@ def run_gate_script(folder: Path, user_ids: str, then: str, timeout: float) -> s
     script = folder / "gate_script.py"
     script.write_text(
         "import pandas as pd\n"
-        "from pulla_personalize.config import ExportSettings\n"
+        "from pulla_personalize.export_settings import ExportSettings\n"
         "from pulla_personalize.quality import BackgroundGate, interaction_totals_expectations\n"
         # No `if __name__ == "__main__":` guard: the GX process must not depend on the caller's __main__.
         "gate = BackgroundGate()\n"

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pulla_personalize import transform
+from pulla_personalize.rules.sizes import BAND_SIZES, CUP_SIZES
 
 LONG_ID = "u" * 257
 
@@ -265,9 +266,9 @@ def test_band_sizes_become_strings_and_odd_ones_are_flagged() -> None:
 
 
 def test_sizes_join_sorted_unique_with_cups_in_size_order() -> None:
-    assert transform.join_sizes(["B", "AA", "A", "B", None, ""], transform.CUP_SIZES) == "AA|A|B"
-    assert transform.join_sizes(["80", "70", "100", "75"], transform.BAND_SIZES) == "70|75|80|100"
-    assert transform.join_sizes([], transform.CUP_SIZES) is None
+    assert transform.join_sizes(["B", "AA", "A", "B", None, ""], CUP_SIZES) == "AA|A|B"
+    assert transform.join_sizes(["80", "70", "100", "75"], BAND_SIZES) == "70|75|80|100"
+    assert transform.join_sizes([], CUP_SIZES) is None
 
 
 def test_flags_become_true_false_strings() -> None:
