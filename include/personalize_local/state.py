@@ -26,22 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from personalize_local.kinds import KINDS as RESOURCE_KINDS
+
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-KINDS = (
-    "schema",
-    "dataset-group",
-    "dataset",
-    "dataset-import-job",
-    "solution",
-    "solution-version",
-    "campaign",
-    "event-tracker",
-    "filter",
-)
+KINDS = tuple(RESOURCE_KINDS)  # resources.json's top-level keys
 EVENT_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "SESSION_ID", "EVENT_ID", "PROPERTIES")
 
 

@@ -1,0 +1,206 @@
+"""The status engine: resources move through the service's statuses on the scheduler, as the kinds table says.
+
+A created resource is CREATE PENDING; ``status_delay`` seconds later it is CREATE IN_PROGRESS, and then either the
+step simply takes another ``status_delay`` or, for kinds with a worker pool (import jobs, solution versions), the
+kind's work runs on that pool (:meth:`Lifecycle.set_work`). It ends ACTIVE, or CREATE FAILED with the work's
+:class:`WorkFailed` message as ``failureReason``. Deletes pass DELETE PENDING. In-place updates
+(``latestCampaignUpdate``, ``latestDatasetUpdate``) move through their own CREATE PENDING → CREATE IN_PROGRESS →
+ACTIVE, and the kind's applier (:meth:`Lifecycle.set_update`) says what the resource takes on at ACTIVE. Other
+modules hear of a resource becoming ACTIVE or an update applied through listeners, so this engine knows no kind by
+name. On start, :meth:`Lifecycle.resume` picks up every step that was pending when the endpoint stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from personalize_local import errors
+from personalize_local.kinds import (
+    ACTIVE,
+    CREATE_FAILED,
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    DELETE_PENDING,
+    DELETING,
+    IN_FLIGHT,
+    KINDS,
+)
+from personalize_local.state import Scheduler, StateStore
+
+log = logging.getLogger(__name__)
+
+#: Work for a resource's CREATE IN_PROGRESS step; takes the resource's ARN, raises WorkFailed to fail it.
+Work = Callable[[str], None]
+#: Given the resource and its update, the members the resource takes on at ACTIVE; raises UpdateFailed.
+Applier = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+Listener = Callable[[str], None]
+
+
+class WorkFailed(Exception):
+    """An import or training failure whose message is the failureReason to show."""
+
+
+class UpdateFailed(Exception):
+    """An in-place update that cannot be applied; the message is its failureReason."""
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+class Lifecycle:
+    def __init__(self, store: StateStore, scheduler: Scheduler, status_delay: float) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.delay = status_delay
+        names = sorted({kind.pool for kind in KINDS.values() if kind.pool})
+        # One worker per pool: imports and trainings each run one at a time, as memory allows.
+        self._pools = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"personalize-{name}") for name in names
+        }
+        self._work: dict[str, Work] = {}
+        self._appliers: dict[str, Applier] = {}
+        self._when_active: dict[str, list[Listener]] = defaultdict(list)
+        self._when_updated: dict[str, list[Listener]] = defaultdict(list)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- what other modules plug in -------------------------------------------------------------------------
+
+    def set_work(self, kind: str, work: Work) -> None:
+        self._work[kind] = work
+
+    def set_update(self, kind: str, applier: Applier) -> None:
+        self._appliers[kind] = applier
+
+    def when_active(self, kind: str, listener: Listener) -> None:
+        """Call ``listener(arn)`` when a resource of ``kind`` becomes ACTIVE."""
+        self._when_active[kind].append(listener)
+
+    def when_updated(self, kind: str, listener: Listener) -> None:
+        """Call ``listener(arn)`` when an in-place update of a resource of ``kind`` becomes ACTIVE."""
+        self._when_updated[kind].append(listener)
+
+    # ---- create, delete ---------------------------------------------------------------------------------------
+
+    def create(self, kind: str, arn: str, record: dict[str, Any]) -> None:
+        """Store a new resource, CREATE PENDING if its kind has a lifecycle; ResourceAlreadyExists if it exists."""
+        lifecycle = KINDS[kind].lifecycle
+        with self.store.lock:
+            if self.store.get(kind, arn) is not None:
+                raise errors.ResourceAlreadyExistsError(f"Resource {arn} already exists.")
+            created = now()
+            record.update(creationDateTime=created, lastUpdatedDateTime=created)
+            if lifecycle:
+                record["status"] = CREATE_PENDING
+            self.store.put(kind, record, arn)
+        if lifecycle:
+            self.scheduler.call_later(self.delay, lambda: self._step_in_progress(kind, arn))
+
+    def start_delete(self, kind: str, arn: str, cleanup: Callable[[], None] | None = None) -> None:
+        self.store.update(kind, arn, status=DELETE_PENDING)
+
+        def remove() -> None:
+            self.store.remove(kind, arn)
+            if cleanup is not None:
+                cleanup()
+
+        self.scheduler.call_later(self.delay, remove)
+
+    # ---- the create steps -----------------------------------------------------------------------------------
+
+    def _step_in_progress(self, kind: str, arn: str) -> None:
+        record = self.store.get(kind, arn)
+        if record is None or record.get("status") not in IN_FLIGHT:
+            return
+        self.store.update(kind, arn, status=CREATE_IN_PROGRESS)
+        pool = KINDS[kind].pool
+        if pool is None:
+            self.scheduler.call_later(self.delay, lambda: self._finish(kind, arn, None))
+            return
+        self._pools[pool].submit(self._run_work, kind, arn, self._work[kind])
+
+    def _run_work(self, kind: str, arn: str, work: Work) -> None:
+        error = None
+        try:
+            work(arn)
+        except WorkFailed as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("%s %s failed", kind, arn)
+            error = f"Internal error in the local endpoint: {type(exc).__name__}: {exc}"
+        self.scheduler.call_later(self.delay, lambda: self._finish(kind, arn, error))
+
+    def _finish(self, kind: str, arn: str, error: str | None) -> None:
+        if self.store.get(kind, arn) is None:
+            return
+        if error:
+            self.store.update(kind, arn, status=CREATE_FAILED, failureReason=error)
+            return
+        self.store.update(kind, arn, status=ACTIVE)
+        for listener in self._when_active[kind]:
+            listener(arn)
+
+    # ---- in-place updates -------------------------------------------------------------------------------------
+
+    def start_update(self, kind: str, arn: str, changes: dict[str, Any]) -> None:
+        """Record ``changes`` as the resource's pending update; they take effect when it reaches ACTIVE."""
+        created = now()
+        update = {**changes, "status": CREATE_PENDING, "creationDateTime": created, "lastUpdatedDateTime": created}
+        self.store.update(kind, arn, **{KINDS[kind].update_key: update})
+        self.scheduler.call_later(self.delay, lambda: self._update_step(kind, arn))
+
+    def update_in_flight(self, kind: str, record: dict[str, Any]) -> bool:
+        update = record.get(KINDS[kind].update_key)
+        return bool(update) and update.get("status") in IN_FLIGHT
+
+    def _update_step(self, kind: str, arn: str) -> None:
+        """CREATE PENDING → CREATE IN_PROGRESS → ACTIVE; the resource takes on the update only at ACTIVE."""
+        key = KINDS[kind].update_key
+        with self.store.lock:
+            record = self.store.get(kind, arn)
+            if record is None or not record.get(key):
+                return
+            update = dict(record[key])
+            if update["status"] == CREATE_PENDING:
+                update.update(status=CREATE_IN_PROGRESS, lastUpdatedDateTime=now())
+                self.store.update(kind, arn, **{key: update})
+                self.scheduler.call_later(self.delay, lambda: self._update_step(kind, arn))
+                return
+            if update["status"] != CREATE_IN_PROGRESS:
+                return
+            try:
+                changes = self._appliers[kind](record, update)
+            except UpdateFailed as exc:
+                update.update(status=CREATE_FAILED, failureReason=str(exc))
+                self.store.update(kind, arn, **{key: update})
+                return
+            update.update(status=ACTIVE, lastUpdatedDateTime=now())
+            self.store.update(kind, arn, **{key: update}, **changes)
+        for listener in self._when_updated[kind]:
+            listener(arn)
+
+    # ---- restart ----------------------------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        """Pick up every step that was pending when the endpoint last stopped."""
+        for kind in self.store.resources:
+            spec = KINDS[kind]
+            for arn, record in list(self.store.resources[kind].items()):
+                status = record.get("status")
+                if status == CREATE_IN_PROGRESS:
+                    # Its work (if any) was lost with the process: start the step again; outputs are atomic.
+                    self.store.update(kind, arn, status=CREATE_PENDING)
+                if status in IN_FLIGHT:
+                    self.scheduler.call_later(self.delay, lambda k=kind, a=arn: self._step_in_progress(k, a))
+                elif status in DELETING:
+                    self.scheduler.call_later(self.delay, lambda k=kind, a=arn: self.store.remove(k, a))
+                if spec.update_key and self.update_in_flight(kind, record):
+                    self.scheduler.call_later(self.delay, lambda k=kind, a=arn: self._update_step(k, a))

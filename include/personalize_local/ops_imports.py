@@ -1,0 +1,156 @@
+"""Control-plane operations on dataset import jobs, and the import work itself.
+
+CreateDatasetImportJob checks the request (location, role, mode, at most five jobs in flight) and leaves the job
+CREATE PENDING; at CREATE IN_PROGRESS the status engine runs :meth:`ImportJobOps.run_import` on the import pool. It
+reads one S3 object or every CSV under a folder, validates each file as an import job does (file, line and column
+in the failure reason), merges FULL or INCREMENTAL into the dataset's bulk data and tells serving that the group's
+data changed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from personalize_local import errors
+from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, SCHEMA
+from personalize_local.lifecycle import WorkFailed
+from personalize_local.resources import DATASET_TYPES, Handlers, required, resource_name, role_arn
+
+if TYPE_CHECKING:
+    from personalize_local.serving import Serving
+
+DATA_LOCATION_PATTERN = re.compile(r"(s3|http|https)://.+")
+MAX_IMPORT_JOBS_IN_FLIGHT = 5
+
+
+class ImportJobOps(Handlers):
+    def __init__(self, *args: Any, serving: Serving) -> None:
+        super().__init__(*args)
+        self.serving = serving
+        self._s3 = None
+        self.lifecycle.set_work(IMPORT_JOB, self.run_import)
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = resource_name(params, "jobName")
+        dataset = self.get(DATASET, required(params, "datasetArn"))
+        location = (required(params, "dataSource") or {}).get("dataLocation") or ""
+        if len(location) > 256 or not DATA_LOCATION_PATTERN.fullmatch(location):
+            raise errors.InvalidInputError(f"dataSource.dataLocation {location!r} must look like s3://bucket/key")
+        role = role_arn(params)
+        mode = params.get("importMode") or "FULL"
+        if mode not in ("FULL", "INCREMENTAL"):
+            raise errors.InvalidInputError(f"importMode {mode!r} must be FULL or INCREMENTAL")
+        if dataset["status"] != ACTIVE:
+            raise errors.ResourceInUseError(f"Dataset {dataset['datasetArn']} is {dataset['status']}, not ACTIVE.")
+        if mode == "INCREMENTAL" and not dataset.get("_hasBulk"):
+            raise errors.InvalidInputError(
+                "INCREMENTAL import mode needs an earlier bulk import into the dataset; use FULL for the first import."
+            )
+        arn = self.new_arn(IMPORT_JOB, name)
+        with self.store.lock:
+            in_flight = sum(1 for j in self.store.all(IMPORT_JOB) if j["status"] in IN_FLIGHT)
+            if in_flight >= MAX_IMPORT_JOBS_IN_FLIGHT:
+                raise errors.LimitExceededError(
+                    f"There are already {in_flight} dataset import jobs pending or in progress; the limit is "
+                    f"{MAX_IMPORT_JOBS_IN_FLIGHT}."
+                )
+            record = {
+                "jobName": name,
+                "datasetImportJobArn": arn,
+                "datasetArn": dataset["datasetArn"],
+                "dataSource": {"dataLocation": location},
+                "roleArn": role,
+                "importMode": mode,
+                "publishAttributionMetricsToS3": params.get("publishAttributionMetricsToS3"),
+            }
+            self.create_resource(IMPORT_JOB, arn, record)
+        return {"datasetImportJobArn": arn}
+
+    def describe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.describe_resource(IMPORT_JOB, params)
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.list_resources(IMPORT_JOB, params)
+
+    # ---- the import work ------------------------------------------------------------------------------------
+
+    def run_import(self, job_arn: str) -> None:
+        from personalize_local.importer import ImportValidationError, SchemaError
+
+        try:
+            self._import(job_arn)
+        except (ImportValidationError, SchemaError) as exc:
+            raise WorkFailed(str(exc)) from exc
+
+    def _import(self, job_arn: str) -> None:
+        import pandas as pd
+
+        from personalize_local.importer import check_import_size, merge_import, parse_schema, validate_csv
+
+        job = self.get(IMPORT_JOB, job_arn)
+        dataset = self.get(DATASET, job["datasetArn"])
+        dataset_type = DATASET_TYPES[dataset["datasetType"].lower()]
+        fields = parse_schema(self.get(SCHEMA, dataset["schemaArn"])["schema"])
+        sources = self._read_sources(job["dataSource"]["dataLocation"])
+        frames = [validate_csv(text, fields, source=uri) for uri, text in sources]
+        new = pd.concat(frames, ignore_index=True)
+        check_import_size(dataset_type, len(new), [uri for uri, _ in sources])
+        merged = merge_import(
+            self.store.read_bulk(dataset["datasetArn"]), new, dataset_type=dataset_type, mode=job["importMode"]
+        )
+        self.store.write_bulk(dataset["datasetArn"], merged)
+        self.store.update(DATASET, dataset["datasetArn"], _hasBulk=True)
+        with self.store.lock:
+            group = self.store.get(DATASET_GROUP, dataset["datasetGroupArn"])
+            if group is not None:
+                self.store.update(
+                    DATASET_GROUP, group["datasetGroupArn"], _dataVersion=group.get("_dataVersion", 0) + 1
+                )
+        self.serving.group_data_changed(dataset["datasetGroupArn"])
+
+    def _s3_client(self):
+        if self._s3 is None:
+            import boto3
+
+            session = boto3.session.Session()
+            kwargs: dict[str, Any] = {"endpoint_url": self.settings.s3_endpoint}
+            if session.get_credentials() is None:
+                # A local S3 accepts any key; real S3 gets the usual credential chain.
+                kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
+            kwargs["region_name"] = session.region_name or self.settings.default_region
+            self._s3 = session.client("s3", **kwargs)
+        return self._s3
+
+    def _read_sources(self, location: str) -> list[tuple[str, str]]:
+        """[(s3 uri, text)] for one object, or every .csv under a folder location."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        match = re.fullmatch(r"s3://([^/]+)/?(.*)", location)
+        if not match:
+            raise WorkFailed(f"Only s3:// data locations are supported locally, got {location}")
+        bucket, key = match.groups()
+        s3 = self._s3_client()
+        try:
+            if key and not key.endswith("/"):
+                keys = [key]
+            else:
+                keys = []
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+                    keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(".csv"))
+                if not keys:
+                    raise WorkFailed(f"No CSV files found at {location}")
+            sources = []
+            for object_key in sorted(keys):
+                uri = f"s3://{bucket}/{object_key}"
+                body = s3.get_object(Bucket=bucket, Key=object_key)["Body"].read()
+                try:
+                    sources.append((uri, body.decode("utf-8")))
+                except UnicodeDecodeError as exc:
+                    line = body[: exc.start].count(b"\n") + 1
+                    raise WorkFailed(f"{uri} line {line}: the file is not valid UTF-8") from exc
+            return sources
+        except (ClientError, BotoCoreError) as exc:
+            raise WorkFailed(
+                f"Insufficient privileges for accessing data in Amazon S3 or data not found at {location}: {exc}"
+            ) from exc

@@ -1,0 +1,246 @@
+"""Control-plane operations on solutions, solution versions and recipes, and the training work.
+
+CreateSolutionVersion leaves the version CREATE PENDING; at CREATE IN_PROGRESS the status engine runs
+:meth:`SolutionOps.run_training` on the training pool. FULL trains on the group's bulk and streamed interactions
+(sessions joined to the user who logged in during them); UPDATE keeps the latest ACTIVE FULL version's factors, as
+new items reach recommendations through the serving index. The model is written atomically at the end, so a
+restart re-runs training from the start.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from personalize_local import errors
+from personalize_local.kinds import ACTIVE, CAMPAIGN, DATASET_GROUP, IN_FLIGHT, KINDS, SOLUTION, SOLUTION_VERSION
+from personalize_local.lifecycle import WorkFailed
+from personalize_local.recipes import RECIPES, training_config
+from personalize_local.resources import Handlers, public, required, resource_name
+
+
+class SolutionOps(Handlers):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.lifecycle.set_work(SOLUTION_VERSION, self.run_training)
+
+    # ---- solutions --------------------------------------------------------------------------------------------
+
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = resource_name(params)
+        group = self.get(DATASET_GROUP, required(params, "datasetGroupArn"))
+        recipe = params.get("recipeArn")
+        if params.get("performAutoML") or params.get("performHPO"):
+            raise errors.InvalidInputError("performAutoML and performHPO are not supported by the local endpoint")
+        if recipe not in RECIPES:
+            raise errors.InvalidInputError(
+                f"recipeArn {recipe!r} is not supported locally; use one of {sorted(RECIPES)}"
+            )
+        if group["status"] != ACTIVE:
+            raise errors.ResourceInUseError(
+                f"Dataset group {group['datasetGroupArn']} is {group['status']}, not ACTIVE."
+            )
+        config = params.get("solutionConfig") or {}
+        threshold = config.get("eventValueThreshold")
+        if threshold is not None:
+            try:
+                float(threshold)
+            except ValueError:
+                raise errors.InvalidInputError(f"eventValueThreshold {threshold!r} is not a number") from None
+        arn = self.new_arn(SOLUTION, name)
+        record = {
+            "name": name,
+            "solutionArn": arn,
+            "performHPO": False,
+            "performAutoML": False,
+            "performAutoTraining": params.get("performAutoTraining", True),
+            "recipeArn": recipe,
+            "datasetGroupArn": group["datasetGroupArn"],
+            "eventType": params.get("eventType"),
+            "solutionConfig": config,
+        }
+        self.create_resource(SOLUTION, arn, record)
+        return {"solutionArn": arn}
+
+    def describe(self, params: dict[str, Any]) -> dict[str, Any]:
+        record = self.get(SOLUTION, required(params, "solutionArn"))
+        solution = public(record)
+        latest = self._latest_version(record["solutionArn"])
+        if latest is not None:
+            solution["latestSolutionVersion"] = public(latest, KINDS[SOLUTION_VERSION].summary_fields)
+        return {"solution": solution}
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.list_resources(SOLUTION, params)
+
+    def delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        arn = required(params, "solutionArn")
+        self.get(SOLUTION, arn)
+        versions = {v["solutionVersionArn"] for v in self.store.all(SOLUTION_VERSION) if v["solutionArn"] == arn}
+        if any(c.get("solutionVersionArn") in versions for c in self.store.all(CAMPAIGN)):
+            raise errors.ResourceInUseError(f"Solution {arn} has a campaign; delete the campaign first.")
+        if any(v["status"] in IN_FLIGHT for v in self.store.all(SOLUTION_VERSION) if v["solutionArn"] == arn):
+            raise errors.ResourceInUseError(f"Solution {arn} has a solution version in training.")
+
+        def cleanup() -> None:
+            for version in versions:
+                self.store.model_path(version).unlink(missing_ok=True)
+                self.store.remove(SOLUTION_VERSION, version)
+
+        self.lifecycle.start_delete(SOLUTION, arn, cleanup)
+        return {}
+
+    # ---- solution versions ----------------------------------------------------------------------------------
+
+    def _latest_version(self, solution_arn: str, *, active_full: bool = False) -> dict[str, Any] | None:
+        versions = [v for v in self.store.all(SOLUTION_VERSION) if v["solutionArn"] == solution_arn]
+        if active_full:
+            versions = [v for v in versions if v["status"] == ACTIVE and v.get("trainingMode") == "FULL"]
+        return max(versions, key=lambda v: v["creationDateTime"], default=None)
+
+    def create_version(self, params: dict[str, Any]) -> dict[str, Any]:
+        solution = self.get(SOLUTION, required(params, "solutionArn"))
+        mode = params.get("trainingMode") or "FULL"
+        if mode not in ("FULL", "UPDATE"):
+            raise errors.InvalidInputError(f"trainingMode {mode!r} is not supported locally (FULL or UPDATE)")
+        name = params.get("name")
+        if name is not None:
+            name = resource_name(params)
+        if solution["status"] != ACTIVE:
+            raise errors.ResourceInUseError(f"Solution {solution['solutionArn']} is {solution['status']}, not ACTIVE.")
+        with self.store.lock:
+            if any(
+                v["status"] in IN_FLIGHT
+                for v in self.store.all(SOLUTION_VERSION)
+                if v["solutionArn"] == solution["solutionArn"]
+            ):
+                raise errors.ResourceInUseError(
+                    f"Solution {solution['solutionArn']} already has a version in training."
+                )
+            if mode == "UPDATE" and (
+                not RECIPES[solution["recipeArn"]].update_training
+                or self._latest_version(solution["solutionArn"], active_full=True) is None
+            ):
+                raise errors.InvalidInputError(
+                    "trainingMode UPDATE needs an ACTIVE solution version trained with FULL on User-Personalization."
+                )
+            arn = f"{solution['solutionArn']}/{uuid.uuid4().hex[:8]}"  # versions hang under their solution
+            record = {
+                "name": name,
+                "solutionVersionArn": arn,
+                "solutionArn": solution["solutionArn"],
+                "performHPO": False,
+                "performAutoML": False,
+                "recipeArn": solution["recipeArn"],
+                "eventType": solution.get("eventType"),
+                "datasetGroupArn": solution["datasetGroupArn"],
+                "solutionConfig": solution.get("solutionConfig") or {},
+                "trainingMode": mode,
+                "trainingType": "MANUAL",
+            }
+            self.create_resource(SOLUTION_VERSION, arn, record)
+        return {"solutionVersionArn": arn}
+
+    def describe_version(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.describe_resource(SOLUTION_VERSION, params)
+
+    def list_versions(self, params: dict[str, Any]) -> dict[str, Any]:
+        solution = params.get("solutionArn")
+        if solution:
+            self.get(SOLUTION, solution)
+        return self.list_resources(SOLUTION_VERSION, params)
+
+    def get_metrics(self, params: dict[str, Any]) -> dict[str, Any]:
+        version = self.get(SOLUTION_VERSION, required(params, "solutionVersionArn"))
+        if version["status"] != ACTIVE:
+            raise errors.ResourceInUseError(
+                f"Solution version {version['solutionVersionArn']} is {version['status']}, not ACTIVE."
+            )
+        return {"solutionVersionArn": version["solutionVersionArn"], "metrics": version.get("_metrics", {})}
+
+    # ---- recipes --------------------------------------------------------------------------------------------
+
+    def list_recipes(self, params: dict[str, Any]) -> dict[str, Any]:
+        recipes = [
+            {
+                "name": arn.rsplit("/", 1)[1],
+                "recipeArn": arn,
+                "status": ACTIVE,
+                "creationDateTime": 0,
+                "lastUpdatedDateTime": 0,
+            }
+            for arn in sorted(RECIPES)
+        ]
+        return {"recipes": recipes}
+
+    def describe_recipe(self, params: dict[str, Any]) -> dict[str, Any]:
+        arn = required(params, "recipeArn")
+        if arn not in RECIPES:
+            raise errors.ResourceNotFoundError(f"Resource {arn} does not exist.")
+        name = arn.rsplit("/", 1)[1]
+        return {
+            "recipe": {
+                "name": name,
+                "recipeArn": arn,
+                "status": ACTIVE,
+                "recipeType": "USER_PERSONALIZATION",
+                "description": f"{name}, served locally by ALS (implicit) or popularity",
+            }
+        }
+
+    # ---- the training work ----------------------------------------------------------------------------------
+
+    def run_training(self, version_arn: str) -> None:
+        from personalize_local.trainer import InsufficientDataError
+
+        try:
+            self._train(version_arn)
+        except InsufficientDataError as exc:
+            raise WorkFailed(str(exc)) from exc
+
+    def _train(self, version_arn: str) -> None:
+        from personalize_local.trainer import TrainedModel, prepare_interactions, train
+
+        started = time.monotonic()
+        version = self.get(SOLUTION_VERSION, version_arn)
+        solution = self.get(SOLUTION, version["solutionArn"])
+        group_arn = solution["datasetGroupArn"]
+        if version["trainingMode"] == "UPDATE":
+            # Items added since the FULL version reach recommendations through the serving index; factors stay.
+            base = self._latest_version(solution["solutionArn"], active_full=True)
+            if base is None:
+                raise WorkFailed("No ACTIVE FULL solution version to update.")
+            model = TrainedModel.load(self.store.model_path(base["solutionVersionArn"]))
+            model.metrics = {}
+            model.save(self.store.model_path(version_arn))
+            self.store.update(
+                SOLUTION_VERSION,
+                version_arn,
+                _metrics={},
+                trainingHours=round((time.monotonic() - started) / 3600, 6),
+            )
+            return
+        bulk, events = self.interactions(group_arn)
+        if bulk is None and events is None:
+            raise WorkFailed(
+                f"Dataset group {group_arn} has no Interactions data; import interactions before training."
+            )
+        links: dict[str, str] = {}
+        if events is not None and len(events):
+            # A streamed event with both ids joins the session's anonymous events to the user.
+            linked = events[(events["SESSION_ID"] != "") & (events["USER_ID"] != "")]
+            links = dict(zip(linked["SESSION_ID"], linked["USER_ID"], strict=True))
+        frame = prepare_interactions(bulk, events, links)
+        items_dataset = self.dataset_of(group_arn, "Items")
+        items = self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None
+        catalog = set(items["ITEM_ID"]) if items is not None else set()
+        model, baseline = train(frame, training_config(solution, self.settings.train_threads), catalog)
+        model.save(self.store.model_path(version_arn))
+        self.store.update(
+            SOLUTION_VERSION,
+            version_arn,
+            _metrics=model.metrics,
+            _baselineMetrics=baseline,
+            trainingHours=round((time.monotonic() - started) / 3600, 6),
+        )

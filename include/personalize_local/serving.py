@@ -1,0 +1,269 @@
+"""Serving: GetRecommendations, PutEvents, and the in-memory indexes they answer from.
+
+A campaign's requests are scored by a :class:`~personalize_local.recommender.ServingIndex` built from its solution
+version's model, the group's Items and Users data and its live interaction history; indexes are cached per (version,
+group data version), so an import makes the next request use the new data. Histories take streamed events at once,
+which is how PutEvents changes recommendations before any retraining. The control plane tells serving when what a
+campaign serves changes (:meth:`Serving.campaign_changed`, :meth:`Serving.group_data_changed`), and serving loads
+the model then, so the first request does not wait for it.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from personalize_local import errors
+from personalize_local.kinds import ACTIVE, CAMPAIGN, DATASET_GROUP, EVENT_TRACKER, FILTER, SOLUTION, SOLUTION_VERSION
+from personalize_local.recipes import training_config
+from personalize_local.resources import ResourceAccess, required
+
+if TYPE_CHECKING:
+    from personalize_local.recommender import LiveHistory, ServingIndex
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NUM_RESULTS = 25
+MAX_NUM_RESULTS = 500
+MAX_EVENTS_PER_CALL = 10
+MAX_PROPERTIES_LENGTH = 1024
+MAX_IMPRESSIONS = 25
+FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
+#: Serving indexes kept in memory; older ones are dropped (each holds a model and the group's histories).
+MAX_CACHED_INDEXES = 8
+
+
+class Serving(ResourceAccess):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._indexes: dict[tuple[str, int], ServingIndex] = {}
+        self._index_lock = threading.Lock()
+        self._histories: dict[str, tuple[int, LiveHistory]] = {}
+        self._history_lock = threading.RLock()
+
+    # ---- what the control plane tells serving -----------------------------------------------------------------
+
+    def campaign_changed(self, campaign_arn: str) -> None:
+        """The campaign became ACTIVE or serves another version or config now: load its model."""
+        self.warm([campaign_arn])
+
+    def group_data_changed(self, group_arn: str) -> None:
+        """An import changed the group's data: campaigns of the group get their new indexes now, not on a request."""
+        versions = {
+            v["solutionVersionArn"] for v in self.store.all(SOLUTION_VERSION) if v["datasetGroupArn"] == group_arn
+        }
+        self.warm([c["campaignArn"] for c in self.store.all(CAMPAIGN) if c["solutionVersionArn"] in versions])
+
+    def deployed_campaigns(self) -> list[str]:
+        return [c["campaignArn"] for c in self.store.all(CAMPAIGN) if c.get("status") == ACTIVE]
+
+    def warm(self, campaign_arns: list[str]) -> None:
+        """Load the serving index of these campaigns ahead of their first request."""
+        for arn in campaign_arns:
+            campaign = self.store.get(CAMPAIGN, arn)
+            if campaign is None or campaign.get("status") != ACTIVE:
+                continue
+            version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"])
+            group = self.store.get(DATASET_GROUP, version["datasetGroupArn"]) if version else None
+            if group is not None:
+                try:
+                    self._serving_index(version["solutionVersionArn"], group)
+                except Exception:  # the request path will report it; warming is only an optimisation
+                    log.exception("could not load the model of campaign %s", arn)
+
+    def is_warm(self, campaign_arn: Any) -> bool:
+        """Whether GetRecommendations for this campaign would be answered from memory (no model to load)."""
+        campaign = self.store.get(CAMPAIGN, campaign_arn) if isinstance(campaign_arn, str) else None
+        version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"]) if campaign else None
+        group = self.store.get(DATASET_GROUP, version["datasetGroupArn"]) if version else None
+        if group is None:
+            return True  # an error answer, also immediate
+        return (version["solutionVersionArn"], group.get("_dataVersion", 0)) in self._indexes
+
+    # ---- indexes ----------------------------------------------------------------------------------------------
+
+    def _history(self, group: dict[str, Any]) -> LiveHistory:
+        from personalize_local.recommender import build_history
+
+        version = group.get("_dataVersion", 0)
+        with self._history_lock:
+            cached = self._histories.get(group["datasetGroupArn"])
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            bulk, events = self.interactions(group["datasetGroupArn"])
+            history = build_history(bulk, events)
+            self._histories[group["datasetGroupArn"]] = (version, history)
+            return history
+
+    def _serving_index(self, version_arn: str, group: dict[str, Any]) -> ServingIndex:
+        from personalize_local.recommender import ServingIndex
+        from personalize_local.trainer import TrainedModel
+
+        key = (version_arn, group.get("_dataVersion", 0))
+        with self._index_lock:
+            index = self._indexes.get(key)
+            if index is not None:
+                return index
+            model = TrainedModel.load(self.store.model_path(version_arn))
+            items_dataset = self.dataset_of(group["datasetGroupArn"], "Items")
+            users_dataset = self.dataset_of(group["datasetGroupArn"], "Users")
+            index = ServingIndex(
+                model,
+                self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None,
+                self.store.read_bulk(users_dataset["datasetArn"]) if users_dataset else None,
+                self._history(group),
+                alpha=model.alpha,
+            )
+            for old in [k for k in self._indexes if k[0] == version_arn or len(self._indexes) > MAX_CACHED_INDEXES]:
+                self._indexes.pop(old, None)
+            self._indexes[key] = index
+            # The index holds millions of long-lived objects (histories); keep the cyclic GC from re-scanning them
+            # on every full collection, which would stall requests for tens of milliseconds.
+            gc.collect()
+            gc.freeze()
+            return index
+
+    # ---- GetRecommendations -----------------------------------------------------------------------------------
+
+    def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
+        from personalize_local.filters import FilterSyntaxError, FilterValueError, parse_filter
+        from personalize_local.recommender import ExplorationConfig
+
+        if params.get("recommenderArn"):
+            raise errors.InvalidInputError(
+                "Recommenders (domain dataset groups) are not supported locally; use a campaignArn"
+            )
+        campaign_arn = required(params, "campaignArn")
+        campaign = self.store.get(CAMPAIGN, campaign_arn)
+        if campaign is None:
+            raise errors.ResourceNotFoundError(f"Campaign {campaign_arn} does not exist.")
+        if campaign["status"] != ACTIVE:
+            raise errors.InvalidInputError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE.")
+        user_id = params.get("userId")
+        if not user_id:
+            raise errors.InvalidInputError("userId is required for a User-Personalization campaign")
+        if len(user_id) > 256:
+            raise errors.InvalidInputError("userId is longer than 256 characters")
+        num_results = params.get("numResults", DEFAULT_NUM_RESULTS)
+        if not isinstance(num_results, int) or not 1 <= num_results <= MAX_NUM_RESULTS:
+            raise errors.InvalidInputError(f"numResults must be between 1 and {MAX_NUM_RESULTS}")
+        version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"])
+        if version is None:
+            raise errors.ResourceNotFoundError(f"Solution version {campaign['solutionVersionArn']} does not exist.")
+        group = self.get(DATASET_GROUP, version["datasetGroupArn"])
+        parsed_filter = None
+        filter_arn = params.get("filterArn")
+        if filter_arn:
+            record = self.store.get(FILTER, filter_arn)
+            if record is None:
+                raise errors.ResourceNotFoundError(f"Filter {filter_arn} does not exist.")
+            if record["status"] != ACTIVE:
+                raise errors.InvalidInputError(f"Filter {filter_arn} is {record['status']}, not ACTIVE.")
+            if record["datasetGroupArn"] != group["datasetGroupArn"]:
+                raise errors.InvalidInputError(
+                    f"Filter {filter_arn} belongs to another dataset group than the campaign"
+                )
+            try:
+                parsed_filter = parse_filter(record["filterExpression"])
+            except FilterSyntaxError as exc:  # pragma: no cover - validated at CreateFilter
+                raise errors.InvalidInputError(str(exc)) from exc
+        elif params.get("filterValues"):
+            raise errors.InvalidInputError("filterValues need a filterArn")
+        index = self._serving_index(version["solutionVersionArn"], group)
+        solution = self.store.get(SOLUTION, version["solutionArn"]) or version  # a version carries its recipe
+        try:
+            items = index.recommend(
+                user_id,
+                num_results,
+                parsed_filter=parsed_filter,
+                filter_values=params.get("filterValues"),
+                exploration=ExplorationConfig.from_campaign_config(campaign.get("campaignConfig")),
+                event_weights=training_config(solution, self.settings.train_threads).event_weights,
+            )
+        except (FilterValueError, FilterSyntaxError) as exc:
+            raise errors.InvalidInputError(str(exc)) from exc
+        return {
+            "itemList": [{"itemId": item, "score": score} for item, score in items],
+            "recommendationId": f"RID-{uuid.uuid4()}",
+        }
+
+    # ---- PutEvents --------------------------------------------------------------------------------------------
+
+    def put_events(self, params: dict[str, Any]) -> dict[str, Any]:
+        tracking_id = required(params, "trackingId")
+        tracker = next((t for t in self.store.all(EVENT_TRACKER) if t["trackingId"] == tracking_id), None)
+        if tracker is None:
+            raise errors.ResourceNotFoundError(f"No event tracker has trackingId {tracking_id}.")
+        if tracker["status"] != ACTIVE:
+            raise errors.ResourceInUseError(
+                f"Event tracker {tracker['eventTrackerArn']} is {tracker['status']}, not ACTIVE."
+            )
+        session_id = required(params, "sessionId")
+        user_id = params.get("userId") or ""
+        if len(session_id) > 256 or len(user_id) > 256:
+            raise errors.InvalidInputError("sessionId and userId are at most 256 characters")
+        events = params.get("eventList") or []
+        if not 1 <= len(events) <= MAX_EVENTS_PER_CALL:
+            raise errors.InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events")
+        group = self.get(DATASET_GROUP, tracker["datasetGroupArn"])
+        dataset = self.dataset_of(group["datasetGroupArn"], "Interactions")
+        if dataset is None:
+            raise errors.InvalidInputError(f"Dataset group {group['datasetGroupArn']} has no Interactions dataset")
+        rows = [_event_row(position, event, user_id, session_id) for position, event in enumerate(events)]
+        with self._history_lock:
+            self.store.append_events(dataset["datasetArn"], rows)
+            cached = self._histories.get(group["datasetGroupArn"])
+            if cached is not None:
+                for row in rows:
+                    if row["ITEM_ID"]:
+                        cached[1].add(
+                            (row["USER_ID"], row["SESSION_ID"]),
+                            row["ITEM_ID"],
+                            row["EVENT_TYPE"],
+                            int(row["TIMESTAMP"]),
+                        )
+        return {}
+
+
+def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: str) -> dict[str, str]:
+    """One PutEvents event as a row of the dataset's events file; InvalidInputException naming the event."""
+    where = f"eventList[{position}]"
+    event_type = event.get("eventType")
+    if not event_type or len(event_type) > 256:
+        raise errors.InvalidInputError(f"{where}.eventType is required (1-256 characters)")
+    sent_at = event.get("sentAt")
+    if not isinstance(sent_at, int | float):
+        raise errors.InvalidInputError(f"{where}.sentAt is required (a timestamp)")
+    item_id = event.get("itemId") or ""
+    if len(item_id) > 256:
+        raise errors.InvalidInputError(f"{where}.itemId is longer than 256 characters")
+    properties = event.get("properties") or ""
+    if properties:
+        if len(properties) > MAX_PROPERTIES_LENGTH:
+            raise errors.InvalidInputError(f"{where}.properties is longer than {MAX_PROPERTIES_LENGTH} characters")
+        try:
+            parsed = json.loads(properties)
+        except json.JSONDecodeError:
+            raise errors.InvalidInputError(f"{where}.properties must be a JSON object string") from None
+        if not isinstance(parsed, dict):
+            raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
+        forbidden = sorted(k for k in parsed if k.lower() in FORBIDDEN_PROPERTY_KEYS)
+        if forbidden:
+            raise errors.InvalidInputError(f"{where}.properties may not use the reserved keys {forbidden}")
+    if len(event.get("impression") or []) > MAX_IMPRESSIONS:
+        raise errors.InvalidInputError(f"{where}.impression holds more than {MAX_IMPRESSIONS} item IDs")
+    value = event.get("eventValue")
+    return {
+        "USER_ID": user_id,
+        "ITEM_ID": item_id,
+        "TIMESTAMP": str(int(sent_at)),
+        "EVENT_TYPE": event_type,
+        "EVENT_VALUE": "" if value is None else repr(float(value)),
+        "SESSION_ID": session_id,
+        "EVENT_ID": event.get("eventId") or uuid.uuid4().hex,
+        "PROPERTIES": properties,
+    }
