@@ -1,9 +1,10 @@
 """
 ### Pulla → Personalize: daily export and import
 
-**What it does.** Every day at 03:00 Asia/Seoul it exports the previous local day of the Pulla database
-(orders, click logs, members, products) as Personalize's Interactions, Users and Items datasets, validates them with
-Great Expectations, publishes them on S3 and runs one Personalize dataset import job per dataset.
+**What it does.** Every day at 03:00 in the configured time zone (`time_zone`: Asia/Seoul as shipped) it exports the
+previous local day of the Pulla database (orders, click logs, members, products) as Personalize's Interactions,
+Users and Items datasets, validates them with Great Expectations, publishes them on S3 and runs one Personalize
+dataset import job per dataset.
 
 | task | does |
 | --- | --- |
@@ -62,7 +63,7 @@ DATASET_ASSETS = {kind: Asset(name=f"pulla_personalize.{kind}") for kind in DATA
 
 @dag(
     dag_id="pulla_personalize_daily",
-    description="Daily 03:00 KST: export yesterday's Pulla data, validate it, import it into Personalize",
+    description=f"Daily 03:00 {TIME_ZONE}: export yesterday's Pulla data, validate it, import it into Personalize",
     schedule=CronTriggerTimetable("0 3 * * *", timezone=TIME_ZONE),
     start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
     catchup=False,

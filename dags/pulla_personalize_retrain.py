@@ -1,9 +1,9 @@
 """
 ### Pulla → Personalize: retrain, evaluate, deploy only when the metrics hold
 
-**What it does.** Every Sunday at 04:00 Asia/Seoul (after the daily import) and whenever an ML engineer triggers it,
-it trains a new version of the User-Personalization solution, compares its offline metrics with the version the
-campaign serves, and moves the campaign to the new version only when the quality gate passes.
+**What it does.** Every Sunday at 04:00 in the configured time zone (after the daily import) and whenever an ML
+engineer triggers it, it trains a new version of the User-Personalization solution, compares its offline metrics
+with the version the campaign serves, and moves the campaign to the new version only when the quality gate passes.
 
 | task | does |
 | --- | --- |
@@ -60,7 +60,7 @@ DEPLOYMENT_TASKS = {"create": "create_campaign", "update": "update_campaign", "k
 
 @dag(
     dag_id="pulla_personalize_retrain",
-    description="Sundays 04:00 KST, or by hand: retrain the recommender; deploy only if its metrics hold",
+    description=f"Sundays 04:00 {TIME_ZONE}, or by hand: retrain the recommender; deploy only if its metrics hold",
     schedule=CronTriggerTimetable("0 4 * * 0", timezone=TIME_ZONE),
     start_date=pendulum.datetime(2026, 11, 1, tz=TIME_ZONE),
     catchup=False,

@@ -12,7 +12,7 @@ from typing import Any
 
 from personalize_local import errors
 from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, SCHEMA, children_of
-from personalize_local.resources import DATASET_TYPES, Handlers, required, resource_name, role_arn
+from personalize_local.resources import SERVICE_DATASET_TYPES, Handlers, required, resource_name, role_arn
 from personalize_local.schema_validation import schema_problems
 
 
@@ -57,7 +57,7 @@ class DatasetOps(Handlers):
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = resource_name(params)
         type_raw = required(params, "datasetType")
-        dataset_type = DATASET_TYPES.get(str(type_raw).lower())
+        dataset_type = SERVICE_DATASET_TYPES.get(str(type_raw).lower())
         if dataset_type is None:
             raise errors.InvalidInputError(f"datasetType {type_raw!r} must be Interactions, Users or Items")
         group = self.get(DATASET_GROUP, required(params, "datasetGroupArn"))
@@ -118,7 +118,7 @@ class DatasetOps(Handlers):
             raise errors.InvalidInputError(
                 f"The new schema must keep every field of the current one unchanged; removed or changed: {changed}"
             )
-        problems = schema_problems(schema["schema"], DATASET_TYPES[dataset["datasetType"].lower()])
+        problems = schema_problems(schema["schema"], SERVICE_DATASET_TYPES[dataset["datasetType"].lower()])
         if problems:
             raise errors.InvalidInputError("Schema does not fit the dataset: " + "; ".join(problems))
         self.lifecycle.start_update(DATASET, dataset["datasetArn"], {"schemaArn": schema["schemaArn"]})

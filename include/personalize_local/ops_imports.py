@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from personalize_local import errors
 from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, SCHEMA
 from personalize_local.lifecycle import WorkFailed
-from personalize_local.resources import DATASET_TYPES, Handlers, required, resource_name, role_arn
+from personalize_local.resources import SERVICE_DATASET_TYPES, Handlers, required, resource_name, role_arn
 
 if TYPE_CHECKING:
     from personalize_local.serving import Serving
@@ -90,7 +90,7 @@ class ImportJobOps(Handlers):
 
         job = self.get(IMPORT_JOB, job_arn)
         dataset = self.get(DATASET, job["datasetArn"])
-        dataset_type = DATASET_TYPES[dataset["datasetType"].lower()]
+        dataset_type = SERVICE_DATASET_TYPES[dataset["datasetType"].lower()]
         fields = parse_schema(self.get(SCHEMA, dataset["schemaArn"])["schema"])
         sources = self._read_sources(job["dataSource"]["dataLocation"])
         frames = [validate_csv(text, fields, source=uri) for uri, text in sources]

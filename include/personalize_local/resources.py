@@ -26,7 +26,7 @@ NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 ROLE_ARN_PATTERN = re.compile(r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
 MAX_RESULTS_DEFAULT = 100
 #: datasetType as CreateDataset takes it (any case) → as the service shows it.
-DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Items"}
+SERVICE_DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Items"}
 
 
 def public(record: dict[str, Any], fields: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Turns the Airflow connection of the Pulla database into the SQLAlchemy URL the export takes.
+"""The Airflow connections the Pulla DAGs use, and the SQLAlchemy URL the export takes from the database's.
 
 An ``extra.sqlalchemy_url`` wins (any driver SQLAlchemy knows); otherwise the connection type picks the driver
 this project pins: psycopg 3 for PostgreSQL, PyMySQL for MySQL/MariaDB, the standard library for SQLite.
@@ -7,6 +7,10 @@ this project pins: psycopg 3 for PostgreSQL, PyMySQL for MySQL/MariaDB, the stan
 from __future__ import annotations
 
 from typing import Any
+
+#: Airflow connection ids: the Pulla database and the AWS connection whose extras pick AWS or local endpoints.
+SOURCE_DB_CONN_ID = "pulla_db"
+AWS_CONN_ID = "aws_default"
 
 DRIVERS = {
     "postgres": "postgresql+psycopg",

@@ -11,16 +11,15 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+# Re-exported (``x as x``): a DAG file takes the connections and the datasets from here with the policy.
+from pulla_airflow.connections import AWS_CONN_ID as AWS_CONN_ID
+from pulla_airflow.connections import SOURCE_DB_CONN_ID as SOURCE_DB_CONN_ID
 from pulla_airflow.notify import PullaFailureNotifier
-from pulla_personalize.datasets import DATASET_TYPES, SERVICE_DATASET_TYPES
+from pulla_personalize.datasets import DATASET_TYPES as DATASET_TYPES
+from pulla_personalize.datasets import SERVICE_DATASET_TYPES as SERVICE_DATASET_TYPES
 from pulla_personalize.pipeline_config import configured_time_zone
 
-__all__ = ["DATASET_TYPES", "SERVICE_DATASET_TYPES"]  # the datasets every DAG iterates, as the core names them
-
 OWNER = "data-platform"
-#: Airflow connection ids: the Pulla database and the AWS connection whose extras pick AWS or local endpoints.
-SOURCE_DB_CONN_ID = "pulla_db"
-AWS_CONN_ID = "aws_default"
 #: The zone of every schedule and start date: the configuration's ``time_zone``, so the schedules run on the clock
 #: the export windows are cut by (read when a DAG file is parsed; a bad value fails the import, naming the key).
 TIME_ZONE = configured_time_zone()

@@ -152,6 +152,8 @@ class PullaFailureNotifier(BaseNotifier):
 
     def notify(self, context: dict[str, Any]) -> None:
         subject, body = failure_message(context)
+        # The one reader of the file outside read_config: a failure callback also runs when read_config itself
+        # failed (no run copy exists then), and on-call settings are best taken as they are now.
         try:
             from pulla_personalize.pipeline_config import load_pipeline_config
 

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
-from pulla_airflow.dag_policy import AWS_CONN_ID
+from pulla_airflow.connections import AWS_CONN_ID  # not dag_policy: loading the plugin reads no file
 
 CHART_URL_XCOM_KEY = "metrics_chart_url"
 

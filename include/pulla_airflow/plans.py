@@ -11,9 +11,10 @@ from typing import Any
 
 from pulla_airflow import xcom_contract as keys
 from pulla_airflow.resources import lookup, resolve_resources
+from pulla_airflow.run_archive import ExportSummary
 from pulla_personalize.datasets import DATASET_TYPES
 from pulla_personalize.pipeline_config import PipelineConfig
-from pulla_personalize.windows import ImportJobName, refuse_incremental_correction
+from pulla_personalize.windows import ImportJobName, PlannedWindow, refuse_incremental_correction
 
 
 def setup_values(config: PipelineConfig) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def setup_values(config: PipelineConfig) -> dict[str, Any]:
 
 
 def import_jobs(
-    config: PipelineConfig, window: Mapping[str, Any], fingerprints: Mapping[str, str]
+    config: PipelineConfig, window: PlannedWindow, fingerprints: Mapping[str, str]
 ) -> dict[str, ImportJobName]:
     """Each dataset's import job, named after its dataset, window, mode and data."""
     return {
@@ -49,7 +50,7 @@ def import_jobs(
 
 
 def daily_values(
-    config: PipelineConfig, resources: Mapping[str, Any], window: Mapping[str, Any], jobs: Mapping[str, ImportJobName]
+    config: PipelineConfig, resources: Mapping[str, Any], window: PlannedWindow, jobs: Mapping[str, ImportJobName]
 ) -> dict[str, Any]:
     """The daily run's plan under flat keys: the window, and per dataset its ARN, import mode and job name."""
     values: dict[str, Any] = {
@@ -64,7 +65,7 @@ def daily_values(
     return values
 
 
-def plan_imports(hook: Any, config: PipelineConfig, window: Mapping[str, Any], export: Mapping[str, Any]) -> dict:
+def plan_imports(hook: Any, config: PipelineConfig, window: PlannedWindow, export: ExportSummary) -> dict:
     """Finds the datasets, names each import job after its data, and refuses an incremental correction."""
     resources = resolve_resources(hook, config)
     jobs = import_jobs(config, window, export["fingerprints"])
@@ -104,7 +105,7 @@ def retrain_values(config: PipelineConfig, resources: Mapping[str, Any], params:
     }
 
 
-def plan_daily_window(run_after: Any, params: Mapping[str, Any], config: PipelineConfig) -> dict[str, Any]:
+def plan_daily_window(run_after: Any, params: Mapping[str, Any], config: PipelineConfig) -> PlannedWindow:
     """The daily run's window, cut in the configured time zone (the rules: ``pulla_personalize.windows``)."""
     from pulla_personalize.windows import plan_window
 

@@ -12,15 +12,30 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pulla_airflow.failures import ValidationGateFailed
 from pulla_airflow.s3_documents import s3_uri, sse_args, write_json_object
 from pulla_personalize.datasets import DATASET_TYPES, FILE_NAMES
 from pulla_personalize.pipeline_config import PipelineConfig
+from pulla_personalize.windows import PlannedWindow
 
 #: The run's summary, beside the export's report.json in the run archive.
 SUMMARY_NAME = "summary.json"
+
+
+class ExportSummary(TypedDict):
+    """What export_window hands on (XCom): where the run is archived, what it holds, and each CSV's fingerprint."""
+
+    window: PlannedWindow
+    run_uri: str
+    report_uri: str
+    passed: bool
+    datasets: dict[str, int]  # dataset → rows
+    fingerprints: dict[str, str]  # dataset → windows.file_fingerprint of its CSV
+    sources: dict[str, Any]  # the report's per-source counts (exported, excluded, quarantined)
+    validation: dict[str, Any]  # validation_outcome
+    summary: list[str]
 
 
 def run_prefix(config: PipelineConfig, label: str) -> str:
@@ -37,8 +52,8 @@ def staging_prefix(config: PipelineConfig) -> str:
 
 
 def export_to_run_archive(
-    *, db_url: str, window: Mapping[str, Any], config: PipelineConfig, s3_client: Any, work_dir: Path | None = None
-) -> dict[str, Any]:
+    *, db_url: str, window: PlannedWindow, config: PipelineConfig, s3_client: Any, work_dir: Path | None = None
+) -> ExportSummary:
     """Extract, transform and validate the window, then archive the run's output on S3 (never the import location).
 
     The archive ``runs/window=<label>/`` holds the CSVs (only when the gate passed), report.json, rejects/ and the
@@ -78,7 +93,7 @@ def export_to_run_archive(
             sse_kms_key_id=config.s3.kms_key_id,
         )
     report = result.report
-    summary = {
+    summary: ExportSummary = {
         "window": window,
         "run_uri": s3_uri(config.s3.bucket, prefix),
         "report_uri": s3_uri(config.s3.bucket, prefix + REPORT_NAME),
@@ -124,7 +139,7 @@ def publish_dataset(*, s3_client: Any, config: PipelineConfig, label: str, datas
 
 
 def write_run_summary(
-    *, s3_client: Any, config: PipelineConfig, export: Mapping[str, Any], import_jobs: Mapping[str, str]
+    *, s3_client: Any, config: PipelineConfig, export: ExportSummary, import_jobs: Mapping[str, str]
 ) -> dict[str, Any]:
     """The run's summary (export counts, gate, import jobs) as ``summary.json`` in the run archive."""
     summary = {

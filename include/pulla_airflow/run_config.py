@@ -16,7 +16,6 @@ from pulla_personalize.pipeline_config import (
     PipelineConfig,
     config_from_snapshot,
     config_snapshot,
-    load_pipeline_config,
 )
 
 
@@ -31,11 +30,6 @@ def check_gate_metrics(config: PipelineConfig) -> PipelineConfig:
                 f"use one of {', '.join(sorted(KNOWN_METRICS))}"
             )
     return config
-
-
-def load_run_config(path: Path | str | None = None) -> PipelineConfig:
-    """The configuration file, checked by the core and against the provider's rules."""
-    return check_gate_metrics(load_pipeline_config(path))
 
 
 def read_run_config(path: Path | str | None = None) -> dict[str, Any]:

@@ -188,14 +188,15 @@ def describe_rule(min_ratios: Mapping[str, Any] | None) -> str:
 
 def describe_retrain_plan(values: Mapping[str, Any]) -> list[str]:
     """prepare_retrain: what is trained, where it would be deployed, and the rule that decides."""
-    campaign = values.get("campaign_arn")
-    lines = [f"Training a {values.get('training_mode', '?')} version of solution {values.get('solution_arn', '?')}"]
+    campaign = values.get(keys.CAMPAIGN_ARN)
+    mode, solution = values.get(keys.TRAINING_MODE, "?"), values.get(keys.SOLUTION_ARN, "?")
+    lines = [f"Training a {mode} version of solution {solution}"]
     if campaign:
         lines.append(f"Live campaign: {campaign} (updated only if the gate passes)")
     else:
-        lines.append(f"No campaign yet: the first version creates campaign {values.get('campaign_name', '?')}")
-    lines.append(f"Gate: deploy when {describe_rule(values.get('min_ratios'))}")
-    if values.get("force_deploy"):
+        lines.append(f"No campaign yet: the first version creates campaign {values.get(keys.CAMPAIGN_NAME, '?')}")
+    lines.append(f"Gate: deploy when {describe_rule(values.get(keys.MIN_RATIOS))}")
+    if values.get(keys.FORCE_DEPLOY):
         lines.append("force_deploy is on: the new version is deployed whatever the gate says")
     return lines
 

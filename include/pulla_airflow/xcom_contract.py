@@ -1,7 +1,9 @@
 """The XCom contract between the Pulla DAG tasks, named once.
 
 The planning tasks return flat dicts (``multiple_outputs``: one XCom per key) that the operators downstream read
-by key. Both sides take the key from here, so a renamed key fails at DAG parse time instead of at run time.
+by key. Both sides take the key from here, so a renamed key fails at DAG parse time instead of at run time. The
+dicts a task hands on whole are typed where they are built: ``pulla_personalize.windows.PlannedWindow`` (the
+window) and ``pulla_airflow.run_archive.ExportSummary`` (what export_window returns).
 """
 
 from __future__ import annotations

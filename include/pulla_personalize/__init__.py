@@ -1,7 +1,8 @@
 """Airflow-free core of the Pulla → Amazon Personalize pipeline.
 
-Everything here runs without Airflow: the DAGs in ``dags/`` only wire these functions together, and the
-``pulla-personalize`` console script exposes them to people.
+Everything here runs without Airflow and imports nothing else of ours: the source queries, the row rules, the
+export and its checks, the schema linter, the configuration and the pipeline's decisions (``windows``). The Airflow
+glue (``pulla_airflow``) calls it for the DAGs; the ``pulla-personalize`` console script exposes it to people.
 """
 
 from pathlib import Path

@@ -71,6 +71,7 @@ from pulla_personalize.quality import (
 )
 from pulla_personalize.quarantine import Accounting, RejectsWriter, Verdicts
 from pulla_personalize.queries import load_query
+from pulla_personalize.rules.interactions import duplicate_interactions
 from pulla_personalize.rules.members import member_rules
 from pulla_personalize.rules.order_lines import order_line_rules
 from pulla_personalize.rules.products import Catalogue, product_rules
@@ -376,7 +377,7 @@ class _ExportRun:
             # Sorting by bucket first keeps the rows in the order bucket-by-bucket handling gives, so the file
             # does not depend on how buckets were grouped.
             frame = transform.sort_interactions(frame, tiebreak=("_source", "_pos"), leading=("_bucket",))
-            duplicates = transform.duplicate_mask(frame).to_numpy()
+            duplicates = duplicate_interactions(frame)
             kept = frame.loc[~duplicates]
             for code, name in _SOURCE_NAMES.items():
                 self.accounting.add_excluded(

@@ -15,9 +15,8 @@ EXIT_USAGE = 2
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from pulla_personalize.export_settings import ExportSettings  # light: the defaults shown in --help
+    from pulla_personalize.export_settings import field_default  # light: the defaults shown in --help
 
-    defaults = ExportSettings()
     parser.add_argument("--db", required=True, help="SQLAlchemy URL of the Pulla database")
     parser.add_argument(
         "--start", required=True, help="window start, ISO 8601 (no offset = source time zone), included"
@@ -38,10 +37,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--bot-events-per-minute",
         type=float,
         default=None,
-        help=f"events per minute above which a session is a bot (default {defaults.bot_events_per_minute:g})",
+        help=f"events per minute above which a session is a bot (default {field_default('bot_events_per_minute'):g})",
     )
     parser.add_argument(
-        "--chunk-rows", type=int, default=None, help=f"rows per extraction chunk (default {defaults.chunk_rows})"
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help=f"rows per extraction chunk (default {field_default('chunk_rows')})",
     )
 
 

@@ -67,3 +67,9 @@ class ExportSettings:
         values["earliest_timestamp"] = self.earliest_timestamp.isoformat()
         values.pop("schemas_dir")
         return values
+
+
+def field_default(name: str) -> Any:
+    """An ExportSettings default without building one (building one reads the configured time zone)."""
+    field = next(field for field in dataclasses.fields(ExportSettings) if field.name == name)
+    return field.default

@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pulla_personalize import INCLUDE_DIR, SCHEMAS_DIR
 from pulla_personalize.datasets import DATASET_TYPES
+from pulla_personalize.windows import NAME_MAX_LENGTH
 
 DEFAULT_CONFIG_PATH = INCLUDE_DIR / "config" / "personalize.yaml"
 CONFIG_PATH_ENV = "PULLA_PERSONALIZE_CONFIG"
 # Personalize resource names: 1-63 characters (botocore ``Name``).
-RESOURCE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}\Z")
+RESOURCE_NAME = re.compile(rf"[a-zA-Z0-9][a-zA-Z0-9\-_]{{0,{NAME_MAX_LENGTH - 1}}}\Z")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+\Z")
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 NOTIFICATION_CHANNELS = ("log", "smtp", "slack")

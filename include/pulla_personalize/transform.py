@@ -453,14 +453,6 @@ def attribute_users(
     return users, (~anonymous).astype(bool), anonymous.astype(bool)
 
 
-def duplicate_mask(interactions: pd.DataFrame) -> pd.Series:
-    """Exact duplicates (same USER_ID, ITEM_ID, EVENT_TYPE and TIMESTAMP second): True for all but the first.
-
-    "First" is the row order of the frame, which the caller makes deterministic.
-    """
-    return interactions.duplicated(subset=["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"], keep="first")
-
-
 def sort_interactions(
     interactions: pd.DataFrame, tiebreak: Iterable[str] = (), leading: Iterable[str] = ()
 ) -> pd.DataFrame:

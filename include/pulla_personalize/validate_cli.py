@@ -31,6 +31,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--start", help="window start (ISO 8601) for the TIMESTAMP range, if DIR has no report.json")
     parser.add_argument("--end", help="window end (ISO 8601, excluded)")
+    parser.add_argument(
+        "--source-time-zone",
+        default=None,
+        help="zone of --start and --end without an offset (default: time_zone of the pipeline configuration)",
+    )
     parser.add_argument("--data-docs", type=Path, help="also write Great Expectations Data Docs into this folder")
 
 
@@ -171,11 +176,22 @@ def _bounds(folder: Path, start: str | None, end: str | None, settings: Any) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from pulla_personalize.export_settings import ExportSettings
+    from pulla_personalize.pipeline_config import ConfigError, configured_time_zone
 
     if not args.folder.is_dir():
         return _usage_error(f"{args.folder} is not a folder")
-    settings = ExportSettings()
+    try:
+        time_zone = args.source_time_zone or configured_time_zone()
+    except ConfigError as error:
+        return _usage_error(f"--source-time-zone not given and {error}")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _usage_error(f"unknown time zone {time_zone!r}")
+    settings = ExportSettings(source_time_zone=time_zone)
     try:
         bounds = _bounds(args.folder, args.start, args.end, settings)
     except ValueError as error:

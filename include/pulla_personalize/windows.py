@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from pulla_personalize.datasets import DATASET_TYPES
@@ -28,6 +28,16 @@ from pulla_personalize.datasets import DATASET_TYPES
 NAME_MAX_LENGTH = 63
 #: Import-job statuses that hold data in the dataset (or soon will).
 LIVE_JOB_STATUSES = ("ACTIVE", "CREATE PENDING", "CREATE IN_PROGRESS")
+
+
+class PlannedWindow(TypedDict):
+    """A run's window as it travels between tasks (XCom): what ``plan_window`` returns."""
+
+    start: str  # ISO 8601, UTC
+    end: str  # ISO 8601, UTC, excluded
+    label: str  # window_label: S3 partitions and job names
+    full_reload: bool
+    import_modes: dict[str, str]  # dataset → FULL or INCREMENTAL
 
 
 def _parse_bound(text: str, zone: ZoneInfo, name: str) -> datetime:
@@ -56,7 +66,7 @@ def window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     return f"{local_start:%Y%m%dT%H%M}-{local_end:%Y%m%dT%H%M}"
 
 
-def plan_window(run_after: datetime, params: Mapping[str, Any], time_zone: str) -> dict[str, Any]:
+def plan_window(run_after: datetime, params: Mapping[str, Any], time_zone: str) -> PlannedWindow:
     """The export window of a daily run.
 
     A scheduled run (03:00 local) exports the previous local calendar day. A manual run may override the window
@@ -94,13 +104,13 @@ def plan_window(run_after: datetime, params: Mapping[str, Any], time_zone: str) 
             f"{local_end.isoformat()}): a longer or partial window would append interactions already imported. "
             "Trigger one run per day to backfill, or use full_reload with a window covering the whole history"
         )
-    return {
-        "start": start.astimezone(UTC).isoformat(),
-        "end": end.astimezone(UTC).isoformat(),
-        "label": window_label(start, end, zone),
-        "full_reload": full_reload,
-        "import_modes": import_modes(full_reload),
-    }
+    return PlannedWindow(
+        start=start.astimezone(UTC).isoformat(),
+        end=end.astimezone(UTC).isoformat(),
+        label=window_label(start, end, zone),
+        full_reload=full_reload,
+        import_modes=import_modes(full_reload),
+    )
 
 
 def import_modes(full_reload: bool) -> dict[str, str]:

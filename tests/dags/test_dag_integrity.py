@@ -275,12 +275,12 @@ import json
 from datetime import UTC, datetime
 from airflow.dag_processing.dagbag import DagBag
 from pulla_airflow.plans import plan_daily_window
-from pulla_airflow.run_config import load_run_config
+from pulla_airflow.run_config import read_run_config, run_config
 from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.extract import Window
 bag = DagBag(dag_folder={str(DAGS_DIR)!r})
 SCHEDULED = ("pulla_personalize_daily", "pulla_personalize_retrain")
-window = plan_daily_window(datetime(2026, 11, 27, 23, 30, tzinfo=UTC), {{}}, load_run_config())
+window = plan_daily_window(datetime(2026, 11, 27, 23, 30, tzinfo=UTC), {{}}, run_config(read_run_config()))
 print(json.dumps({{
     "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
     "schedules": sorted({{str(bag.dags[d].timetable.timezone) for d in SCHEDULED}}),

@@ -216,18 +216,6 @@ def test_session_rates_combine_chunks_and_flag_bots() -> None:
     assert list(transform.bot_sessions(rates, 30.0)) == ["bot"]
 
 
-def test_duplicates_are_same_user_item_type_and_second() -> None:
-    frame = pd.DataFrame(
-        {
-            "USER_ID": ["1", "1", "1", "1", "2"],
-            "ITEM_ID": ["9", "9", "9", "8", "9"],
-            "EVENT_TYPE": ["click", "click", "cart", "click", "click"],
-            "TIMESTAMP": [100, 100, 100, 100, 100],
-        }
-    )
-    assert transform.duplicate_mask(frame).tolist() == [False, True, False, False, False]
-
-
 def test_sort_interactions_orders_numeric_ids_numerically() -> None:
     frame = pd.DataFrame(
         {

@@ -44,7 +44,7 @@ def test_run_and_import_prefixes(config: PipelineConfig) -> None:
     assert import_prefix(config, "users", "20261127") == "personalize/import/users/window=20261127/"
 
 
-def upload_folder(s3: Any, local_dir: Path, bucket: str, prefix: str, sse: str | None = None) -> list[str]:
+def archive_tree(s3: Any, local_dir: Path, bucket: str, prefix: str, sse: str | None = None) -> list[str]:
     """The run archive's upload (``export_to_run_archive``): the whole tree, all or nothing."""
     return sorted(
         stage_folder(
@@ -65,14 +65,14 @@ def test_the_staging_folder_is_below_the_prefix_outside_every_published_folder(c
     assert not staging_prefix(config).startswith(config.s3.key("import") + "/")
 
 
-def test_upload_folder_writes_tree_and_removes_stale(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
+def test_the_archive_tree_is_written_whole_stale_objects_go(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
     bucket, prefix = config.s3.bucket, "personalize/runs/window=20261127/"
     neighbour = "personalize/runs/window=20261127-20261128/users.csv"  # shares the text prefix, not the folder
     for key in (prefix + "old.csv", prefix + "docs/old.html", neighbour):
         s3.put_object(Bucket=bucket, Key=key, Body=b"old")
     write_files(tmp_path, {"users.csv": "USER_ID\nu1\n", "rejects/orders.csv": "reason\n", "docs/index.html": "<p>"})
 
-    written = upload_folder(s3, tmp_path, bucket, prefix, "AES256")
+    written = archive_tree(s3, tmp_path, bucket, prefix, "AES256")
 
     expected = [prefix + "docs/index.html", prefix + "rejects/orders.csv", prefix + "users.csv"]
     assert written == expected
@@ -82,18 +82,18 @@ def test_upload_folder_writes_tree_and_removes_stale(s3: Any, config: PipelineCo
     assert "ServerSideEncryption" not in s3.head_object(Bucket=bucket, Key=neighbour)
 
 
-def test_upload_folder_without_encryption_args(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
+def test_the_archive_tree_without_encryption(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
     write_files(tmp_path, {"a.txt": "a"})
-    upload_folder(s3, tmp_path, config.s3.bucket, "plain/")
+    archive_tree(s3, tmp_path, config.s3.bucket, "plain/")
     assert "ServerSideEncryption" not in s3.head_object(Bucket=config.s3.bucket, Key="plain/a.txt")
 
 
-def test_upload_folder_removes_more_than_one_delete_batch(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
+def test_the_archive_tree_removes_more_than_one_delete_batch(s3: Any, config: PipelineConfig, tmp_path: Path) -> None:
     bucket, prefix = config.s3.bucket, "many/"
     for number in range(1005):  # DeleteObjects takes 1000 keys a call
         s3.put_object(Bucket=bucket, Key=f"{prefix}stale-{number:04d}", Body=b"")
     write_files(tmp_path, {"keep.csv": "x"})
-    upload_folder(s3, tmp_path, bucket, prefix)
+    archive_tree(s3, tmp_path, bucket, prefix)
     assert list_keys(s3, bucket, prefix) == [prefix + "keep.csv"]
 
 

@@ -1,9 +1,9 @@
-"""The pipeline configuration: the shipped file loads, and every bad value fails with the file and dotted key."""
+"""The pipeline configuration: the shipped file loads, every bad value fails with the file and dotted key, and the
+configured time zone is read alone for the schedules and the CLI. (The gate's metric names are checked by the
+Airflow glue, which knows the provider: tests/unit/pulla_airflow/test_run_config.py.)"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from pulla_airflow.run_config import load_run_config, read_run_config, run_config
 from pulla_personalize import SCHEMAS_DIR
 from pulla_personalize.pipeline_config import (
     CONFIG_PATH_ENV,
@@ -19,8 +18,6 @@ from pulla_personalize.pipeline_config import (
     CampaignConfig,
     ConfigError,
     S3Config,
-    config_from_snapshot,
-    config_snapshot,
     configured_time_zone,
     load_pipeline_config,
 )
@@ -245,12 +242,6 @@ BAD_VALUES = [
         "must be a number",
         id="ratio-text",
     ),
-    pytest.param(
-        _set("quality_gate.min_ratios.precision_at_2", 0.98),
-        "quality_gate.min_ratios.precision_at_2",
-        "unknown metric",
-        id="ratio-misspelt-metric",
-    ),
     pytest.param(_set("notifications", "log"), "notifications", "not a mapping", id="notifications-not-mapping"),
     pytest.param(_set("notifications.channel", "pager"), "notifications.channel", "must be one of", id="channel"),
     pytest.param(
@@ -277,7 +268,7 @@ def test_bad_value_names_file_and_key(
 ) -> None:
     path = write_config(change, name="bad-config.yaml")
     with pytest.raises(ConfigError) as raised:
-        load_run_config(path)
+        load_pipeline_config(path)
     message = str(raised.value)
     assert message.startswith(f"bad-config.yaml: {dotted_key}: "), message
     assert reason in message
@@ -333,22 +324,6 @@ def test_shipped_campaign_config() -> None:
     assert load_pipeline_config().personalize.campaign.campaign_config() == {
         "itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
     }
-
-
-def test_a_run_reads_the_file_once_and_its_snapshot_survives_a_change(write_config: Callable[..., Path]) -> None:
-    path = write_config(lambda data: None, name="run.yaml")
-    snapshot = read_run_config(path)
-    assert json.loads(json.dumps(snapshot)) == snapshot  # a small JSON-able dict: it travels by XCom
-    path.write_text("time_zone: [not, a, zone]\n", encoding="utf-8")  # edited while the run goes on
-    assert run_config(snapshot) == dataclasses.replace(load_pipeline_config(DEFAULT_CONFIG_PATH), path=path)
-    assert config_from_snapshot(config_snapshot(DEFAULT_CONFIG_PATH)) == load_pipeline_config(DEFAULT_CONFIG_PATH)
-
-
-def test_a_bad_file_fails_the_first_task_not_a_later_one(write_config: Callable[..., Path]) -> None:
-    path = write_config(lambda data: data["quality_gate"]["min_ratios"].update(precision_at_2=0.9), name="gate.yaml")
-    load_pipeline_config(path)  # the core does not know the gate's metrics ...
-    with pytest.raises(ConfigError, match=r"^gate.yaml: quality_gate.min_ratios.precision_at_2: unknown metric"):
-        read_run_config(path)  # ... the run's first task does
 
 
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Seoul"])
