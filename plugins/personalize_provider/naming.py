@@ -1,8 +1,8 @@
-"""Names of Personalize resources: validation, and the attempt suffix of an import job whose name is taken.
+"""Names of Personalize resources: validation, and the attempt suffix of a job whose name is taken.
 
-Import-job names are unique per account and region and can never be reused, so the caller names a job after
-its data (a rerun of the same data gives the same name: that is how the operator adopts the job of an earlier
-attempt), and a later attempt after a FAILED job gets ``-r2``, ``-r3`` ...
+Job names (dataset import jobs, data deletion jobs) are unique per account and region and can never be reused,
+so the caller names a job after its data (a rerun of the same data gives the same name: that is how the
+operators adopt the job of an earlier attempt), and a later attempt after a FAILED job gets ``-r2``, ``-r3`` ...
 """
 
 from __future__ import annotations
@@ -37,4 +37,4 @@ def attempt_suffix(attempt: int) -> str:
 def with_attempt(name: str, attempt: int) -> str:
     """An explicit job name for a later attempt: ``name-r2`` ..., shortened to fit the 63-character limit."""
     suffix = attempt_suffix(attempt)
-    return validate_resource_name(name[: NAME_MAX_LENGTH - len(suffix)] + suffix, field="import job name")
+    return validate_resource_name(name[: NAME_MAX_LENGTH - len(suffix)] + suffix, field="job name")

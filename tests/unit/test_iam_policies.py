@@ -29,6 +29,7 @@ import yaml
 from botocore import xform_name
 
 from personalize_provider.naming import with_attempt
+from pulla_personalize.deletions import DeletionJobName
 from pulla_personalize.windows import ImportJobName
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,9 @@ S3_METHOD_ACTIONS: dict[str, frozenset[str]] = {
     "head_bucket": frozenset({"s3:ListBucket"}),
     "delete_objects": frozenset({"s3:DeleteObject"}),
     "delete_object": frozenset({"s3:DeleteObject"}),
+    # The setup DAG's expiry of the run data: it reads the bucket's lifecycle rules and writes them back with ours.
+    "get_bucket_lifecycle_configuration": frozenset({"s3:GetLifecycleConfiguration"}),
+    "put_bucket_lifecycle_configuration": frozenset({"s3:PutLifecycleConfiguration"}),
     # airflow.providers.amazon.aws.hooks.s3.S3Hook
     "load_file": _WRITE,
     "load_file_obj": _WRITE,
@@ -91,7 +95,8 @@ S3_METHOD_ACTIONS: dict[str, frozenset[str]] = {
     "list_prefixes": frozenset({"s3:ListBucket"}),
     "check_for_prefix": frozenset({"s3:ListBucket"}),
 }
-S3_BUCKET_ACTIONS = frozenset({"s3:ListBucket"})
+# Actions on the bucket itself, not on its objects. ListBucket is asked with the prefix listed (s3:prefix).
+S3_BUCKET_ACTIONS = frozenset({"s3:ListBucket", "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"})
 # With SSE-KMS (the bucket default or our ExtraArgs) S3 uses the key on the caller's behalf: writes need a data
 # key, and reads and multipart completions need to decrypt one.
 KMS_FOR_S3 = {
@@ -111,6 +116,7 @@ NOUN_RESOURCE = {
     "Items": "dataset",
     "Users": "dataset",
     "DatasetImportJob": "dataset_import_job",
+    "DataDeletionJob": "data_deletion_job",
     "Solution": "solution",
     "SolutionVersion": "solution_version",
     "SolutionMetrics": "solution_version",
@@ -123,6 +129,7 @@ NOUN_RESOURCE = {
 PARENT_RESOURCE = {
     "CreateDataset": "dataset_group",
     "CreateDatasetImportJob": "dataset",
+    "CreateDataDeletionJob": "dataset_group",
     "CreateSolution": "dataset_group",
     "CreateCampaign": "solution_version",
     "CreateEventTracker": "dataset_group",
@@ -137,7 +144,7 @@ EVENT_TRACKER_ACTIONS = frozenset(
 )
 PULLA_RESOURCE_PATTERN = re.compile(
     r"arn:aws:personalize:\$\{REGION\}:\$\{ACCOUNT_ID\}:"
-    r"(dataset-group|schema|dataset|dataset-import-job|solution|campaign|filter)/pulla\*"
+    r"(dataset-group|schema|dataset|dataset-import-job|data-deletion-job|solution|campaign|filter)/pulla\*"
 )
 
 
@@ -450,12 +457,16 @@ def sample_arns() -> dict[str, list[str]]:
         for name in config["datasets"].values()
         for mode in ("INCREMENTAL", "FULL")
     ]
+    deletion_job = str(DeletionJobName(group, "20261126T1800-20261127T1800", "9f8e7d6c"))
     return {
         "dataset_group": [f"{base}dataset-group/{group}"],
         "schema": [f"{base}schema/{name}" for name in config["schemas"].values()],
         "dataset": [f"{base}dataset/{group}/{kind.upper()}" for kind in config["datasets"]],
         "dataset_import_job": [
             f"{base}dataset-import-job/{name}" for job in jobs for name in (job, with_attempt(job, 2))
+        ],
+        "data_deletion_job": [
+            f"{base}data-deletion-job/{name}" for name in (deletion_job, with_attempt(deletion_job, 2))
         ],
         "solution": [f"{base}solution/{solution}"],
         "solution_version": [f"{base}solution/{solution}/3f9a1c2e"],
@@ -477,9 +488,12 @@ def operation_resources(operation: str, *, with_parent: bool = True) -> list[str
     return [arn for kind in kinds for arn in arns[kind]]
 
 
-# Keys the pipeline writes below the prefix: import data, staging, run archives, the metrics history.
+# Keys the pipeline writes below the prefix: import data, staging, run archives, the metrics history, the deletion
+# jobs' USER_ID files and their manifest.
 SAMPLE_KEYS = (
     "import/interactions/dt=2026-11-27/part-0000.csv",
+    "deletions/window=20261126T1800-20261127T1800/users.csv",
+    "deletions/manifest.json",
     "_staging/3c1e9f/users.csv",
     "runs/2026-11-27/report.json",
     "metrics/history.json",
@@ -523,9 +537,11 @@ def required_requests(calls: Iterable[ApiCall]) -> dict[Request, set[str]]:
                 need(request("iam:PassRole", role_arn, iam__PassedToService="personalize.amazonaws.com"), call.where)
         else:
             for action in S3_METHOD_ACTIONS[call.operation]:
-                if action in S3_BUCKET_ACTIONS:
+                if action == "s3:ListBucket":
                     for listed in s3_list_prefixes():
                         need(request(action, f"arn:aws:s3:::{s3['bucket']}", s3__prefix=listed), call.where)
+                elif action in S3_BUCKET_ACTIONS:
+                    need(request(action, f"arn:aws:s3:::{s3['bucket']}"), call.where)
                 else:
                     for arn in s3_object_arns():
                         need(request(action, arn), call.where)
@@ -705,6 +721,12 @@ REFUSED = [
     request("s3:PutObject", "arn:aws:s3:::someone-elses-bucket/personalize/x.csv"),
     request("s3:DeleteBucket", "arn:aws:s3:::pulla-personalize"),
     request("s3:PutBucketPolicy", "arn:aws:s3:::pulla-personalize"),
+    request("s3:PutLifecycleConfiguration", "arn:aws:s3:::someone-elses-bucket"),
+    request(
+        "personalize:CreateDataDeletionJob",
+        f"{PA}:data-deletion-job/other-shop-deletion",
+        aws__RequestedRegion=TEST_REGION,
+    ),
     request(
         "iam:PassRole", f"arn:aws:iam::{TEST_ACCOUNT}:role/Admin", iam__PassedToService="personalize.amazonaws.com"
     ),
@@ -753,14 +775,35 @@ def test_a_new_call_without_a_grant_fails_the_check(tmp_path: Path) -> None:
     assert refused == {"personalize:DeleteCampaign", "personalize:DeleteFilter"}
 
 
+def test_bucket_lifecycle_calls_are_bucket_level_grants(tmp_path: Path) -> None:
+    """The setup DAG's lifecycle calls map to their IAM actions on the bucket ARN, which the worker policy allows."""
+    module = tmp_path / "include" / "pulla_airflow" / "expiry.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        "def expire(s3_client):\n"
+        "    rules = s3_client.get_bucket_lifecycle_configuration(Bucket='b')['Rules']\n"
+        "    s3_client.put_bucket_lifecycle_configuration(Bucket='b', LifecycleConfiguration={'Rules': rules})\n"
+    )
+    calls, problems = scan_code(tmp_path)
+    assert problems == []
+    found = [c for c in calls if c.service == "s3"]
+    requests = {(req.action, req.resource, req.context) for req in required_requests(found)}
+    bucket = f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}"
+    assert requests == {("s3:GetLifecycleConfiguration", bucket, ()), ("s3:PutLifecycleConfiguration", bucket, ())}
+    worker = filled(WORKER_POLICY)
+    assert all(is_allowed(worker, req) for req in required_requests(found))
+
+
 # --- (3) the service role, the bucket policy and the KMS key policy -------------------------------------------------
 
 
-def personalize_context(account: str = TEST_ACCOUNT) -> dict[str, str]:
-    return {
-        "aws__SourceAccount": account,
-        "aws__SourceArn": f"arn:aws:personalize:{TEST_REGION}:{account}:dataset-import-job/pulla-interactions-x",
-    }
+def personalize_context(
+    account: str = TEST_ACCOUNT, job: str = "dataset-import-job/pulla-interactions-x"
+) -> dict[str, str]:
+    return {"aws__SourceAccount": account, "aws__SourceArn": f"arn:aws:personalize:{TEST_REGION}:{account}:{job}"}
+
+
+DELETION_JOB = "data-deletion-job/pulla-deletion-20261127-9f8e7d6c"
 
 
 def test_trust_policy_trusts_only_personalize_acting_for_this_account() -> None:
@@ -782,19 +825,27 @@ def import_object(key: str = "import/interactions/dt=2026-11-27/part-0000.csv") 
     return f"arn:aws:s3:::{s3['bucket']}/{s3['prefix']}{key}"
 
 
-def test_service_role_reads_only_the_import_data() -> None:
+# The USER_ID file a data deletion job reads, and the deletion manifest beside it (member ids: not Personalize's).
+DELETION_FILE_KEY = "deletions/window=20261126T1800-20261127T1800/users.csv"
+DELETION_MANIFEST_KEY = "deletions/manifest.json"
+
+
+def test_service_role_reads_only_the_import_data_and_the_deletion_files() -> None:
     policy = filled(SERVICE_ROLE_S3_POLICY)
     granted = {a for s in statements(policy) for a in as_list(s["Action"])}
     assert granted == {"s3:GetObject", "s3:ListBucket"}  # no PutObject: we run no batch or export jobs
     bucket = f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}"
     assert is_allowed(policy, request("s3:GetObject", import_object()))
     assert is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix="personalize/import/interactions/"))
+    assert is_allowed(policy, request("s3:GetObject", import_object(DELETION_FILE_KEY)))
+    assert is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix=f"personalize/{DELETION_FILE_KEY}"))
+    assert not is_allowed(policy, request("s3:GetObject", import_object(DELETION_MANIFEST_KEY)))
     assert not is_allowed(policy, request("s3:GetObject", import_object().replace("/import/", "/runs/")))
     assert not is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix="personalize/runs/"))
     assert not is_allowed(policy, request("s3:PutObject", import_object()))
 
 
-def test_bucket_policy_gives_personalize_only_reads_of_import_data_and_requires_tls() -> None:
+def test_bucket_policy_gives_personalize_only_reads_of_import_data_and_deletion_files_and_requires_tls() -> None:
     policy = filled(BUCKET_POLICY)
     allows = [s for s in statements(policy) if s["Effect"] == "Allow"]
     assert all(s["Principal"] == {"Service": "personalize.amazonaws.com"} for s in allows)
@@ -804,6 +855,12 @@ def test_bucket_policy_gives_personalize_only_reads_of_import_data_and_requires_
     assert is_allowed(policy, request("s3:GetObject", import_object(), PERSONALIZE_PRINCIPAL, **tls))
     listing = request("s3:ListBucket", bucket, PERSONALIZE_PRINCIPAL, s3__prefix="personalize/import/users/", **tls)
     assert is_allowed(policy, listing)
+    deleting = {"aws__SecureTransport": "true", **personalize_context(job=DELETION_JOB)}
+    deletion_file = import_object(DELETION_FILE_KEY)
+    assert is_allowed(policy, request("s3:GetObject", deletion_file, PERSONALIZE_PRINCIPAL, **deleting))
+    assert not is_allowed(
+        policy, request("s3:GetObject", import_object(DELETION_MANIFEST_KEY), PERSONALIZE_PRINCIPAL, **deleting)
+    )
     assert not is_allowed(
         policy, request("s3:GetObject", import_object().replace("/import/", "/runs/"), PERSONALIZE_PRINCIPAL, **tls)
     )
@@ -818,14 +875,16 @@ def test_bucket_policy_gives_personalize_only_reads_of_import_data_and_requires_
     assert {r for s in deny for r in as_list(s["Resource"])} == {bucket, f"{bucket}/*"}
 
 
-def test_kms_statements_let_the_role_and_personalize_decrypt_import_data_only() -> None:
+def test_kms_statements_let_the_role_and_personalize_decrypt_import_data_and_deletion_files_only() -> None:
     policy = filled(KMS_STATEMENTS)
     assert {a for s in statements(policy) for a in as_list(s["Action"])} == {"kms:Decrypt"}
     role = ("AWS", f"arn:aws:iam::{TEST_ACCOUNT}:role/{role_name()}")
     bucket = f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}"
     for principal in (role, PERSONALIZE_PRINCIPAL):
-        for context_arn in (import_object(), bucket):  # object ARN, or the bucket's with S3 Bucket Keys on
+        # Object ARNs, or the bucket's with S3 Bucket Keys on.
+        for context_arn in (import_object(), import_object(DELETION_FILE_KEY), bucket):
             assert is_allowed(policy, decrypt(principal, context_arn))
+        assert not is_allowed(policy, decrypt(principal, import_object(DELETION_MANIFEST_KEY)))
         assert not is_allowed(policy, decrypt(principal, import_object().replace("/import/", "/runs/")))
         assert not is_allowed(policy, decrypt(principal, import_object(), via="sqs.ap-northeast-2.amazonaws.com"))
         assert not is_allowed(policy, decrypt(principal, import_object(), action="kms:GenerateDataKey"))

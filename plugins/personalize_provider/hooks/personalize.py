@@ -54,7 +54,9 @@ def error_code(error: ClientError) -> str:
 
 @dataclass(frozen=True)
 class ResourceKind:
-    """How to describe one kind of resource and where its status and failure reason live in the answer."""
+    """How to describe one kind of resource, where its status and failure reason live in the answer, and the
+    status words of its lifecycle (most kinds go CREATE PENDING > CREATE IN_PROGRESS > ACTIVE or CREATE FAILED;
+    data deletion jobs go PENDING > IN_PROGRESS > COMPLETED or FAILED)."""
 
     label: str
     describe_method: str
@@ -62,6 +64,9 @@ class ResourceKind:
     response_key: str
     waiter_name: str
     status_path: tuple[str, ...] = ("status",)
+    done_status: str = "ACTIVE"
+    failed_status: str = "CREATE FAILED"
+    in_progress_statuses: tuple[str, ...] = ("CREATE PENDING", "CREATE IN_PROGRESS")
 
     @property
     def status_query(self) -> str:
@@ -113,6 +118,16 @@ EVENT_TRACKER = ResourceKind(
     "event tracker", "describe_event_tracker", "eventTrackerArn", "eventTracker", "event_tracker_active"
 )
 FILTER = ResourceKind("filter", "describe_filter", "filterArn", "filter", "filter_active")
+DATA_DELETION_JOB = ResourceKind(
+    "data deletion job",
+    "describe_data_deletion_job",
+    "dataDeletionJobArn",
+    "dataDeletionJob",
+    "data_deletion_job_complete",
+    done_status="COMPLETED",
+    failed_status="FAILED",
+    in_progress_statuses=("PENDING", "IN_PROGRESS"),
+)
 
 RESOURCE_KINDS = {
     kind.waiter_name: kind
@@ -127,6 +142,7 @@ RESOURCE_KINDS = {
         CAMPAIGN_UPDATE,
         EVENT_TRACKER,
         FILTER,
+        DATA_DELETION_JOB,
     )
 }
 
@@ -279,6 +295,44 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
             )
         )
         return response["datasetImportJobArn"]
+
+    # -- data deletion jobs
+
+    def list_data_deletion_jobs(self, *, dataset_group_arn: str) -> list[dict[str, Any]]:
+        """The dataset group's data deletion jobs, newest first (botocore has no paginator for this call)."""
+        jobs: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self.conn.list_data_deletion_jobs(**drop_none(datasetGroupArn=dataset_group_arn, nextToken=token))
+            jobs.extend(page.get("dataDeletionJobs", []))
+            token = page.get("nextToken")
+            if not token:
+                return jobs
+
+    def describe_data_deletion_job(self, *, data_deletion_job_arn: str) -> dict[str, Any]:
+        return self.conn.describe_data_deletion_job(dataDeletionJobArn=data_deletion_job_arn)["dataDeletionJob"]
+
+    def create_data_deletion_job(
+        self,
+        *,
+        job_name: str,
+        dataset_group_arn: str,
+        data_location: str,
+        role_arn: str,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
+        """Start deleting the users listed in ``data_location`` (a CSV with one USER_ID column) from every dataset
+        of the group and from its events; returns the job's ARN."""
+        response = self.conn.create_data_deletion_job(
+            **drop_none(
+                jobName=job_name,
+                datasetGroupArn=dataset_group_arn,
+                dataSource={"dataLocation": data_location},
+                roleArn=role_arn,
+                tags=tags,
+            )
+        )
+        return response["dataDeletionJobArn"]
 
     # -- solutions and versions
 

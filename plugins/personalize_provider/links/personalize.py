@@ -12,7 +12,8 @@ relied on.
 Personalize-compatible endpoint on 127.0.0.1, or a docker-compose service), the ARNs name a made-up account and
 the console has nothing to show, and the local endpoint serves no page per resource. So those links point at what
 can be opened instead: an import job's link opens its data location on the stand-in S3 endpoint (the bucket
-listing of what the job imported), and the other links are left empty, which the Airflow UI does not show.
+listing of what the job imported), a data deletion job's the USER_ID file it read, and the other links are left
+empty, which the Airflow UI does not show.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def stand_in_link_fields(operator: Any) -> dict[str, str]:
     """What a link stores besides the ARN when the operator's connection points Personalize at a stand-in.
 
     Empty against AWS. Otherwise ``stand_in_endpoint`` and ``stand_in_url``: the operator's ``data_location``
-    (an import job's) on the stand-in S3 endpoint, or empty when there is nothing to open.
+    (an import job's or a data deletion job's) on the stand-in S3 endpoint, or empty when there is nothing to open.
     """
     try:
         connection = operator.hook.conn_config
@@ -126,6 +127,19 @@ class PersonalizeDatasetImportJobLink(_PersonalizeConsoleLink):
     key = "personalize_dataset_import_job"
 
 
+class PersonalizeDataDeletionJobLink(_PersonalizeConsoleLink):
+    """The dataset group whose users the data deletion job deletes, in the Personalize console.
+
+    The console shows a deletion job only among its dataset group's jobs and no route to one job's page is
+    known, so the link stores the dataset group's ARN and opens the group's overview; its data deletion jobs are
+    listed from there. Against a stand-in endpoint it opens the job's USER_ID file on the stand-in S3.
+    """
+
+    name = "Personalize Data Deletion Job"
+    key = "personalize_data_deletion_job"
+    page = "setup"
+
+
 class PersonalizeSolutionVersionLink(_PersonalizeConsoleLink):
     """The solution version (training run and metrics) in the Personalize console."""
 
@@ -143,6 +157,7 @@ class PersonalizeCampaignLink(_PersonalizeConsoleLink):
 LINK_CLASSES: tuple[type[_PersonalizeConsoleLink], ...] = (
     PersonalizeDatasetGroupLink,
     PersonalizeDatasetImportJobLink,
+    PersonalizeDataDeletionJobLink,
     PersonalizeSolutionVersionLink,
     PersonalizeCampaignLink,
 )

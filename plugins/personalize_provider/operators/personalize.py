@@ -4,7 +4,8 @@
     run
   any number of times: dataset group, schema, dataset, solution, campaign, event tracker, filter.
 - :class:`PersonalizeDatasetImportJobOperator` imports one dataset's data under the caller's job name, adopting
-    the job of an earlier attempt.
+    the job of an earlier attempt; :class:`PersonalizeDataDeletionJobOperator` deletes users from a dataset group
+    the same way.
 - :class:`PersonalizeCreateSolutionVersionOperator` trains;
     :class:`PersonalizeEvaluateSolutionVersionOperator`
   compares the new version with the live one and decides; :class:`PersonalizeUpdateCampaignOperator` deploys.
@@ -33,6 +34,7 @@ from personalize_provider.gate import decide_deployment, validate_min_ratios
 from personalize_provider.hooks.personalize import (
     CAMPAIGN,
     CAMPAIGN_UPDATE,
+    DATA_DELETION_JOB,
     DATASET,
     DATASET_GROUP,
     DATASET_IMPORT_JOB,
@@ -50,6 +52,7 @@ from personalize_provider.hooks.personalize import (
 )
 from personalize_provider.links.personalize import (
     PersonalizeCampaignLink,
+    PersonalizeDataDeletionJobLink,
     PersonalizeDatasetGroupLink,
     PersonalizeDatasetImportJobLink,
     PersonalizeSolutionVersionLink,
@@ -131,7 +134,7 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
             except ClientError as error:
                 reason = f"could not describe it: {client_error_text(error)}"
         return PersonalizeResourceError(
-            f"Personalize {kind.label} {arn} did not become ACTIVE: status {status}, "
+            f"Personalize {kind.label} {arn} did not become {kind.done_status}: status {status}, "
             f"failureReason: {reason or 'none given'} ({detail})"
         )
 
@@ -144,7 +147,8 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
         return delay, attempts
 
     def _wait_or_defer(self, kind: ResourceKind, arn: str) -> None:
-        """Return once ``arn`` is ACTIVE (blocking), or defer to the trigger; raise with failureReason on failure."""
+        """Return once ``arn`` is ACTIVE or COMPLETED (blocking), or defer to the trigger; raise with failureReason
+        on failure."""
         delay, attempts = self._waiter_settings(kind)
         if self.deferrable:
             trigger = TRIGGER_FOR_KIND[kind.waiter_name](
@@ -183,11 +187,12 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
         arn = event.get("resource_arn")
         if event.get("status") != "success":
             raise self._failure(resource_kind, arn, str(event.get("message", "trigger reported an error")))
-        self.log.info("Personalize %s %s is ACTIVE", resource_kind.label, arn)
+        self.log.info("Personalize %s %s is %s", resource_kind.label, arn, resource_kind.done_status)
         return self._result(context, arn)
 
     def _result(self, context: Context, arn: str) -> Any:
-        """What the task returns once the resource is ACTIVE; the ARN unless a subclass says otherwise."""
+        """What the task returns once the resource is ACTIVE (a job COMPLETED); the ARN unless a subclass says
+        otherwise."""
         return arn
 
     def _persist_link(self, context: Context, link: type[BaseAwsLink], arn: str) -> None:
@@ -678,13 +683,149 @@ class PersonalizeEnsureFilterOperator(PersonalizeBaseOperator):
         return self._wait_unless_active(FILTER, arn, existing)
 
 
-class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
+class _PersonalizeJobOperator(PersonalizeBaseOperator):
+    """
+    Common part of the operators that start a named job and wait for it (import jobs, data deletion jobs).
+
+    Job names can never be reused, so the caller names the job after what it does (the same data must give the
+    same name). A job of that name is adopted, never duplicated: finished, the task returns at once; in progress,
+    it waits for it. If that job FAILED (jobs cannot be deleted, so the name stays taken) the next attempt is named
+    ``<name>-r2``, ``-r3`` ... When the service refuses with LimitExceededException (a few jobs in flight per
+    region) the task waits and tries again with growing delays: deferred on a timer when ``deferrable``, else
+    sleeping in the worker.
+
+    :param job_name: The job's name (1-63 letters, digits, '-', '_'); a rerun with the same name adopts the job.
+    :param data_location: The S3 location the job reads.
+    :param limit_retry_delay: First wait in seconds after LimitExceededException; doubles each time.
+    :param limit_retry_max_delay: Longest single wait in seconds.
+    :param limit_retry_max_attempts: Attempts to create the job before giving up.
+    """
+
+    #: The job's resource kind (waiter, trigger, status words), its console link, and where a listed job's ARN is.
+    kind: ClassVar[ResourceKind]
+    link: ClassVar[type[BaseAwsLink]]
+    arn_key: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        data_location: str,
+        limit_retry_delay: float = 300,
+        limit_retry_max_delay: float = 3600,
+        limit_retry_max_attempts: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.data_location = data_location
+        self.limit_retry_delay = limit_retry_delay
+        self.limit_retry_max_delay = limit_retry_max_delay
+        self.limit_retry_max_attempts = limit_retry_max_attempts
+
+    # -- what each kind of job says
+
+    @property
+    def _parent_arn(self) -> str:
+        """The resource the job belongs to (its jobs are listed under it)."""
+        raise NotImplementedError
+
+    def _list_jobs(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _create_job(self, name: str, jobs: list[dict[str, Any]]) -> str:
+        """Start the job named ``name`` (``jobs``: the parent's jobs as listed) and return its ARN."""
+        raise NotImplementedError
+
+    def _link_arn(self, job_arn: str) -> str:
+        """The ARN the console link opens."""
+        return job_arn
+
+    # -- start or adopt, then wait
+
+    def execute(self, context: Context) -> Any:
+        return self._start(context, attempt=1)
+
+    def execute_after_limit(self, context: Context, event: dict[str, Any] | None = None, attempt: int = 2) -> Any:
+        """Resume after the LimitExceededException back-off timer."""
+        return self._start(context, attempt=attempt)
+
+    def _start(self, context: Context, attempt: int, after_race: bool = False) -> Any:
+        label = self.kind.label
+        base_name = validate_resource_name(self.job_name, field="job_name")
+        jobs = self._call(f"Listing {label}s of {self._parent_arn}", self._list_jobs)
+        by_name = {job["jobName"]: job for job in jobs}
+        name_attempt = 1
+        name = base_name
+        while name in by_name and by_name[name].get("status") == self.kind.failed_status:
+            self.log.warning(
+                "Personalize %s %s FAILED earlier (%s); this attempt gets the next name",
+                label,
+                name,
+                by_name[name].get("failureReason"),
+            )
+            name_attempt += 1
+            name = with_attempt(base_name, name_attempt)
+        finished = False
+        if name in by_name:
+            arn = by_name[name][self.arn_key]
+            status = by_name[name].get("status")
+            finished = status == self.kind.done_status
+            self.log.info("Personalize %s %s already exists (%s, %s); adopting it", label, name, arn, status)
+        else:
+            try:
+                arn = self._create_job(name, jobs)
+            except ClientError as error:
+                if error_code(error) == "LimitExceededException":
+                    return self._back_off(context, attempt, name, error)
+                if error_code(error) == "ResourceAlreadyExistsException" and not after_race:
+                    # Another run created this job between our listing and our create: look again and adopt it.
+                    self.log.info("Personalize %s %s was created concurrently; adopting it", label, name)
+                    return self._start(context, attempt, after_race=True)
+                raise self._api_error(
+                    f"Creating Personalize {label} {name!r} for {self._parent_arn} from {self.data_location}", error
+                ) from error
+        self._persist_link(context, self.link, self._link_arn(arn))
+        if not finished:
+            self._wait_or_defer(self.kind, arn)
+        return self._result(context, arn)
+
+    def _back_off(self, context: Context, attempt: int, name: str, error: ClientError) -> Any:
+        if attempt >= self.limit_retry_max_attempts:
+            raise PersonalizeResourceError(
+                f"Creating Personalize {self.kind.label} {name!r} for {self._parent_arn} was refused "
+                f"{attempt} times: {client_error_text(error)}"
+            ) from error
+        delay = limit_backoff_seconds(
+            attempt, base_seconds=self.limit_retry_delay, max_seconds=self.limit_retry_max_delay
+        )
+        self.log.warning(
+            "Personalize %s %s refused (%s); attempt %d of %d in %.0f s",
+            self.kind.label,
+            name,
+            client_error_text(error),
+            attempt + 1,
+            self.limit_retry_max_attempts,
+            delay,
+        )
+        if self.deferrable:
+            self.defer(
+                trigger=TimeDeltaTrigger(timedelta(seconds=delay)),
+                method_name="execute_after_limit",
+                kwargs={"attempt": attempt + 1},
+            )
+        time.sleep(delay)
+        return self._start(context, attempt=attempt + 1)
+
+
+class PersonalizeDatasetImportJobOperator(_PersonalizeJobOperator):
     """
     Import data into a dataset under ``job_name`` and wait for the job; returns the job's ARN.
 
     The caller names the job after what it imports (the same data must give the same name). If a job of that
-    name exists it is adopted and waited for, never duplicated; if that job FAILED (import jobs cannot be
-    deleted, so the name stays taken) the next attempt is named ``<name>-r2``, ``-r3`` ...
+    name exists it is adopted, never duplicated: ACTIVE (imported), the task returns at once; in progress, it waits
+    for it; if that job FAILED (import jobs cannot be deleted, so the name stays taken) the next attempt is named
+    ``<name>-r2``, ``-r3`` ...
 
     ``import_mode`` INCREMENTAL becomes FULL while the dataset has never had a successful bulk import. When
     the service refuses with LimitExceededException (a few imports in flight per region), the task waits and
@@ -706,6 +847,9 @@ class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
         "dataset_arn", "data_location", "role_arn", "job_name", "import_mode", "tags"
     )
     operator_extra_links = (PersonalizeDatasetImportJobLink(),)
+    kind = DATASET_IMPORT_JOB
+    link = PersonalizeDatasetImportJobLink
+    arn_key = "datasetImportJobArn"
 
     def __init__(
         self,
@@ -717,105 +861,124 @@ class PersonalizeDatasetImportJobOperator(PersonalizeBaseOperator):
         import_mode: str = "INCREMENTAL",
         publish_attribution_metrics_to_s3: bool | None = None,
         tags: list[dict[str, str]] | None = None,
-        limit_retry_delay: float = 300,
-        limit_retry_max_delay: float = 3600,
-        limit_retry_max_attempts: int = 8,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(job_name=job_name, data_location=data_location, **kwargs)
         self.dataset_arn = dataset_arn
-        self.data_location = data_location
         self.role_arn = role_arn
-        self.job_name = job_name
         self.import_mode = import_mode
         self.publish_attribution_metrics_to_s3 = publish_attribution_metrics_to_s3
         self.tags = tags
-        self.limit_retry_delay = limit_retry_delay
-        self.limit_retry_max_delay = limit_retry_max_delay
-        self.limit_retry_max_attempts = limit_retry_max_attempts
 
-    def execute(self, context: Context) -> str:
-        return self._start(context, attempt=1)
+    @property
+    def _parent_arn(self) -> str:
+        return self.dataset_arn
 
-    def execute_after_limit(self, context: Context, event: dict[str, Any] | None = None, attempt: int = 2) -> str:
-        """Resume after the LimitExceededException back-off timer."""
-        return self._start(context, attempt=attempt)
+    def _list_jobs(self) -> list[dict[str, Any]]:
+        return self.hook.list_dataset_import_jobs(dataset_arn=self.dataset_arn)
 
-    def _start(self, context: Context, attempt: int, after_race: bool = False) -> str:
-        base_name = validate_resource_name(self.job_name, field="job_name")
-        jobs = self._call(
-            f"Listing import jobs of Personalize dataset {self.dataset_arn}",
-            lambda: self.hook.list_dataset_import_jobs(dataset_arn=self.dataset_arn),
+    def _create_job(self, name: str, jobs: list[dict[str, Any]]) -> str:
+        mode = effective_import_mode(self.import_mode, (job.get("status", "") for job in jobs))
+        if mode != self.import_mode.upper():
+            self.log.info("Dataset %s never had a bulk import: importing with FULL", self.dataset_arn)
+        arn = self.hook.create_dataset_import_job(
+            job_name=name,
+            dataset_arn=self.dataset_arn,
+            data_location=self.data_location,
+            role_arn=self.role_arn,
+            import_mode=mode,
+            publish_attribution_metrics_to_s3=self.publish_attribution_metrics_to_s3,
+            tags=self.tags,
         )
-        by_name = {job["jobName"]: job for job in jobs}
-        name_attempt = 1
-        name = base_name
-        while name in by_name and by_name[name].get("status") == "CREATE FAILED":
-            self.log.warning(
-                "Import job %s FAILED earlier (%s); this attempt gets the next name",
-                name,
-                by_name[name].get("failureReason"),
-            )
-            name_attempt += 1
-            name = with_attempt(base_name, name_attempt)
-        if name in by_name:
-            arn = by_name[name]["datasetImportJobArn"]
-            self.log.info("Import job %s already exists (%s, %s); adopting it", name, arn, by_name[name].get("status"))
-        else:
-            mode = effective_import_mode(self.import_mode, (job.get("status", "") for job in jobs))
-            if mode != self.import_mode.upper():
-                self.log.info("Dataset %s never had a bulk import: importing with FULL", self.dataset_arn)
-            try:
-                arn = self.hook.create_dataset_import_job(
-                    job_name=name,
-                    dataset_arn=self.dataset_arn,
-                    data_location=self.data_location,
-                    role_arn=self.role_arn,
-                    import_mode=mode,
-                    publish_attribution_metrics_to_s3=self.publish_attribution_metrics_to_s3,
-                    tags=self.tags,
-                )
-            except ClientError as error:
-                if error_code(error) == "LimitExceededException":
-                    return self._back_off(context, attempt, name, error)
-                if error_code(error) == "ResourceAlreadyExistsException" and not after_race:
-                    # Another run created this job between our listing and our create: look again and adopt it.
-                    self.log.info("Import job %s was created concurrently; adopting it", name)
-                    return self._start(context, attempt, after_race=True)
-                raise self._api_error(
-                    f"Creating Personalize import job {name!r} for {self.dataset_arn} from {self.data_location}",
-                    error,
-                ) from error
-            self.log.info("Started import job %s (%s, importMode %s) from %s", name, arn, mode, self.data_location)
-        self._persist_link(context, PersonalizeDatasetImportJobLink, arn)
-        self._wait_or_defer(DATASET_IMPORT_JOB, arn)
+        self.log.info("Started import job %s (%s, importMode %s) from %s", name, arn, mode, self.data_location)
         return arn
 
-    def _back_off(self, context: Context, attempt: int, name: str, error: ClientError) -> str:
-        if attempt >= self.limit_retry_max_attempts:
-            raise PersonalizeResourceError(
-                f"Creating Personalize import job {name!r} for {self.dataset_arn} was refused "
-                f"{attempt} times: {client_error_text(error)}"
-            ) from error
-        delay = limit_backoff_seconds(
-            attempt, base_seconds=self.limit_retry_delay, max_seconds=self.limit_retry_max_delay
+
+class PersonalizeDataDeletionJobOperator(_PersonalizeJobOperator):
+    """
+    Delete the users listed in a CSV on S3 from a dataset group (every dataset and the events) under
+    ``job_name``, and wait until the job COMPLETED.
+
+    Returns (for XCom) ``{"data_deletion_job_arn": ..., "job_name": ..., "status": "COMPLETED", "num_deleted":
+    ...}``: ``job_name`` is the name the job got (``<job_name>-r2`` ... after a FAILED one), ``num_deleted`` the
+    number of records the service deleted (None when it does not say). A FAILED job fails the task with the
+    service's failureReason.
+
+    A job of that name is adopted: COMPLETED, the task returns at once; PENDING or IN_PROGRESS, it waits for it;
+    FAILED, this attempt gets the next name. LimitExceededException (a few deletion jobs in flight) backs off as
+    :class:`PersonalizeDatasetImportJobOperator` does. A deletion can take up to a day, hence the long default
+    waiter (every 5 minutes for 30 hours): prefer ``deferrable=True``.
+
+    AWS asks that no import or training of the dataset group runs while the job does: its users' data may
+    otherwise stay in models. Ordering the tasks so is the DAG's job.
+
+    :param job_name: The job's name (1-63 letters, digits, '-', '_'); a rerun with the same name adopts the job.
+    :param dataset_group_arn: The dataset group to delete the users from.
+    :param data_location: The CSV of users to delete: ``s3://bucket/.../users.csv``, one ``USER_ID`` column.
+    :param role_arn: IAM role Personalize assumes to read the file.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    :param limit_retry_delay: First wait in seconds after LimitExceededException; doubles each time.
+    :param limit_retry_max_delay: Longest single wait in seconds.
+    :param limit_retry_max_attempts: Attempts to create the job before giving up.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "job_name", "dataset_group_arn", "data_location", "role_arn", "tags"
+    )
+    operator_extra_links = (PersonalizeDataDeletionJobLink(),)
+    kind = DATA_DELETION_JOB
+    link = PersonalizeDataDeletionJobLink
+    arn_key = "dataDeletionJobArn"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        dataset_group_arn: str,
+        data_location: str,
+        role_arn: str,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(job_name=job_name, data_location=data_location, **kwargs)
+        self.dataset_group_arn = dataset_group_arn
+        self.role_arn = role_arn
+        self.tags = tags
+
+    @property
+    def _parent_arn(self) -> str:
+        return self.dataset_group_arn
+
+    def _list_jobs(self) -> list[dict[str, Any]]:
+        return self.hook.list_data_deletion_jobs(dataset_group_arn=self.dataset_group_arn)
+
+    def _create_job(self, name: str, jobs: list[dict[str, Any]]) -> str:
+        arn = self.hook.create_data_deletion_job(
+            job_name=name,
+            dataset_group_arn=self.dataset_group_arn,
+            data_location=self.data_location,
+            role_arn=self.role_arn,
+            tags=self.tags,
         )
-        self.log.warning(
-            "Import job %s refused (%s); attempt %d of %d in %.0f s",
-            name,
-            client_error_text(error),
-            attempt + 1,
-            self.limit_retry_max_attempts,
-            delay,
+        self.log.info("Started data deletion job %s (%s) for the users in %s", name, arn, self.data_location)
+        return arn
+
+    def _link_arn(self, job_arn: str) -> str:
+        return self.dataset_group_arn
+
+    def _result(self, context: Context, arn: str) -> dict[str, Any]:
+        job = self._call(
+            f"Describing Personalize data deletion job {arn}",
+            lambda: self.hook.describe_data_deletion_job(data_deletion_job_arn=arn),
         )
-        if self.deferrable:
-            self.defer(
-                trigger=TimeDeltaTrigger(timedelta(seconds=delay)),
-                method_name="execute_after_limit",
-                kwargs={"attempt": attempt + 1},
-            )
-        time.sleep(delay)
-        return self._start(context, attempt=attempt + 1)
+        result = {
+            "data_deletion_job_arn": arn,
+            "job_name": job.get("jobName"),
+            "status": job.get("status"),
+            "num_deleted": job.get("numDeleted"),
+        }
+        self.log.info("Data deletion job %s %s: %s records deleted", arn, result["status"], result["num_deleted"])
+        return result
 
 
 class PersonalizeCreateSolutionVersionOperator(PersonalizeBaseOperator):

@@ -22,6 +22,7 @@ from airflow.triggers.base import TriggerEvent
 from personalize_provider.hooks.personalize import (
     CAMPAIGN,
     CAMPAIGN_UPDATE,
+    DATA_DELETION_JOB,
     DATASET,
     DATASET_GROUP,
     DATASET_IMPORT_JOB,
@@ -38,7 +39,8 @@ from personalize_provider.hooks.personalize import (
 
 class PersonalizeResourceTrigger(AwsBaseWaiterTrigger):
     """
-    Base for the Personalize triggers: waits until a resource (or its latest update) is ACTIVE.
+    Base for the Personalize triggers: waits until a resource (or its latest update) is ACTIVE, or a data
+    deletion job COMPLETED.
 
     Subclasses only name the resource kind; use them, not this class.
 
@@ -72,7 +74,7 @@ class PersonalizeResourceTrigger(AwsBaseWaiterTrigger):
             serialized_fields={"resource_arn": resource_arn},
             waiter_name=kind.waiter_name,
             waiter_args={kind.arn_param: resource_arn},
-            failure_message=f"Personalize {kind.label} {resource_arn} did not become ACTIVE",
+            failure_message=f"Personalize {kind.label} {resource_arn} did not become {kind.done_status}",
             status_message=f"Personalize {kind.label} {resource_arn} status",
             status_queries=[kind.status_query, kind.failure_query],
             return_key="resource_arn",
@@ -164,6 +166,12 @@ class PersonalizeFilterActiveTrigger(PersonalizeResourceTrigger):
     kind = FILTER
 
 
+class PersonalizeDataDeletionJobCompleteTrigger(PersonalizeResourceTrigger):
+    """Wait for a data deletion job to be COMPLETED (its users are gone from the datasets and events) or FAILED."""
+
+    kind = DATA_DELETION_JOB
+
+
 TRIGGER_FOR_KIND: dict[str, type[PersonalizeResourceTrigger]] = {
     trigger.kind.waiter_name: trigger
     for trigger in (
@@ -177,5 +185,6 @@ TRIGGER_FOR_KIND: dict[str, type[PersonalizeResourceTrigger]] = {
         PersonalizeCampaignUpdateCompleteTrigger,
         PersonalizeEventTrackerActiveTrigger,
         PersonalizeFilterActiveTrigger,
+        PersonalizeDataDeletionJobCompleteTrigger,
     )
 }

@@ -98,6 +98,52 @@ class TestPersonalizeHook:
             )
             stubber.assert_no_pending_responses()
 
+    def test_data_deletion_job_arguments_map_to_api_names(self, hook: PersonalizeHook) -> None:
+        expected = {
+            "jobName": "pulla-deletion-20261127-9f8e7d6c",
+            "datasetGroupArn": arn("dataset-group/pulla"),
+            "dataSource": {"dataLocation": "s3://bucket/personalize/deletions/window=20261127/users.csv"},
+            "roleArn": "arn:aws:iam::123456789012:role/personalize",
+            "tags": [{"tagKey": "purpose", "tagValue": "withdrawn-members"}],
+        }
+        job = arn("data-deletion-job/pulla-deletion-20261127-9f8e7d6c")
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response("create_data_deletion_job", {"dataDeletionJobArn": job}, expected)
+            stubber.add_response(
+                "describe_data_deletion_job",
+                {"dataDeletionJob": {"dataDeletionJobArn": job, "status": "COMPLETED", "numDeleted": 12}},
+                {"dataDeletionJobArn": job},
+            )
+            created = hook.create_data_deletion_job(
+                job_name="pulla-deletion-20261127-9f8e7d6c",
+                dataset_group_arn=arn("dataset-group/pulla"),
+                data_location="s3://bucket/personalize/deletions/window=20261127/users.csv",
+                role_arn="arn:aws:iam::123456789012:role/personalize",
+                tags=[{"tagKey": "purpose", "tagValue": "withdrawn-members"}],
+            )
+            described = hook.describe_data_deletion_job(data_deletion_job_arn=job)
+            stubber.assert_no_pending_responses()
+        assert created == job
+        assert described == {"dataDeletionJobArn": job, "status": "COMPLETED", "numDeleted": 12}
+
+    def test_data_deletion_jobs_are_listed_from_every_page(self, hook: PersonalizeHook) -> None:
+        # botocore has no paginator for ListDataDeletionJobs: the hook follows nextToken itself.
+        group = arn("dataset-group/pulla")
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response(
+                "list_data_deletion_jobs",
+                {"dataDeletionJobs": [{"jobName": "newest", "status": "PENDING"}], "nextToken": "t2"},
+                {"datasetGroupArn": group},
+            )
+            stubber.add_response(
+                "list_data_deletion_jobs",
+                {"dataDeletionJobs": [{"jobName": "oldest", "status": "COMPLETED"}]},
+                {"datasetGroupArn": group, "nextToken": "t2"},
+            )
+            jobs = hook.list_data_deletion_jobs(dataset_group_arn=group)
+            stubber.assert_no_pending_responses()
+        assert [job["jobName"] for job in jobs] == ["newest", "oldest"]
+
     def test_find_by_name_reads_every_page(self, hook: PersonalizeHook) -> None:
         with Stubber(hook.conn) as stubber:
             stubber.add_response(

@@ -35,6 +35,13 @@ PLUGINS_DIR = REPO_ROOT / "plugins"
             id="import-job",
         ),
         pytest.param(
+            links.PersonalizeDataDeletionJobLink,
+            arn("dataset-group/pulla"),
+            f"https://console.aws.amazon.com/personalize/home?region={REGION}"
+            f"#arn:aws:personalize:{REGION}:123456789012:dataset-group$pulla/setup",
+            id="data-deletion-job",
+        ),
+        pytest.param(
             links.PersonalizeSolutionVersionLink,
             arn("solution/pulla-up/5e6f7a8b"),
             f"https://console.aws.amazon.com/personalize/home?region={REGION}"
@@ -167,6 +174,33 @@ def test_links_against_the_local_endpoint_never_open_the_console(monkeypatch: py
     assert persisted_link(group, links.PersonalizeDatasetGroupLink, arn("dataset-group/pulla")) == ""
 
 
+DELETION_FILE = "s3://pulla-personalize/personalize/deletions/window=20261127/users.csv"
+
+
+def deletion_operator() -> ops.PersonalizeDataDeletionJobOperator:
+    return ops.PersonalizeDataDeletionJobOperator(
+        task_id="delete_departed_members",
+        aws_conn_id=LOCAL_CONN_ID,
+        job_name="pulla-deletion-20261127-9f8e7d6c",
+        dataset_group_arn=arn("dataset-group/pulla"),
+        data_location=DELETION_FILE,
+        role_arn="arn:aws:iam::123456789012:role/PullaPersonalizeS3Access",
+    )
+
+
+def test_deletion_job_link_opens_its_dataset_group_or_its_users_file_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(monkeypatch, {"region_name": REGION})
+    group = arn("dataset-group/pulla")
+    assert persisted_link(deletion_operator(), links.PersonalizeDataDeletionJobLink, group) == (
+        f"https://console.aws.amazon.com/personalize/home?region={REGION}"
+        f"#arn:aws:personalize:{REGION}:123456789012:dataset-group$pulla/setup"
+    )
+    use_connection(monkeypatch, local_extra("http://127.0.0.1:5000", "http://127.0.0.1:8765"))
+    assert persisted_link(deletion_operator(), links.PersonalizeDataDeletionJobLink, group) == (
+        "http://127.0.0.1:5000/pulla-personalize?prefix=personalize%2Fdeletions%2Fwindow%3D20261127%2Fusers.csv"
+    )
+
+
 def test_a_global_endpoint_url_counts_too(monkeypatch: pytest.MonkeyPatch) -> None:
     use_connection(monkeypatch, {"region_name": REGION, "endpoint_url": "http://localhost:4566"})
     url = persisted_link(import_operator(), links.PersonalizeDatasetImportJobLink, arn("dataset-import-job/j"))
@@ -259,6 +293,12 @@ OPERATOR_ARGUMENTS: dict[type, dict[str, Any]] = {
         "data_location": TEMPLATED,
         "job_name": TEMPLATED,
     },
+    ops.PersonalizeDataDeletionJobOperator: {
+        "job_name": TEMPLATED,
+        "dataset_group_arn": TEMPLATED,
+        "data_location": TEMPLATED,
+        "role_arn": TEMPLATED,
+    },
     ops.PersonalizeCreateSolutionVersionOperator: {"solution_arn": TEMPLATED},
     ops.PersonalizeEvaluateSolutionVersionOperator: {"solution_version_arn": TEMPLATED, "campaign_arn": TEMPLATED},
     ops.PersonalizeUpdateCampaignOperator: {"campaign_arn": TEMPLATED, "solution_version_arn": TEMPLATED},
@@ -271,6 +311,7 @@ def test_every_public_operator_is_covered() -> None:
         for _, cls in inspect.getmembers(ops, inspect.isclass)
         if cls.__module__ == ops.__name__
         and cls.__name__.endswith("Operator")
+        and not cls.__name__.startswith("_")
         and cls is not ops.PersonalizeBaseOperator
     }
     assert public == set(OPERATOR_ARGUMENTS)

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from personalize_provider.operators import personalize as ops
 from personalize_provider.operators.personalize import (
     PersonalizeCreateSolutionVersionOperator,
+    PersonalizeDataDeletionJobOperator,
     PersonalizeDatasetImportJobOperator,
     PersonalizeEnsureCampaignOperator,
     PersonalizeEnsureDatasetGroupOperator,
@@ -28,6 +29,7 @@ from personalize_provider.operators.personalize import (
 )
 from personalize_provider.triggers.personalize import (
     PersonalizeCampaignUpdateCompleteTrigger,
+    PersonalizeDataDeletionJobCompleteTrigger,
     PersonalizeDatasetGroupActiveTrigger,
     PersonalizeDatasetImportJobCompleteTrigger,
     PersonalizeSolutionVersionCompleteTrigger,
@@ -551,6 +553,13 @@ class TestDatasetImportJob:
         self.expect_status(stubber, "CREATE IN_PROGRESS", "ACTIVE")
         assert op.execute(context) == JOB
 
+    def test_adopts_an_imported_job_without_waiting(self, stubbed, context) -> None:
+        op = self.make(deferrable=True)
+        self.expect_lookup(stubbed(op), [{"jobName": JOB_NAME, "datasetImportJobArn": JOB, "status": "ACTIVE"}])
+        # No describe and no deferral: the stubber would fail on an unexpected call, pytest on TaskDeferred.
+        assert op.execute(context) == JOB
+        assert context["ti"].xcom["personalize_dataset_import_job"]["resource_arn"] == JOB
+
     def test_already_exists_race_adopts_the_other_runs_job(self, stubbed, context) -> None:
         op = self.make()
         stubber = stubbed(op)
@@ -967,3 +976,235 @@ def test_schema_operator_over_the_wire_against_moto(context) -> None:
             ).execute(context)
     assert first == again
     assert first.endswith(":schema/pulla-interactions-v1")
+
+
+GROUP_DELETION_FILE = "s3://pulla-personalize/personalize/deletions/window=20261127/users.csv"
+DELETION_NAME = "pulla-deletion-20261127-9f8e7d6c"
+DELETION_JOB = arn(f"data-deletion-job/{DELETION_NAME}")
+SERVICE_ROLE = "arn:aws:iam::123456789012:role/PullaPersonalizeS3Access"
+
+
+class TestDataDeletionJob:
+    def make(self, **kwargs: Any) -> PersonalizeDataDeletionJobOperator:
+        return PersonalizeDataDeletionJobOperator(
+            task_id="delete_departed_members",
+            job_name=kwargs.pop("job_name", DELETION_NAME),
+            dataset_group_arn=GROUP,
+            data_location=GROUP_DELETION_FILE,
+            role_arn=SERVICE_ROLE,
+            limit_retry_delay=30,
+            limit_retry_max_delay=100,
+            limit_retry_max_attempts=3,
+            **operator_kwargs(**kwargs),
+        )
+
+    def expect_lookup(self, stubber, jobs: list[dict[str, Any]]) -> None:
+        stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": jobs}, {"datasetGroupArn": GROUP})
+
+    def create_params(self, name: str = DELETION_NAME, **extra: Any) -> dict[str, Any]:
+        return {
+            "jobName": name,
+            "datasetGroupArn": GROUP,
+            "dataSource": {"dataLocation": GROUP_DELETION_FILE},
+            "roleArn": SERVICE_ROLE,
+            **extra,
+        }
+
+    def expect_create(self, stubber, name: str = DELETION_NAME, job: str = DELETION_JOB, **extra: Any) -> None:
+        stubber.add_response("create_data_deletion_job", {"dataDeletionJobArn": job}, self.create_params(name, **extra))
+
+    def expect_status(
+        self,
+        stubber,
+        *statuses: str,
+        job: str = DELETION_JOB,
+        name: str = DELETION_NAME,
+        reason: str | None = None,
+        num_deleted: int | None = None,
+    ) -> None:
+        for status in statuses:
+            body: dict[str, Any] = {"dataDeletionJobArn": job, "jobName": name, "status": status}
+            if reason:
+                body["failureReason"] = reason
+            if num_deleted is not None and status == "COMPLETED":
+                body["numDeleted"] = num_deleted
+            stubber.add_response("describe_data_deletion_job", {"dataDeletionJob": body}, {"dataDeletionJobArn": job})
+
+    def test_creates_waits_and_returns_what_it_deleted(self, stubbed, context) -> None:
+        op = self.make(tags=[{"tagKey": "purpose", "tagValue": "withdrawn-members"}])
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber, tags=[{"tagKey": "purpose", "tagValue": "withdrawn-members"}])
+        self.expect_status(stubber, "PENDING", "IN_PROGRESS", "COMPLETED")  # the waiter
+        self.expect_status(stubber, "COMPLETED", num_deleted=42)  # the result
+        result = op.execute(context)
+        assert result == {
+            "data_deletion_job_arn": DELETION_JOB,
+            "job_name": DELETION_NAME,
+            "status": "COMPLETED",
+            "num_deleted": 42,
+        }
+        json.dumps(result)  # XCom-able
+        # The console shows deletion jobs under their dataset group: the link opens the group.
+        assert context["ti"].xcom["personalize_data_deletion_job"]["resource_arn"] == GROUP
+
+    def test_adopts_a_completed_job_and_returns_at_once(self, stubbed, context) -> None:
+        op = self.make(deferrable=True)
+        stubber = stubbed(op)
+        self.expect_lookup(
+            stubber, [{"jobName": DELETION_NAME, "dataDeletionJobArn": DELETION_JOB, "status": "COMPLETED"}]
+        )
+        self.expect_status(stubber, "COMPLETED", num_deleted=7)
+        # No create and no deferral: the stubber would fail on an unexpected call, pytest on TaskDeferred.
+        assert op.execute(context)["num_deleted"] == 7
+
+    def test_adopts_a_job_in_progress_and_waits_for_it(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(
+            stubber, [{"jobName": DELETION_NAME, "dataDeletionJobArn": DELETION_JOB, "status": "IN_PROGRESS"}]
+        )
+        self.expect_status(stubber, "IN_PROGRESS", "COMPLETED")
+        self.expect_status(stubber, "COMPLETED", num_deleted=3)
+        assert op.execute(context)["data_deletion_job_arn"] == DELETION_JOB
+
+    @pytest.mark.parametrize(
+        ("failed_names", "next_name"),
+        [
+            pytest.param([DELETION_NAME], f"{DELETION_NAME}-r2", id="first-failed"),
+            pytest.param([DELETION_NAME, f"{DELETION_NAME}-r2"], f"{DELETION_NAME}-r3", id="two-failed"),
+        ],
+    )
+    def test_failed_earlier_job_means_the_next_name(self, stubbed, context, failed_names, next_name) -> None:
+        retry_job = arn(f"data-deletion-job/{next_name}")
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(
+            stubber,
+            [
+                {"jobName": name, "dataDeletionJobArn": arn(f"data-deletion-job/{name}"), "status": "FAILED"}
+                for name in failed_names
+            ],
+        )
+        self.expect_create(stubber, name=next_name, job=retry_job)
+        self.expect_status(stubber, "COMPLETED", job=retry_job, name=next_name)
+        self.expect_status(stubber, "COMPLETED", job=retry_job, name=next_name, num_deleted=2)
+        result = op.execute(context)
+        assert result["job_name"] == next_name
+        assert result["data_deletion_job_arn"] == retry_job
+
+    def test_failed_job_fails_with_the_failure_reason(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber)
+        reason = "Input CSV must contain exactly one column: USER_ID"
+        self.expect_status(stubber, "IN_PROGRESS", "FAILED", reason=reason)  # the waiter
+        self.expect_status(stubber, "FAILED", reason=reason)  # the failure message
+        with pytest.raises(PersonalizeResourceError) as raised:
+            op.execute(context)
+        message = str(raised.value)
+        assert f"data deletion job {DELETION_JOB} did not become COMPLETED: status FAILED" in message
+        assert reason in message
+
+    def test_already_exists_race_adopts_the_other_runs_job(self, stubbed, context) -> None:
+        op = self.make()
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        client_error(
+            stubber, "create_data_deletion_job", "ResourceAlreadyExistsException", "exists", self.create_params()
+        )
+        self.expect_lookup(
+            stubber, [{"jobName": DELETION_NAME, "dataDeletionJobArn": DELETION_JOB, "status": "PENDING"}]
+        )
+        self.expect_status(stubber, "COMPLETED")
+        self.expect_status(stubber, "COMPLETED", num_deleted=1)
+        assert op.execute(context)["status"] == "COMPLETED"
+
+    def test_limit_exceeded_waits_with_backoff_then_succeeds(self, stubbed, context, monkeypatch) -> None:
+        sleeps: list[float] = []
+        monkeypatch.setattr(ops.time, "sleep", sleeps.append)
+        op = self.make()
+        stubber = stubbed(op)
+        for _ in range(2):
+            self.expect_lookup(stubber, [])
+            client_error(
+                stubber, "create_data_deletion_job", "LimitExceededException", "1 job in flight", self.create_params()
+            )
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber)
+        self.expect_status(stubber, "COMPLETED")
+        self.expect_status(stubber, "COMPLETED", num_deleted=5)
+        assert op.execute(context)["num_deleted"] == 5
+        assert sleeps == [30, 60]
+
+    def test_limit_exceeded_too_often_fails_with_the_service_message(self, stubbed, context, monkeypatch) -> None:
+        monkeypatch.setattr(ops.time, "sleep", lambda seconds: None)
+        op = self.make()
+        stubber = stubbed(op)
+        for _ in range(3):
+            self.expect_lookup(stubber, [])
+            client_error(
+                stubber, "create_data_deletion_job", "LimitExceededException", "1 job in flight", self.create_params()
+            )
+        with pytest.raises(
+            PersonalizeResourceError,
+            match=f"data deletion job '{DELETION_NAME}' for {GROUP} was refused 3 times: LimitExceededException",
+        ):
+            op.execute(context)
+
+    def test_limit_exceeded_when_deferrable_defers_on_a_timer_then_on_the_job(self, stubbed, context) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        op = self.make(deferrable=True)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        client_error(stubber, "create_data_deletion_job", "LimitExceededException", "busy", self.create_params())
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert isinstance(deferred.value.trigger, DateTimeTrigger)
+        assert deferred.value.method_name == "execute_after_limit"
+        assert deferred.value.kwargs == {"attempt": 2}
+
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber)
+        with pytest.raises(TaskDeferred) as resumed:
+            op.execute_after_limit(context, event={"status": "success"}, **deferred.value.kwargs)
+        assert isinstance(resumed.value.trigger, PersonalizeDataDeletionJobCompleteTrigger)
+
+    def test_deferrable_defers_to_the_deletion_trigger_and_resumes_with_the_result(self, stubbed, context) -> None:
+        op = self.make(deferrable=True, waiter_delay=300, waiter_max_attempts=360)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, [])
+        self.expect_create(stubber)
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, PersonalizeDataDeletionJobCompleteTrigger)
+        assert trigger.serialize()[1]["resource_arn"] == DELETION_JOB
+        assert trigger.waiter_args == {"dataDeletionJobArn": DELETION_JOB}
+        assert deferred.value.method_name == "execute_complete"
+        assert deferred.value.kwargs == {"kind": "data_deletion_job_complete"}
+        assert deferred.value.timeout == timedelta(seconds=300 * 361)
+
+        self.expect_status(stubber, "COMPLETED", num_deleted=11)
+        event = {"status": "success", "resource_arn": DELETION_JOB, "waiter": "data_deletion_job_complete"}
+        assert op.execute_complete(context, event, **deferred.value.kwargs) == {
+            "data_deletion_job_arn": DELETION_JOB,
+            "job_name": DELETION_NAME,
+            "status": "COMPLETED",
+            "num_deleted": 11,
+        }
+
+    def test_execute_complete_failure_reports_the_reason(self, stubbed, context) -> None:
+        op = self.make()
+        self.expect_status(stubbed(op), "FAILED", reason="Insufficient privileges for accessing data in S3")
+        event = {"status": "error", "message": "terminal failure", "resource_arn": DELETION_JOB}
+        with pytest.raises(PersonalizeResourceError, match="status FAILED, failureReason: Insufficient privileges"):
+            op.execute_complete(context, event, kind="data_deletion_job_complete")
+
+    def test_a_job_name_the_api_refuses_fails_before_any_call(self, stubbed, context) -> None:
+        op = self.make(job_name="pulla deletion/2026-11-27")
+        stubbed(op)  # no response queued: any API call would fail the test with a stubber error
+        with pytest.raises(ValueError, match="job_name 'pulla deletion/2026-11-27' must start with a letter"):
+            op.execute(context)

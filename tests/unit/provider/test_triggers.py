@@ -16,6 +16,7 @@ from personalize_provider.hooks.personalize import RESOURCE_KINDS, PersonalizeHo
 from personalize_provider.triggers.personalize import (
     TRIGGER_FOR_KIND,
     PersonalizeCampaignUpdateCompleteTrigger,
+    PersonalizeDataDeletionJobCompleteTrigger,
     PersonalizeDatasetImportJobCompleteTrigger,
 )
 
@@ -138,6 +139,36 @@ def test_import_job_trigger_failure_reports_an_error_event(stub_async_client) ->
     assert event["resource_arn"] == job
     assert event["waiter"] == "dataset_import_job_complete"
     assert "did not become ACTIVE" in event["message"]
+
+
+def test_data_deletion_job_trigger_success_on_completed(stub_async_client) -> None:
+    job = arn("data-deletion-job/pulla-deletion-20261127-9f8e7d6c")
+    for status in ("PENDING", "IN_PROGRESS", "COMPLETED"):
+        stub_async_client.append(
+            ("describe_data_deletion_job", {"dataDeletionJob": {"status": status}}, {"dataDeletionJobArn": job})
+        )
+    trigger = PersonalizeDataDeletionJobCompleteTrigger(
+        resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+    )
+    assert run_trigger(trigger) == {"status": "success", "resource_arn": job, "waiter": "data_deletion_job_complete"}
+
+
+def test_data_deletion_job_trigger_failure_reports_an_error_event(stub_async_client) -> None:
+    job = arn("data-deletion-job/bad")
+    stub_async_client.append(
+        (
+            "describe_data_deletion_job",
+            {"dataDeletionJob": {"status": "FAILED", "failureReason": "USER_ID column missing"}},
+            {"dataDeletionJobArn": job},
+        )
+    )
+    trigger = PersonalizeDataDeletionJobCompleteTrigger(
+        resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+    )
+    event = run_trigger(trigger)
+    assert event["status"] == "error"
+    assert event["waiter"] == "data_deletion_job_complete"
+    assert f"{job} did not become COMPLETED" in event["message"]
 
 
 def test_campaign_update_trigger_watches_the_update_not_the_campaign(stub_async_client) -> None:

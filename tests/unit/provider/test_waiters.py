@@ -1,6 +1,7 @@
 """waiters/personalize.json: loads with botocore's waiter model, targets real operations, and each waiter's
-acceptors succeed on ACTIVE, fail on CREATE FAILED and keep polling while in progress (checked with Stubber
-responses, which botocore validates against the API's output shapes)."""
+acceptors succeed on its kind's done status (ACTIVE; COMPLETED for data deletion jobs), fail on its failed status
+(CREATE FAILED; FAILED) and keep polling while in progress (checked with Stubber responses, which botocore validates
+against the API's output shapes)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,19 @@ def test_every_waiter_polls_a_real_operation_on_a_real_path(model_config: dict[s
         assert operation.input_shape.required_members == [kind.arn_param], name
         assert {a["argument"] for a in waiter["acceptors"]} == {kind.status_query}, name
         states = {a["expected"]: a["state"] for a in waiter["acceptors"]}
-        assert states["ACTIVE"] == "success"
-        assert states["CREATE FAILED"] == "failure"
-        assert states["CREATE PENDING"] == states["CREATE IN_PROGRESS"] == "retry"
+        assert states[kind.done_status] == "success", name
+        assert states[kind.failed_status] == "failure", name
+        assert all(states[status] == "retry" for status in kind.in_progress_statuses), name
+
+
+def test_data_deletion_job_statuses_are_the_api_references() -> None:
+    """PENDING > IN_PROGRESS > COMPLETED or FAILED, as the API model documents them (not the resources' words)."""
+    service = botocore.session.get_session().get_service_model("personalize")
+    documented = service.shape_for("DataDeletionJob").members["status"].documentation
+    kind = RESOURCE_KINDS["data_deletion_job_complete"]
+    for status in (*kind.in_progress_statuses, kind.done_status, kind.failed_status):
+        assert status in documented, status
+    assert "ACTIVE" not in documented
 
 
 def test_hook_finds_custom_waiters(hook: PersonalizeHook) -> None:
@@ -89,13 +100,15 @@ class TestAcceptors:
             finally:
                 stubber.assert_no_pending_responses()
 
-    def test_active_is_success(self, hook: PersonalizeHook, waiter_name: str) -> None:
-        self._wait(hook, waiter_name, ["ACTIVE"])
+    def test_done_is_success(self, hook: PersonalizeHook, waiter_name: str) -> None:
+        self._wait(hook, waiter_name, [RESOURCE_KINDS[waiter_name].done_status])
 
-    def test_in_progress_is_retried_until_active(self, hook: PersonalizeHook, waiter_name: str) -> None:
-        self._wait(hook, waiter_name, ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"])
+    def test_in_progress_is_retried_until_done(self, hook: PersonalizeHook, waiter_name: str) -> None:
+        kind = RESOURCE_KINDS[waiter_name]
+        self._wait(hook, waiter_name, [*kind.in_progress_statuses, kind.done_status])
 
-    def test_create_failed_is_a_terminal_failure(self, hook: PersonalizeHook, waiter_name: str) -> None:
+    def test_failed_is_a_terminal_failure(self, hook: PersonalizeHook, waiter_name: str) -> None:
+        kind = RESOURCE_KINDS[waiter_name]
         with pytest.raises(WaiterError, match="terminal failure") as raised:
-            self._wait(hook, waiter_name, ["CREATE IN_PROGRESS", "CREATE FAILED"])
-        assert raised.value.last_response == response_with_status(RESOURCE_KINDS[waiter_name], "CREATE FAILED")
+            self._wait(hook, waiter_name, [kind.in_progress_statuses[-1], kind.failed_status])
+        assert raised.value.last_response == response_with_status(kind, kind.failed_status)
