@@ -2,8 +2,9 @@
 
 Each :class:`ResourceKind` says how resources of that kind are named and found (store key, ARN member and path,
 Describe and List response keys, summary fields, the parent a List call filters by), whether it moves through the
-asynchronous statuses, which worker pool runs its CREATE IN_PROGRESS step, and which member holds its in-place
-updates (``latestCampaignUpdate``). Statuses are the service's strings.
+asynchronous statuses (and which: resources show CREATE PENDING … ACTIVE, data deletion jobs PENDING … COMPLETED),
+which worker pool runs its in-progress step, and which member holds its in-place updates (``latestCampaignUpdate``).
+Statuses are the service's strings.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ DELETE_PENDING = "DELETE PENDING"
 DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
 IN_FLIGHT = (CREATE_PENDING, CREATE_IN_PROGRESS)
 DELETING = (DELETE_PENDING, DELETE_IN_PROGRESS)
+JOB_PENDING = "PENDING"
+JOB_IN_PROGRESS = "IN_PROGRESS"
+JOB_COMPLETED = "COMPLETED"
+JOB_FAILED = "FAILED"
 
 SCHEMA = "schema"
 DATASET_GROUP = "dataset-group"
 DATASET = "dataset"
 IMPORT_JOB = "dataset-import-job"
+DATA_DELETION_JOB = "data-deletion-job"
 SOLUTION = "solution"
 SOLUTION_VERSION = "solution-version"
 CAMPAIGN = "campaign"
@@ -39,6 +45,29 @@ class Parent:
 
 
 @dataclass(frozen=True)
+class Statuses:
+    """The statuses a new resource of a kind passes: pending, in progress, then done or failed."""
+
+    pending: str
+    in_progress: str
+    done: str
+    failed: str
+
+    @property
+    def in_flight(self) -> tuple[str, str]:
+        return (self.pending, self.in_progress)
+
+    @property
+    def finished(self) -> tuple[str, str]:
+        return (self.done, self.failed)
+
+
+RESOURCE_STATUSES = Statuses(CREATE_PENDING, CREATE_IN_PROGRESS, ACTIVE, CREATE_FAILED)
+#: Data deletion jobs show the plain job statuses (PENDING > IN_PROGRESS > COMPLETED -or- FAILED).
+JOB_STATUSES = Statuses(JOB_PENDING, JOB_IN_PROGRESS, JOB_COMPLETED, JOB_FAILED)
+
+
+@dataclass(frozen=True)
 class ResourceKind:
     name: str  # the store's key, also the ARN path's first part where there is one
     arn_key: str  # the request and record member holding the ARN, e.g. "schemaArn"
@@ -49,12 +78,19 @@ class ResourceKind:
     #: hangs under the parent's ARN instead (solution versions).
     arn_path: str | None
     parent: Parent | None = None  # List calls filter by the parent's ARN member
-    #: Whether the resource moves CREATE PENDING → CREATE IN_PROGRESS → ACTIVE / CREATE FAILED (schemas do not).
+    #: Whether the resource moves through ``statuses`` (pending → in progress → done / failed); schemas do not.
     lifecycle: bool = True
-    #: The worker pool that runs the CREATE IN_PROGRESS work; None: the step only takes ``status_delay``.
+    statuses: Statuses = RESOURCE_STATUSES
+    #: The worker pool that runs the in-progress work; None: the step only takes ``status_delay``.
     pool: str | None = None
     #: The member holding an in-place update that moves through its own statuses, e.g. "latestCampaignUpdate".
     update_key: str | None = None
+    #: A job: once finished it is a record of what happened and does not keep its parent from being deleted.
+    job: bool = False
+
+    def holds_parent(self, record: dict) -> bool:
+        """Whether this record keeps its parent from being deleted (anything but a finished job)."""
+        return not (self.job and record.get("status") in self.statuses.finished)
 
 
 _TIMES = ("creationDateTime", "lastUpdatedDateTime")
@@ -94,6 +130,20 @@ KINDS: dict[str, ResourceKind] = {
             arn_path=IMPORT_JOB,
             parent=Parent(DATASET, "datasetArn"),
             pool="import",
+            job=True,
+        ),
+        ResourceKind(
+            DATA_DELETION_JOB,
+            "dataDeletionJobArn",
+            "dataDeletionJob",
+            "dataDeletionJobs",
+            ("dataDeletionJobArn", "datasetGroupArn", "jobName", "status", *_TIMES, "failureReason"),
+            arn_path=DATA_DELETION_JOB,
+            parent=_GROUP,
+            statuses=JOB_STATUSES,
+            # The import pool: a deletion never rewrites a dataset while an import merges into it, or the reverse.
+            pool="import",
+            job=True,
         ),
         ResourceKind(
             SOLUTION,

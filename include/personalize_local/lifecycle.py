@@ -1,12 +1,13 @@
 """The status engine: resources move through the service's statuses on the scheduler, as the kinds table says.
 
-A created resource is CREATE PENDING; ``status_delay`` seconds later it is CREATE IN_PROGRESS, and then either the
-step simply takes another ``status_delay`` or, for kinds with a worker pool (import jobs, solution versions), the
-kind's work runs on that pool (:meth:`Lifecycle.set_work`). It ends ACTIVE, or CREATE FAILED with the work's
-:class:`WorkFailed` message as ``failureReason``. Deletes pass DELETE PENDING. In-place updates
+A created resource is pending (CREATE PENDING; a data deletion job PENDING); ``status_delay`` seconds later it is in
+progress, and then either the step simply takes another ``status_delay`` or, for kinds with a worker pool (import
+jobs, data deletion jobs, solution versions), the kind's work runs on that pool (:meth:`Lifecycle.set_work`). It
+ends done (ACTIVE; COMPLETED), taking on the members the work returned, or failed (CREATE FAILED; FAILED) with the
+work's :class:`WorkFailed` message as ``failureReason``. Deletes pass DELETE PENDING. In-place updates
 (``latestCampaignUpdate``, ``latestDatasetUpdate``) move through their own CREATE PENDING → CREATE IN_PROGRESS →
 ACTIVE, and the kind's applier (:meth:`Lifecycle.set_update`) says what the resource takes on at ACTIVE. Other
-modules hear of a resource becoming ACTIVE or an update applied through listeners, so this engine knows no kind by
+modules hear of a resource becoming done or an update applied through listeners, so this engine knows no kind by
 name. On start, :meth:`Lifecycle.resume` picks up every step that was pending when the endpoint stopped.
 """
 
@@ -34,8 +35,9 @@ from personalize_local.state import Scheduler, StateStore
 
 log = logging.getLogger(__name__)
 
-#: Work for a resource's CREATE IN_PROGRESS step; takes the resource's ARN, raises WorkFailed to fail it.
-Work = Callable[[str], None]
+#: Work for a resource's in-progress step: takes the resource's ARN, returns the members the resource takes on when
+#: done (or None), raises WorkFailed to fail it.
+Work = Callable[[str], dict[str, Any] | None]
 #: Given the resource and its update, the members the resource takes on at ACTIVE; raises UpdateFailed.
 Applier = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 Listener = Callable[[str], None]
@@ -59,7 +61,8 @@ class Lifecycle:
         self.scheduler = scheduler
         self.delay = status_delay
         names = sorted({kind.pool for kind in KINDS.values() if kind.pool})
-        # One worker per pool: imports and trainings each run one at a time, as memory allows.
+        # One worker per pool: trainings run one at a time, as memory allows, and so do the jobs that rewrite a
+        # dataset's files (imports and data deletions), which therefore never interleave.
         self._pools = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"personalize-{name}") for name in names
         }
@@ -81,7 +84,7 @@ class Lifecycle:
         self._appliers[kind] = applier
 
     def when_active(self, kind: str, listener: Listener) -> None:
-        """Call ``listener(arn)`` when a resource of ``kind`` becomes ACTIVE."""
+        """Call ``listener(arn)`` when a resource of ``kind`` is done (ACTIVE, or COMPLETED for a job)."""
         self._when_active[kind].append(listener)
 
     def when_updated(self, kind: str, listener: Listener) -> None:
@@ -91,7 +94,7 @@ class Lifecycle:
     # ---- create, delete ---------------------------------------------------------------------------------------
 
     def create(self, kind: str, arn: str, record: dict[str, Any]) -> None:
-        """Store a new resource, CREATE PENDING if its kind has a lifecycle; ResourceAlreadyExists if it exists."""
+        """Store a new resource, pending if its kind has a lifecycle; ResourceAlreadyExists if it exists."""
         lifecycle = KINDS[kind].lifecycle
         with self.store.lock:
             if self.store.get(kind, arn) is not None:
@@ -99,7 +102,7 @@ class Lifecycle:
             created = now()
             record.update(creationDateTime=created, lastUpdatedDateTime=created)
             if lifecycle:
-                record["status"] = CREATE_PENDING
+                record["status"] = KINDS[kind].statuses.pending
             self.store.put(kind, record, arn)
         if lifecycle:
             self.scheduler.call_later(self.delay, lambda: self._step_in_progress(kind, arn))
@@ -117,34 +120,37 @@ class Lifecycle:
     # ---- the create steps -----------------------------------------------------------------------------------
 
     def _step_in_progress(self, kind: str, arn: str) -> None:
+        statuses = KINDS[kind].statuses
         record = self.store.get(kind, arn)
-        if record is None or record.get("status") not in IN_FLIGHT:
+        if record is None or record.get("status") not in statuses.in_flight:
             return
-        self.store.update(kind, arn, status=CREATE_IN_PROGRESS)
+        self.store.update(kind, arn, status=statuses.in_progress)
         pool = KINDS[kind].pool
         if pool is None:
-            self.scheduler.call_later(self.delay, lambda: self._finish(kind, arn, None))
+            self.scheduler.call_later(self.delay, lambda: self._finish(kind, arn, None, {}))
             return
         self._pools[pool].submit(self._run_work, kind, arn, self._work[kind])
 
     def _run_work(self, kind: str, arn: str, work: Work) -> None:
-        error = None
+        error, results = None, {}
         try:
-            work(arn)
+            results = work(arn) or {}
         except WorkFailed as exc:
             error = str(exc)
         except Exception as exc:
             log.exception("%s %s failed", kind, arn)
             error = f"Internal error in the local endpoint: {type(exc).__name__}: {exc}"
-        self.scheduler.call_later(self.delay, lambda: self._finish(kind, arn, error))
+        self.scheduler.call_later(self.delay, lambda: self._finish(kind, arn, error, results))
 
-    def _finish(self, kind: str, arn: str, error: str | None) -> None:
+    def _finish(self, kind: str, arn: str, error: str | None, results: dict[str, Any]) -> None:
+        statuses = KINDS[kind].statuses
         if self.store.get(kind, arn) is None:
             return
         if error:
-            self.store.update(kind, arn, status=CREATE_FAILED, failureReason=error)
+            self.store.update(kind, arn, status=statuses.failed, failureReason=error)
             return
-        self.store.update(kind, arn, status=ACTIVE)
+        # One update: the work's results never show before the done status, nor the status without them.
+        self.store.update(kind, arn, status=statuses.done, **results)
         for listener in self._when_active[kind]:
             listener(arn)
 
@@ -195,10 +201,11 @@ class Lifecycle:
             spec = KINDS[kind]
             for arn, record in list(self.store.resources[kind].items()):
                 status = record.get("status")
-                if status == CREATE_IN_PROGRESS:
-                    # Its work (if any) was lost with the process: start the step again; outputs are atomic.
-                    self.store.update(kind, arn, status=CREATE_PENDING)
-                if status in IN_FLIGHT:
+                if status == spec.statuses.in_progress:
+                    # Its work (if any) was lost with the process: start the step again; outputs are atomic, and
+                    # work that changes data in several files is written to be run again (see ops_data_deletion).
+                    self.store.update(kind, arn, status=spec.statuses.pending)
+                if status in spec.statuses.in_flight:
                     self.scheduler.call_later(self.delay, lambda k=kind, a=arn: self._step_in_progress(k, a))
                 elif status in DELETING:
                     self.scheduler.call_later(self.delay, lambda k=kind, a=arn: self.store.remove(k, a))

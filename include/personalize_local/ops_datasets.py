@@ -3,7 +3,7 @@
 CreateDataset checks the schema against the dataset type as the service does (its required and reserved fields);
 UpdateDataset moves a dataset to a schema that keeps every existing field, through ``latestDatasetUpdate``. Deleting
 a dataset removes its data files; a dataset group can only go once its datasets, solutions, event tracker and
-filters are gone.
+filters are gone and no data deletion job of it is still to finish.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from personalize_local import errors
-from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, SCHEMA, children_of
+from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, KINDS, SCHEMA, children_of
 from personalize_local.resources import SERVICE_DATASET_TYPES, Handlers, required, resource_name, role_arn
 from personalize_local.schema_validation import schema_problems
 
@@ -43,7 +43,8 @@ class DatasetGroupOps(Handlers):
         arn = required(params, "datasetGroupArn")
         self.get(DATASET_GROUP, arn)
         for kind in children_of(DATASET_GROUP):
-            if any(r.get("datasetGroupArn") == arn for r in self.store.all(kind)):
+            spec = KINDS[kind]
+            if any(r.get("datasetGroupArn") == arn and spec.holds_parent(r) for r in self.store.all(kind)):
                 raise errors.ResourceInUseError(f"Dataset group {arn} still has a {kind}; delete it first.")
         self.lifecycle.start_delete(DATASET_GROUP, arn)
         return {}

@@ -9,34 +9,38 @@ data changed.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from personalize_local import errors
-from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, SCHEMA
+from personalize_local.kinds import ACTIVE, DATASET, IMPORT_JOB, IN_FLIGHT, SCHEMA
 from personalize_local.lifecycle import WorkFailed
-from personalize_local.resources import SERVICE_DATASET_TYPES, Handlers, required, resource_name, role_arn
+from personalize_local.resources import (
+    SERVICE_DATASET_TYPES,
+    Handlers,
+    data_location,
+    required,
+    resource_name,
+    role_arn,
+)
 
 if TYPE_CHECKING:
+    from personalize_local.s3_data import S3Reader
     from personalize_local.serving import Serving
 
-DATA_LOCATION_PATTERN = re.compile(r"(s3|http|https)://.+")
 MAX_IMPORT_JOBS_IN_FLIGHT = 5
 
 
 class ImportJobOps(Handlers):
-    def __init__(self, *args: Any, serving: Serving) -> None:
+    def __init__(self, *args: Any, serving: Serving, s3: S3Reader) -> None:
         super().__init__(*args)
         self.serving = serving
-        self._s3 = None
+        self.s3 = s3
         self.lifecycle.set_work(IMPORT_JOB, self.run_import)
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = resource_name(params, "jobName")
         dataset = self.get(DATASET, required(params, "datasetArn"))
-        location = (required(params, "dataSource") or {}).get("dataLocation") or ""
-        if len(location) > 256 or not DATA_LOCATION_PATTERN.fullmatch(location):
-            raise errors.InvalidInputError(f"dataSource.dataLocation {location!r} must look like s3://bucket/key")
+        location = data_location(params)
         role = role_arn(params)
         mode = params.get("importMode") or "FULL"
         if mode not in ("FULL", "INCREMENTAL"):
@@ -92,7 +96,7 @@ class ImportJobOps(Handlers):
         dataset = self.get(DATASET, job["datasetArn"])
         dataset_type = SERVICE_DATASET_TYPES[dataset["datasetType"].lower()]
         fields = parse_schema(self.get(SCHEMA, dataset["schemaArn"])["schema"])
-        sources = self._read_sources(job["dataSource"]["dataLocation"])
+        sources = self.s3.read(job["dataSource"]["dataLocation"], suffix=".csv")
         frames = [validate_csv(text, fields, source=uri) for uri, text in sources]
         new = pd.concat(frames, ignore_index=True)
         check_import_size(dataset_type, len(new), [uri for uri, _ in sources])
@@ -101,56 +105,5 @@ class ImportJobOps(Handlers):
         )
         self.store.write_bulk(dataset["datasetArn"], merged)
         self.store.update(DATASET, dataset["datasetArn"], _hasBulk=True)
-        with self.store.lock:
-            group = self.store.get(DATASET_GROUP, dataset["datasetGroupArn"])
-            if group is not None:
-                self.store.update(
-                    DATASET_GROUP, group["datasetGroupArn"], _dataVersion=group.get("_dataVersion", 0) + 1
-                )
+        self.count_data_change(dataset["datasetGroupArn"])
         self.serving.group_data_changed(dataset["datasetGroupArn"])
-
-    def _s3_client(self):
-        if self._s3 is None:
-            import boto3
-
-            session = boto3.session.Session()
-            kwargs: dict[str, Any] = {"endpoint_url": self.settings.s3_endpoint}
-            if session.get_credentials() is None:
-                # A local S3 accepts any key; real S3 gets the usual credential chain.
-                kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-            kwargs["region_name"] = session.region_name or self.settings.default_region
-            self._s3 = session.client("s3", **kwargs)
-        return self._s3
-
-    def _read_sources(self, location: str) -> list[tuple[str, str]]:
-        """[(s3 uri, text)] for one object, or every .csv under a folder location."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        match = re.fullmatch(r"s3://([^/]+)/?(.*)", location)
-        if not match:
-            raise WorkFailed(f"Only s3:// data locations are supported locally, got {location}")
-        bucket, key = match.groups()
-        s3 = self._s3_client()
-        try:
-            if key and not key.endswith("/"):
-                keys = [key]
-            else:
-                keys = []
-                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-                    keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(".csv"))
-                if not keys:
-                    raise WorkFailed(f"No CSV files found at {location}")
-            sources = []
-            for object_key in sorted(keys):
-                uri = f"s3://{bucket}/{object_key}"
-                body = s3.get_object(Bucket=bucket, Key=object_key)["Body"].read()
-                try:
-                    sources.append((uri, body.decode("utf-8")))
-                except UnicodeDecodeError as exc:
-                    line = body[: exc.start].count(b"\n") + 1
-                    raise WorkFailed(f"{uri} line {line}: the file is not valid UTF-8") from exc
-            return sources
-        except (ClientError, BotoCoreError) as exc:
-            raise WorkFailed(
-                f"Insufficient privileges for accessing data in Amazon S3 or data not found at {location}: {exc}"
-            ) from exc

@@ -2,8 +2,8 @@
 
 :class:`ResourceAccess` finds records (ResourceNotFoundException when missing), a dataset group's dataset of one
 type and its interactions. :class:`Handlers`, the base of every ``ops_*`` module's class, adds what control-plane
-handlers need: ARNs in the caller's region, creation through the status engine, and Describe and List done once
-for every kind from the kinds table.
+handlers need: ARNs in the caller's region, creation through the status engine, Describe and List done once for
+every kind from the kinds table, and counting a change of a dataset group's data (serving's caches are keyed by it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from personalize_local import errors
-from personalize_local.kinds import DATASET, DELETING, KINDS
+from personalize_local.kinds import DATASET, DATASET_GROUP, DELETING, KINDS
 from personalize_local.lifecycle import Lifecycle
 from personalize_local.state import StateStore
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 ROLE_ARN_PATTERN = re.compile(r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+DATA_LOCATION_PATTERN = re.compile(r"(s3|http|https)://.+")
 MAX_RESULTS_DEFAULT = 100
 #: datasetType as CreateDataset takes it (any case) → as the service shows it.
 SERVICE_DATASET_TYPES = {"interactions": "Interactions", "users": "Users", "items": "Items"}
@@ -56,6 +57,14 @@ def role_arn(params: dict[str, Any]) -> str | None:
     if role and not ROLE_ARN_PATTERN.fullmatch(role):
         raise errors.InvalidInputError(f"roleArn {role!r} is not an IAM role ARN")
     return role
+
+
+def data_location(params: dict[str, Any]) -> str:
+    """dataSource.dataLocation, checked against the API model's pattern and length."""
+    location = (required(params, "dataSource") or {}).get("dataLocation") or ""
+    if len(location) > 256 or not DATA_LOCATION_PATTERN.fullmatch(location):
+        raise errors.InvalidInputError(f"dataSource.dataLocation {location!r} must look like s3://bucket/key")
+    return location
 
 
 class ResourceAccess:
@@ -113,6 +122,13 @@ class Handlers(ResourceAccess):
 
     def create_resource(self, kind: str, arn: str, record: dict[str, Any]) -> None:
         self.lifecycle.create(kind, arn, record)
+
+    def count_data_change(self, group_arn: str) -> None:
+        """The group's data changed (an import, a deletion): serving builds new indexes for the next data version."""
+        with self.store.lock:
+            group = self.store.get(DATASET_GROUP, group_arn)
+            if group is not None:
+                self.store.update(DATASET_GROUP, group_arn, _dataVersion=group.get("_dataVersion", 0) + 1)
 
     def describe_resource(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         spec = KINDS[kind]

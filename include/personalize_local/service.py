@@ -5,11 +5,11 @@ operation. Each handler takes the request's JSON members and returns the respons
 :class:`~personalize_local.errors.ServiceError` with the service's error code. The parts:
 
 - ``ops_*`` modules: the control-plane handlers, one module per resource kind (schemas, dataset groups and datasets,
-  import jobs, solutions with their versions and recipes, campaigns, event trackers, filters);
+  import jobs, data deletion jobs, solutions with their versions and recipes, campaigns, event trackers, filters);
 - :mod:`~personalize_local.kinds` and :mod:`~personalize_local.lifecycle`: the table of resource kinds and the
   status engine that moves resources through the service's statuses on a scheduler (``status_delay`` seconds per
-  step), runs import and training work on their own worker threads so the API stays responsive, and on start
-  resumes what was in flight when the endpoint stopped;
+  step), runs import, deletion and training work on their own worker threads so the API stays responsive, and on
+  start resumes what was in flight when the endpoint stopped;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
   control plane notifies when what a campaign serves changes.
 """
@@ -25,12 +25,14 @@ from typing import Any
 from personalize_local import errors
 from personalize_local.lifecycle import Lifecycle
 from personalize_local.ops_campaigns import CampaignOps
+from personalize_local.ops_data_deletion import DataDeletionJobOps
 from personalize_local.ops_datasets import DatasetGroupOps, DatasetOps
 from personalize_local.ops_event_trackers import EventTrackerOps
 from personalize_local.ops_filters import FilterOps
 from personalize_local.ops_imports import ImportJobOps
 from personalize_local.ops_schemas import SchemaOps
 from personalize_local.ops_solutions import SolutionOps
+from personalize_local.s3_data import S3Reader
 from personalize_local.serving import Serving
 from personalize_local.state import Scheduler, StateStore
 
@@ -60,7 +62,9 @@ class PersonalizeService:
         self.schemas = SchemaOps(*parts)
         self.dataset_groups = DatasetGroupOps(*parts)
         self.datasets = DatasetOps(*parts)
-        self.import_jobs = ImportJobOps(*parts, serving=self.serving)
+        self.s3 = S3Reader(settings)
+        self.import_jobs = ImportJobOps(*parts, serving=self.serving, s3=self.s3)
+        self.data_deletion_jobs = DataDeletionJobOps(*parts, serving=self.serving, s3=self.s3)
         self.solutions = SolutionOps(*parts)
         self.campaigns = CampaignOps(*parts, serving=self.serving)
         self.event_trackers = EventTrackerOps(*parts)
@@ -91,6 +95,9 @@ class PersonalizeService:
             "CreateDatasetImportJob": self.import_jobs.create,
             "DescribeDatasetImportJob": self.import_jobs.describe,
             "ListDatasetImportJobs": self.import_jobs.list,
+            "CreateDataDeletionJob": self.data_deletion_jobs.create,
+            "DescribeDataDeletionJob": self.data_deletion_jobs.describe,
+            "ListDataDeletionJobs": self.data_deletion_jobs.list,
             "CreateSolution": self.solutions.create,
             "DescribeSolution": self.solutions.describe,
             "ListSolutions": self.solutions.list,

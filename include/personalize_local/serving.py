@@ -2,7 +2,8 @@
 
 A campaign's requests are scored by a :class:`~personalize_local.recommender.ServingIndex` built from its solution
 version's model, the group's Items and Users data and its live interaction history; indexes are cached per (version,
-group data version), so an import makes the next request use the new data. Histories take streamed events at once,
+group data version), so an import or a data deletion makes the next request use the new data (a deletion also takes
+the users out of the models first, so they are served as users never seen). Histories take streamed events at once,
 which is how PutEvents changes recommendations before any retraining. The control plane tells serving when what a
 campaign serves changes (:meth:`Serving.campaign_changed`, :meth:`Serving.group_data_changed`), and serving loads
 the model then, so the first request does not wait for it.
@@ -52,7 +53,7 @@ class Serving(ResourceAccess):
         self.warm([campaign_arn])
 
     def group_data_changed(self, group_arn: str) -> None:
-        """An import changed the group's data: campaigns of the group get their new indexes now, not on a request."""
+        """An import or a deletion changed the group's data: its campaigns get new indexes now, not on a request."""
         versions = {
             v["solutionVersionArn"] for v in self.store.all(SOLUTION_VERSION) if v["datasetGroupArn"] == group_arn
         }

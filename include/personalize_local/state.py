@@ -7,7 +7,8 @@ Layout of the data directory::
     datasets/<key>/events.csv           interactions streamed by PutEvents (Interactions datasets only)
     models/<key>.npz                    a trained solution version
 
-Writes go to a temporary file that replaces the old one, so a crash never leaves half a file behind. A
+Writes go to a temporary file that replaces the old one (data files flushed to disk first), so a crash never leaves
+half a file behind; PutEvents appends to ``events.csv``, which a data deletion rewrites with appends held off. A
 ``Scheduler`` runs the delayed status steps that make resources move asynchronously as in the service.
 """
 
@@ -112,10 +113,7 @@ class StateStore:
         return pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
 
     def write_bulk(self, dataset_arn: str, frame: pd.DataFrame) -> None:
-        path = self.dataset_dir(dataset_arn) / "bulk.csv"
-        tmp = path.with_name("bulk.csv.tmp")
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-        os.replace(tmp, path)
+        _atomic_write_csv(self.dataset_dir(dataset_arn) / "bulk.csv", frame)
 
     def append_events(self, dataset_arn: str, rows: list[dict[str, str]]) -> None:
         path = self.dataset_dir(dataset_arn) / "events.csv"
@@ -135,6 +133,34 @@ class StateStore:
             if not path.exists():
                 return None
             return pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
+
+    def remove_events(self, dataset_arn: str, select: Callable[[pd.DataFrame], pd.Series]) -> int:
+        """Rewrite the events file without the rows ``select`` marks; the number removed.
+
+        PutEvents waits meanwhile, so no event streamed during the rewrite is lost.
+        """
+        import pandas as pd
+
+        path = self.dataset_dir(dataset_arn) / "events.csv"
+        with self._events_lock:
+            if not path.exists():
+                return 0
+            events = pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
+            removed = select(events)
+            count = int(removed.sum())
+            if count:
+                _atomic_write_csv(path, events[~removed])
+            return count
+
+
+def _atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        frame.to_csv(handle, index=False, lineterminator="\n")
+        # On disk before it replaces the old file: after a power loss the file is the old one or the new one.
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _atomic_write(path: Path, text: str) -> None:

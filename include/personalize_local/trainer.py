@@ -126,6 +126,29 @@ class TrainedModel:
                 user_items_weights=data["user_items_weights"],
             )
 
+    def without_users(self, user_ids: set[str]) -> TrainedModel:
+        """The model with these users' rows (factors and training interactions) taken out; itself if it has none.
+
+        Item factors and popularity keep what the users contributed, as any aggregate would: what identifies a user
+        is her own row, and without it she is a user the model has never seen.
+        """
+        import numpy as np
+
+        drop = np.isin(self.user_ids.astype(str), list(user_ids))
+        if not drop.any():
+            return self
+        keep = ~drop
+        counts = np.diff(self.user_items_indptr)
+        keep_entries = np.repeat(keep, counts)
+        return replace(
+            self,
+            user_ids=self.user_ids[keep],
+            user_factors=self.user_factors[keep],
+            user_items_indptr=np.concatenate(([0], np.cumsum(counts[keep]))).astype(self.user_items_indptr.dtype),
+            user_items_indices=self.user_items_indices[keep_entries],
+            user_items_weights=self.user_items_weights[keep_entries],
+        )
+
 
 def prepare_interactions(
     bulk: pd.DataFrame | None, events: pd.DataFrame | None, session_links: dict[str, str]

@@ -15,12 +15,14 @@ from personalize_local.kinds import (
     CAMPAIGN,
     CREATE_FAILED,
     CREATE_IN_PROGRESS,
+    DATA_DELETION_JOB,
     DATASET,
     DATASET_GROUP,
     DELETE_PENDING,
     EVENT_TRACKER,
     FILTER,
     IMPORT_JOB,
+    JOB_IN_PROGRESS,
     KINDS,
     SCHEMA,
     SOLUTION,
@@ -94,6 +96,40 @@ def test_work_runs_on_the_kinds_pool_and_its_failure_is_the_reason(
     assert ran_in[0].startswith(f"personalize-{KINDS[IMPORT_JOB].pool}")
 
 
+def test_a_job_moves_through_the_job_statuses_and_shows_its_results_with_completed(engine: Lifecycle) -> None:
+    seen = []
+
+    def work(arn: str) -> dict[str, int]:
+        seen.append(status(engine, DATA_DELETION_JOB, arn))
+        return {"numDeleted": 3}
+
+    engine.set_work(DATA_DELETION_JOB, work)
+    engine.create(DATA_DELETION_JOB, "job", {"datasetGroupArn": "g"})
+    assert status(engine, DATA_DELETION_JOB, "job") == "PENDING"
+    wait_until(lambda: status(engine, DATA_DELETION_JOB, "job") == "COMPLETED")
+    assert seen == ["IN_PROGRESS"]
+    assert engine.store.get(DATA_DELETION_JOB, "job")["numDeleted"] == 3
+
+    def fail(arn: str) -> None:
+        raise WorkFailed("s3://b/users.csv line 3: empty USER_ID")
+
+    engine.set_work(DATA_DELETION_JOB, fail)
+    engine.create(DATA_DELETION_JOB, "bad", {"datasetGroupArn": "g"})
+    wait_until(lambda: status(engine, DATA_DELETION_JOB, "bad") == "FAILED")
+    assert engine.store.get(DATA_DELETION_JOB, "bad")["failureReason"] == "s3://b/users.csv line 3: empty USER_ID"
+
+
+def test_only_unfinished_jobs_keep_their_parent_from_being_deleted() -> None:
+    jobs, trackers = KINDS[DATA_DELETION_JOB], KINDS[EVENT_TRACKER]
+    assert [jobs.holds_parent({"status": s}) for s in ("PENDING", "IN_PROGRESS", "COMPLETED", "FAILED")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert trackers.holds_parent({"status": ACTIVE})
+
+
 def test_an_update_applies_only_at_active_or_fails_with_its_reason(engine: Lifecycle) -> None:
     heard = []
     engine.set_update(CAMPAIGN, lambda record, update: {"solutionVersionArn": update["solutionVersionArn"]})
@@ -123,12 +159,16 @@ def test_resume_restarts_what_was_in_flight_and_finishes_deletes(tmp_path: Path)
     store.put(DATASET_GROUP, {"status": CREATE_IN_PROGRESS}, "g")
     store.put(SOLUTION_VERSION, {"status": DELETE_PENDING}, "v")
     store.put(DATASET, {"status": ACTIVE, "latestDatasetUpdate": {"status": "CREATE PENDING", "schemaArn": "s2"}}, "d")
+    store.put(DATA_DELETION_JOB, {"status": JOB_IN_PROGRESS}, "job")
     scheduler = Scheduler()
     engine = Lifecycle(StateStore(tmp_path), scheduler, DELAY)
     engine.set_update(DATASET, lambda record, update: {"schemaArn": update["schemaArn"]})
+    engine.set_work(DATA_DELETION_JOB, lambda arn: {"numDeleted": 0})
     try:
         engine.resume()
         assert status(engine, DATASET_GROUP, "g") == "CREATE PENDING"
+        assert status(engine, DATA_DELETION_JOB, "job") == "PENDING"
+        wait_until(lambda: status(engine, DATA_DELETION_JOB, "job") == "COMPLETED")
         wait_until(lambda: status(engine, DATASET_GROUP, "g") == ACTIVE)
         wait_until(lambda: engine.store.get(SOLUTION_VERSION, "v") is None)
         wait_until(lambda: engine.store.get(DATASET, "d").get("schemaArn") == "s2")
@@ -153,6 +193,7 @@ API_NAMES = {
     DATASET_GROUP: "DatasetGroup",
     DATASET: "Dataset",
     IMPORT_JOB: "DatasetImportJob",
+    DATA_DELETION_JOB: "DataDeletionJob",
     SOLUTION: "Solution",
     SOLUTION_VERSION: "SolutionVersion",
     CAMPAIGN: "Campaign",
@@ -188,9 +229,9 @@ def test_every_dispatched_operation_is_a_personalize_operation(api_model, tmp_pa
         operations = service._operations()
     finally:
         service.close()
-    assert len(operations) == 39
+    assert len(operations) == 42
     assert set(operations) <= set(api_model.operation_names)
 
 
 def test_a_dataset_group_is_deleted_after_its_children() -> None:
-    assert children_of(DATASET_GROUP) == [DATASET, SOLUTION, EVENT_TRACKER, FILTER]
+    assert children_of(DATASET_GROUP) == [DATASET, DATA_DELETION_JOB, SOLUTION, EVENT_TRACKER, FILTER]
