@@ -20,10 +20,12 @@ The run, in order (each source is streamed in chunks of ``settings.chunk_rows``)
 
 The rules themselves live in ``pulla_personalize.rules``, one module per source, in the order they run; this
 module streams the sources through them, spills, counts and gates. A row counts under the first rule it breaks
-(see ``quarantine.Verdicts``), so every source row is counted exactly once. Everything is written into a
-temporary folder beside ``out_dir``; report.json, rejects/ and data_docs/ are always moved into ``out_dir``, the
-three CSVs only when the gate passes. Memory: one chunk, one bucket, plus small per-key state (member statuses,
-the product catalogue, one count per user).
+(see ``quarantine.Verdicts``), so every source row is counted exactly once. An interaction older than the
+retention limit (``settings.interactions_retention_days`` before the window end) is excluded by its source's
+rules in steps 3-4, before it is spilled, however long the window. Everything is written into a temporary folder
+beside ``out_dir``; report.json, rejects/ (no personal data: ``quarantine.PERSONAL_COLUMNS``) and data_docs/ are
+always moved into ``out_dir``, the three CSVs only when the gate passes. Memory: one chunk, one bucket, plus small
+per-key state (member statuses, the product catalogue, one count per user).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ from pulla_personalize.quality import (
 )
 from pulla_personalize.quarantine import Accounting, RejectsWriter, Verdicts
 from pulla_personalize.queries import load_query
-from pulla_personalize.rules.interactions import duplicate_interactions
+from pulla_personalize.rules.interactions import duplicate_interactions, retention_start
 from pulla_personalize.rules.members import member_rules
 from pulla_personalize.rules.order_lines import order_line_rules
 from pulla_personalize.rules.products import Catalogue, product_rules
@@ -226,7 +228,10 @@ class _ExportRun:
         self.settings = settings
         self.staging = staging
         self.accounting = Accounting()
-        self.rejects = RejectsWriter(staging / REJECTS_DIR)
+        # Ages on the window's last local day, as the member rules compute AGE: what rejects/ keeps of a birth date.
+        self.rejects = RejectsWriter(
+            staging / REJECTS_DIR, ages_on=window.end_date_local(), earliest_birth_date=settings.earliest_birth_date
+        )
         spill = staging / "spill"
         spill.mkdir()
         self.session_events = _Buckets(spill, "session-events", settings.spill_buckets)
@@ -244,6 +249,7 @@ class _ExportRun:
             earliest=int(settings.earliest_timestamp.timestamp()),
             window_start=window.start_seconds,
             window_end=window.end_seconds,
+            retained_from=retention_start(window.end, window.time_zone, settings.interactions_retention_days),
         )
         # The queries in the order the run reads them; on PostgreSQL a child process per lane reads ahead. They start
         # first: the first rows are the critical path, GX has until the end of the run.

@@ -40,6 +40,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help=f"events per minute above which a session is a bot (default {field_default('bot_events_per_minute'):g})",
     )
     parser.add_argument(
+        "--retention-days",
+        type=int,
+        default=None,
+        help="interactions older than the window end minus this many days are never exported (default "
+        f"{field_default('interactions_retention_days')}; Airflow runs take retention.interactions_days of the "
+        "pipeline configuration)",
+    )
+    parser.add_argument(
         "--chunk-rows",
         type=int,
         default=None,
@@ -72,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error(f"unknown time zone {args.source_time_zone!r}")
     overrides = {
         name: value
-        for name, value in (("bot_events_per_minute", args.bot_events_per_minute), ("chunk_rows", args.chunk_rows))
+        for name, value in (
+            ("bot_events_per_minute", args.bot_events_per_minute),
+            ("interactions_retention_days", args.retention_days),
+            ("chunk_rows", args.chunk_rows),
+        )
         if value is not None
     }
     try:

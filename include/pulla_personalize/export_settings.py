@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pulla_personalize import SCHEMAS_DIR
-from pulla_personalize.pipeline_config import configured_time_zone
+from pulla_personalize.pipeline_config import RetentionConfig, configured_time_zone
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class ExportSettings:
     #: A session whose events per minute (count / its span in minutes, the span counted as at least one minute)
     #: exceeds this is a bot. People browsing a shop stay far below one event every two seconds.
     bot_events_per_minute: float = 30.0
+    #: Interactions whose TIMESTAMP is older than the window end minus this many days (local calendar days) are
+    #: never exported, however long the window: rule beyond_retention. The default is the configuration's
+    #: ``retention.interactions_days`` default; the Airflow glue passes the configured value.
+    interactions_retention_days: int = RetentionConfig.interactions_days
     #: Rows fetched and transformed at a time; peak memory follows this, not the window. Per-chunk overheads
     #: (a pandas operation, a spill part per bucket) dominate below ~100k rows.
     chunk_rows: int = 200_000
@@ -57,7 +61,7 @@ class ExportSettings:
     def __post_init__(self) -> None:
         if self.bot_events_per_minute <= 0:
             raise ValueError(f"bot_events_per_minute must be positive, got {self.bot_events_per_minute}")
-        for name in ("chunk_rows", "spill_buckets", "validation_batch_rows"):
+        for name in ("interactions_retention_days", "chunk_rows", "spill_buckets", "validation_batch_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 

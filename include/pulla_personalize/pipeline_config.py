@@ -11,7 +11,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,6 +99,18 @@ class NotificationConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long data is kept (the ``retention`` section; each key optional, with these defaults)."""
+
+    #: Interactions whose TIMESTAMP is older than the window end minus this many days are never exported, however
+    #: long the window (``ExportSettings.interactions_retention_days``; rule beyond_retention).
+    interactions_days: int = 730
+    #: Days a run's archive (``runs/window=<label>/``: CSVs, report, rejects, Data Docs) stays on S3 before the
+    #: bucket's lifecycle rule deletes it.
+    run_archive_days: int = 90
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     time_zone: str
@@ -108,6 +120,7 @@ class PipelineConfig:
     bot_events_per_minute: float
     min_ratios: dict[str, float]
     notifications: NotificationConfig
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def _number_text(value: float) -> str:
@@ -182,6 +195,25 @@ def _time_zone(read: _Reader, data: Mapping[str, Any]) -> str:
     return time_zone
 
 
+def _retention(read: _Reader, data: Mapping[str, Any]) -> RetentionConfig:
+    """The ``retention`` section: whole numbers of days, at least 1; a missing key takes its default. An unknown
+    key fails: a misspelt one would otherwise keep data for the default time without a word."""
+    section = data.get("retention") or {}
+    if not isinstance(section, Mapping):
+        raise read.fail("retention", "must be a mapping of keys to values")
+    known = [one.name for one in fields(RetentionConfig)]
+    unknown = sorted(str(key) for key in section if key not in known)
+    if unknown:
+        raise read.fail("retention", f"unknown keys {unknown} (known: {', '.join(known)})")
+    defaults = RetentionConfig()
+    return RetentionConfig(
+        **{
+            name: int(read.number(section, name, f"retention.{name}", 1, default=getattr(defaults, name), whole=True))
+            for name in known
+        }
+    )
+
+
 def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
     """Checks the parsed YAML ``data`` and builds the configuration; ``path`` only names the file in errors."""
     read = _Reader(path)
@@ -245,6 +277,7 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
     slack_conn = read.text(
         notifications, "slack_webhook_conn_id", "notifications.slack_webhook_conn_id", optional=channel != "slack"
     )
+    retention = _retention(read, data)
 
     return PipelineConfig(
         path=path,
@@ -296,6 +329,7 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
             name: read.number(min_ratios, name, f"quality_gate.min_ratios.{name}", 0.0001) for name in min_ratios
         },
         notifications=NotificationConfig(channel=channel, smtp_to=tuple(smtp_to), slack_webhook_conn_id=slack_conn),
+        retention=retention,
     )
 
 

@@ -226,11 +226,20 @@ class GateResult:
 
 @dataclass(frozen=True)
 class Bounds:
-    """Allowed epoch-second ranges: interactions inside the window, creation times from earliest to window end."""
+    """Allowed epoch-second ranges: interactions inside the window and not older than the retention limit,
+    creation times from earliest to window end."""
 
     earliest: int
     window_start: int
     window_end: int
+    #: The oldest TIMESTAMP an interaction may have (``rules.interactions.retention_start``); None: no limit.
+    retained_from: int | None = None
+
+    @property
+    def interactions_from(self) -> int:
+        """The first second an exported interaction may have: the window start, or the retention limit when the
+        window reaches further back."""
+        return max(self.window_start, self.retained_from if self.retained_from is not None else self.window_start)
 
 
 def _lengths(gxe: Any, column: str, limit: int, severity: str = BLOCKING) -> Any:
@@ -258,7 +267,7 @@ def interactions_expectations(fields: list[str], settings: ExportSettings, bound
         gxe.ExpectColumnValuesToBeInSet(column="EVENT_TYPE", value_set=list(transform.EVENT_TYPES), severity=BLOCKING),
         gxe.ExpectColumnValuesToBeInSet(column="DEVICE", value_set=list(transform.DEVICES), severity=BLOCKING),
         gxe.ExpectColumnValuesToBeBetween(
-            column="TIMESTAMP", min_value=bounds.window_start, max_value=bounds.window_end - 1, severity=BLOCKING
+            column="TIMESTAMP", min_value=bounds.interactions_from, max_value=bounds.window_end - 1, severity=BLOCKING
         ),
         gxe.ExpectColumnValuesToBeBetween(column="EVENT_VALUE", min_value=0, severity=BLOCKING),
         _lengths(gxe, "USER_ID", settings.max_id_length),

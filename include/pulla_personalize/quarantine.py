@@ -3,8 +3,9 @@
 A chunk's rows get a ``Verdicts`` object; each rule marks the rows it catches, and only the first verdict a row
 gets counts, so a source row is counted exactly once whatever the number of rules it breaks. ``Accounting`` adds
 the verdicts up per source kind (``order_items``, ``web_logs``, ``members``, ``products``) and checks the balance
-``source_rows = exported + Σ excluded + Σ quarantined``. ``RejectsWriter`` appends quarantined rows, with their
-original values, the reason and the offending column, to ``rejects/<source>.csv``.
+``source_rows = exported + Σ excluded + Σ quarantined``. ``RejectsWriter`` appends quarantined rows, with the
+reason and the offending column, to ``rejects/<source>.csv``: their original values, except that a personal
+column (``PERSONAL_COLUMNS``) holds only what the rules needed of it, so the run archive carries no personal data.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from pulla_personalize import transform
+
 SOURCE_KINDS = ("order_items", "web_logs", "members", "products")
 
 #: Named exclusion rules: rows that are fine but must not reach Personalize.
@@ -35,6 +38,8 @@ EXCLUSION_RULES = {
     "duplicate_interaction": "same user, item, event type and second as an interaction already exported",
     "outside_window": "the query returned a row whose time is outside the window (it belongs to another window;"
     " SQLite compares text timestamps as text, so a row stored without fractions can sit on the boundary)",
+    "beyond_retention": "interaction older than the retention limit (the window end minus"
+    " interactions_retention_days), however long the window",
 }
 
 #: Quarantine reasons: rows that cannot be exported as they are; they go to rejects/<source>.csv.
@@ -61,6 +66,21 @@ QUARANTINE_REASONS = {
 
 QUARANTINED = "quarantined"
 EXCLUDED = "excluded"
+
+#: What a personal column holds in rejects/ instead of its value.
+BIRTH_DATE, CONTACT = "birth_date", "contact"
+#: The columns that hold personal data, should a source query return them (members.sql selects birth_date alone;
+#: names, e-mails and phones stay in the database), and what the run archive keeps of each: a birth date becomes
+#: the age the member rules judge it by (``archived_birth_dates``), contact data only whether it was there.
+PERSONAL_COLUMNS = {
+    "birth_date": BIRTH_DATE,
+    "name": CONTACT,
+    "email": CONTACT,
+    "phone": CONTACT,
+    "address": CONTACT,
+}
+#: A personal value that was there, in place of the value.
+PRESENT = "present"
 
 
 class Verdicts:
@@ -175,15 +195,48 @@ def render_original(value: Any) -> str:
     return str(value)
 
 
+def archived_birth_dates(values: pd.Series, on: dt.date, earliest: str) -> list[str]:
+    """Birth dates as rejects/ keeps them: the age on ``on`` (the window's last local day, as AGE is computed),
+    ``out of range (age N)`` or ``out of range (after the window's last day)`` outside the range the member rules
+    allow, "present" for a value that is not a readable date, empty for none. Never the date itself."""
+    born, unreadable = transform.parse_dates(values)
+    ages = transform.age_at(born, on).astype(object).tolist()
+    out_of_range = transform.birth_dates_out_of_range(born, on, earliest).tolist()
+    after_on = (born > pd.Timestamp(on)).fillna(False).astype(bool).tolist()
+    texts = []
+    for age, bad, outside, future in zip(ages, unreadable.tolist(), out_of_range, after_on, strict=True):
+        if bad:
+            texts.append(PRESENT)
+        elif age is None or age is pd.NA:
+            texts.append("")
+        elif future:
+            texts.append("out of range (after the window's last day)")
+        elif outside:
+            texts.append(f"out of range (age {age})")
+        else:
+            texts.append(str(age))
+    return texts
+
+
+def archived_contacts(values: pd.Series) -> list[str]:
+    """Contact data as rejects/ keeps it: "present", or empty when there was none."""
+    return np.where(transform.missing(values).to_numpy(), "", PRESENT).tolist()
+
+
 class RejectsWriter:
     """Appends quarantined rows to ``<folder>/<source>.csv``: reason, column, then the source's own columns.
 
-    Invalid UTF-8 from the source (kept as lone surrogates) is written as backslash escapes, so the file itself
-    stays valid UTF-8 and still shows the bad bytes.
+    Values are written as the source had them, but a column of ``PERSONAL_COLUMNS`` (the offending one included)
+    holds only what the rules needed: a birth date its age on ``ages_on`` (``archived_birth_dates``, with the
+    range from ``earliest_birth_date``), contact data "present" or nothing. Invalid UTF-8 from the source (kept
+    as lone surrogates) is written as backslash escapes, so the file itself stays valid UTF-8 and still shows the
+    bad bytes.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, ages_on: dt.date, earliest_birth_date: str) -> None:
         self.folder = folder
+        self.ages_on = ages_on
+        self.earliest_birth_date = earliest_birth_date
         self._files: dict[str, tuple[IO[str], Any]] = {}
 
     def write(self, source: str, chunk: pd.DataFrame, verdicts: Verdicts) -> None:
@@ -197,9 +250,19 @@ class RejectsWriter:
             writer.writerow(["reason", "column", *chunk.columns])
             self._files[source] = (handle, writer)
         _, writer = self._files[source]
-        rows = chunk.loc[mask].itertuples(index=False, name=None)
-        for reason, column, row in zip(verdicts.reason[mask], verdicts.column[mask], rows, strict=True):
-            writer.writerow([reason, column, *(render_original(value) for value in row)])
+        rows = chunk.loc[mask]
+        columns = [self._archived(name, rows.iloc[:, position]) for position, name in enumerate(rows.columns)]
+        for reason, column, *values in zip(verdicts.reason[mask], verdicts.column[mask], *columns, strict=True):
+            writer.writerow([reason, column, *values])
+
+    def _archived(self, name: str, values: pd.Series) -> list[str]:
+        """One column of quarantined rows as rejects/ keeps it."""
+        kind = PERSONAL_COLUMNS.get(str(name).strip().lower())
+        if kind == BIRTH_DATE:
+            return archived_birth_dates(values, self.ages_on, self.earliest_birth_date)
+        if kind == CONTACT:
+            return archived_contacts(values)
+        return [render_original(value) for value in values]
 
     def close(self) -> None:
         for handle, _ in self._files.values():

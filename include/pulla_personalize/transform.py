@@ -527,6 +527,12 @@ def age_at(birth_dates: pd.Series, on: dt.date) -> pd.Series:
     return (years - before_birthday.astype("Int64")).astype("Int64")
 
 
+def birth_dates_out_of_range(born: pd.Series, on: dt.date, earliest: str) -> np.ndarray:
+    """Birth dates (``parse_dates`` output) before ``earliest`` or after ``on``: a typo in the source, not an age."""
+    outside = (born < pd.Timestamp(earliest)) | (born > pd.Timestamp(on))
+    return (born.notna() & outside).fillna(False).to_numpy(dtype=bool)
+
+
 def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates (strings, dates or date-times) → (datetime64 at midnight, mask of unparseable ones)."""
     parsed, bad = parse_local_datetimes(values)

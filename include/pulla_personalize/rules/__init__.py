@@ -7,7 +7,8 @@ reason) and returns the cleaned rows with their ``quarantine.Verdicts``:
 - ``products``: products with their options → the catalogue and its Items records;
 - ``web_logs``: web log rows, then whole sessions (bots, stitching via session_logins, the member rules);
 - ``order_lines``: order lines → purchases;
-- ``interactions``: every source's interactions together (duplicates across sources);
+- ``interactions``: the rules of every interaction whatever its source: retention (applied by ``web_logs`` and
+  ``order_lines`` as soon as a row's time is known) and duplicates across sources (where the sources meet);
 - ``common``: the id and categorical-text rules all of them share; ``sizes``: the cup and band vocabularies.
 
 The rule names and reason codes are defined, with their meaning, in ``quarantine.EXCLUSION_RULES`` and

@@ -75,12 +75,8 @@ def member_rules(
     # birth_date: bad_timestamp when unreadable, timestamp_out_of_range before earliest_birth_date or after ``on``.
     born, bad_birth = transform.parse_dates(chunk["birth_date"])
     verdicts.quarantine(bad_birth, "bad_timestamp", "birth_date")
-    earliest_birth = pd.Timestamp(settings.earliest_birth_date)
-    verdicts.quarantine(
-        (born.notna() & ((born < earliest_birth) | (born > pd.Timestamp(on)))).to_numpy(),
-        "timestamp_out_of_range",
-        "birth_date",
-    )
+    out_of_range = transform.birth_dates_out_of_range(born, on, settings.earliest_birth_date)
+    verdicts.quarantine(out_of_range, "timestamp_out_of_range", "birth_date")
     # cup_size: the text reasons, categorical_too_long, then unknown_size outside sizes.CUP_SIZES (any case, trimmed).
     quarantine_categorical_problems(verdicts, chunk, "cup_size", settings)
     verdicts.quarantine(transform.cup_size_problems(chunk["cup_size"]), "unknown_size", "cup_size")

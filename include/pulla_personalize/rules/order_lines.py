@@ -16,6 +16,7 @@ from pulla_personalize import transform
 from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.quarantine import Verdicts
 from pulla_personalize.rules.common import quarantine_id_problems
+from pulla_personalize.rules.interactions import beyond_retention
 from pulla_personalize.rules.members import member_event_rules
 
 if TYPE_CHECKING:
@@ -40,8 +41,8 @@ def order_line_rules(
 ) -> OrderLineRows:
     """Runs the order line rules on one chunk of the order_lines query.
 
-    ``bounds`` gives earliest, window_start and window_end; ``member_statuses`` is the member id → status of
-    ``members.member_rules``, ``product_ids`` is ``Catalogue.known_ids()``.
+    ``bounds`` gives earliest, window_start, window_end and retained_from; ``member_statuses`` is the member id
+    → status of ``members.member_rules``, ``product_ids`` is ``Catalogue.known_ids()``.
     """
     verdicts = Verdicts(len(chunk))
     # order_item_id, order_id, member_id, product_id: missing_id, the text reasons, id_too_long.
@@ -53,11 +54,12 @@ def order_line_rules(
         verdicts.exclude((rules == rule).to_numpy(dtype=bool, na_value=False), rule)
     # ordered_at: bad_timestamp when missing, unreadable or a local time that does not exist,
     # timestamp_out_of_range before the earliest timestamp; outside_window when the query returned a line of
-    # another window.
+    # another window; beyond_retention when older than the retention limit (a window longer than the retention).
     seconds, bad_time = transform.local_to_epoch_seconds(chunk["ordered_at"], settings.source_time_zone)
     verdicts.quarantine(bad_time | seconds.isna().to_numpy(), "bad_timestamp", "ordered_at")
     verdicts.quarantine((seconds < bounds.earliest).fillna(False).to_numpy(), "timestamp_out_of_range", "ordered_at")
     verdicts.exclude(transform.outside(seconds, bounds.window_start, bounds.window_end).to_numpy(), "outside_window")
+    verdicts.exclude(beyond_retention(seconds, bounds), "beyond_retention")
     # channel: unknown_channel for a channel the pipeline does not know.
     devices, unknown_channel = transform.device_from_channel(chunk["channel"])
     verdicts.quarantine(unknown_channel, "unknown_channel", "channel")

@@ -18,6 +18,7 @@ from pulla_personalize import transform
 from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.quarantine import Verdicts
 from pulla_personalize.rules.common import id_text_problems, quarantine_id_problems
+from pulla_personalize.rules.interactions import beyond_retention
 from pulla_personalize.rules.members import member_event_rules
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ class WebLogRows:
 def web_log_rules(chunk: pd.DataFrame, settings: ExportSettings, bounds: Bounds, product_ids: Any) -> WebLogRows:
     """Runs the row rules on one chunk of the web_logs query.
 
-    ``bounds`` gives earliest, window_start and window_end; ``product_ids`` is ``Catalogue.known_ids()``.
+    ``bounds`` gives earliest, window_start, window_end and retained_from; ``product_ids`` is
+    ``Catalogue.known_ids()``.
     """
     verdicts = Verdicts(len(chunk))
     # log_id, session_id: missing_id, the text reasons, id_too_long.
@@ -55,13 +57,15 @@ def web_log_rules(chunk: pd.DataFrame, settings: ExportSettings, bounds: Bounds,
     verdicts.quarantine(unknown, "unknown_event_name", "event_name")
     verdicts.exclude(not_interaction, "not_an_interaction")
     # occurred_at_ms: bad_timestamp when missing or not a whole number, timestamp_out_of_range before the
-    # earliest timestamp; outside_window when the query returned a row of another window.
+    # earliest timestamp; outside_window when the query returned a row of another window; beyond_retention when
+    # older than the retention limit (a window longer than the retention).
     seconds = millis // 1000
     verdicts.quarantine(bad_millis | millis.isna().to_numpy(), "bad_timestamp", "occurred_at_ms")
     verdicts.quarantine(
         (seconds < bounds.earliest).fillna(False).to_numpy(), "timestamp_out_of_range", "occurred_at_ms"
     )
     verdicts.exclude(transform.outside(seconds, bounds.window_start, bounds.window_end).to_numpy(), "outside_window")
+    verdicts.exclude(beyond_retention(seconds, bounds), "beyond_retention")
     # product_id: missing_id, the text reasons, id_too_long (only interactions are left: each needs a product).
     quarantine_id_problems(verdicts, chunk, ("product_id",), settings)
     # member_id (null before the session logs in): the text reasons, id_too_long.

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from pulla_personalize import SCHEMAS_DIR
+from pulla_personalize.export_settings import ExportSettings, field_default
 from pulla_personalize.pipeline_config import (
     CONFIG_PATH_ENV,
     DEFAULT_CONFIG_PATH,
     CampaignConfig,
     ConfigError,
+    RetentionConfig,
     S3Config,
     configured_time_zone,
     load_pipeline_config,
@@ -242,6 +244,23 @@ BAD_VALUES = [
         "must be a number",
         id="ratio-text",
     ),
+    pytest.param(_set("retention", [730]), "retention", "must be a mapping", id="retention-not-mapping"),
+    pytest.param(
+        _set("retention.interaction_days", 365), "retention", "unknown keys ['interaction_days']", id="retention-typo"
+    ),
+    pytest.param(_set("retention.interactions_days", 0), "retention.interactions_days", "at least 1", id="keep-none"),
+    pytest.param(
+        _set("retention.interactions_days", 365.5), "retention.interactions_days", "whole number", id="keep-fraction"
+    ),
+    pytest.param(
+        _set("retention.interactions_days", "730d"), "retention.interactions_days", "must be a number", id="keep-text"
+    ),
+    pytest.param(
+        _set("retention.run_archive_days", -1), "retention.run_archive_days", "at least 1", id="archive-negative"
+    ),
+    pytest.param(
+        _set("retention.run_archive_days", True), "retention.run_archive_days", "must be a number", id="archive-bool"
+    ),
     pytest.param(_set("notifications", "log"), "notifications", "not a mapping", id="notifications-not-mapping"),
     pytest.param(_set("notifications.channel", "pager"), "notifications.channel", "must be one of", id="channel"),
     pytest.param(
@@ -336,3 +355,21 @@ def test_a_bad_time_zone_names_the_file_and_key(write_config: Callable[..., Path
     path = write_config(lambda data: data.update(time_zone="Asia/Nowhere"), name="zone.yaml")
     with pytest.raises(ConfigError, match=r"^zone.yaml: time_zone: unknown time zone 'Asia/Nowhere'"):
         configured_time_zone(path)
+
+
+def test_retention_is_configured_in_whole_days_with_defaults(write_config: Callable[..., Path]) -> None:
+    assert load_pipeline_config().retention == RetentionConfig(interactions_days=730, run_archive_days=90)
+    # The export's default is the configuration's default: one owner of the number.
+    assert field_default("interactions_retention_days") == RetentionConfig().interactions_days == 730
+    absent = load_pipeline_config(write_config(_delete("retention"), name="absent.yaml"))
+    assert absent.retention == RetentionConfig()
+    partial = load_pipeline_config(write_config(_set("retention", {"run_archive_days": 30}), name="partial.yaml"))
+    assert partial.retention == RetentionConfig(interactions_days=730, run_archive_days=30)
+    whole = load_pipeline_config(write_config(_set("retention.interactions_days", 365.0), name="whole.yaml"))
+    assert whole.retention.interactions_days == 365
+    assert isinstance(whole.retention.interactions_days, int)
+
+
+def test_export_settings_refuse_a_retention_under_one_day() -> None:
+    with pytest.raises(ValueError, match="interactions_retention_days must be at least 1, got 0"):
+        ExportSettings(source_time_zone="Asia/Seoul", interactions_retention_days=0)

@@ -1,4 +1,4 @@
-"""Verdicts, accounting and the rejects files."""
+"""Verdicts, accounting and the rejects files (original values, but nothing personal)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,27 @@ import pytest
 
 from pulla_personalize.quarantine import (
     EXCLUSION_RULES,
+    PERSONAL_COLUMNS,
     QUARANTINE_REASONS,
     Accounting,
     RejectsWriter,
     Verdicts,
+    archived_birth_dates,
     render_original,
 )
+
+#: The window's last local day (ages are computed on it) and the oldest birth date the member rules allow.
+ON = dt.date(2026, 1, 1)
+EARLIEST = "1900-01-01"
+
+
+def rejects_writer(folder: Path) -> RejectsWriter:
+    return RejectsWriter(folder, ages_on=ON, earliest_birth_date=EARLIEST)
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
 
 
 def test_the_first_verdict_wins_and_each_row_counts_once() -> None:
@@ -81,15 +96,13 @@ def test_rejects_keep_original_values_with_reason_and_column(tmp_path: Path) -> 
     verdicts = Verdicts(3)
     verdicts.quarantine(np.array([False, True, False]), "pipe_in_value", "session_id")
     verdicts.quarantine(np.array([False, False, True]), "line_break_in_value", "session_id")
-    writer = RejectsWriter(tmp_path / "rejects")
+    writer = rejects_writer(tmp_path / "rejects")
     writer.write("web_logs", chunk, verdicts)
     # Object dtype, as the portable path reads it: with pyarrow installed, inferred "str" cannot hold a surrogate.
     bad = pd.Series(["bad\udcff"], index=chunk.index[:1], dtype=object)
     writer.write("web_logs", chunk.iloc[:1].assign(session_id=bad), _all_quarantined(1))
     writer.close()
-    with (tmp_path / "rejects" / "web_logs.csv").open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
-    assert rows == [
+    assert read_rows(tmp_path / "rejects" / "web_logs.csv") == [
         ["reason", "column", "log_id", "session_id", "note"],
         ["pipe_in_value", "session_id", "2", "a|b", ""],
         ["line_break_in_value", "session_id", "3", 'line\nbreak, "quoted"', "x"],
@@ -102,3 +115,67 @@ def _all_quarantined(size: int) -> Verdicts:
     verdicts = Verdicts(size)
     verdicts.quarantine(np.ones(size, dtype=bool), "invalid_utf8", "session_id")
     return verdicts
+
+
+def test_a_birth_date_is_kept_as_what_the_member_rules_judge_it_by() -> None:
+    values = pd.Series(
+        [
+            dt.date(1990, 6, 15),  # as a driver returns a DATE
+            "1990-01-01",  # as SQLite returns it: 36 on 2026-01-01, the birthday that day
+            "1990-01-02 00:00:00",  # 35: the birthday is the day after
+            "2026-01-01",  # born on the window's last day: age 0, in range
+            "1885-03-04",  # before the earliest birth date the rules allow
+            "2026-01-02",  # after the window's last day
+            "31/01/1990",  # unreadable: only that there was something
+            None,
+        ],
+        dtype=object,
+    )
+    assert archived_birth_dates(values, ON, EARLIEST) == [
+        "35",
+        "36",
+        "35",
+        "0",
+        "out of range (age 140)",
+        "out of range (after the window's last day)",
+        "present",
+        "",
+    ]
+
+
+def test_rejects_replace_personal_columns_the_offending_one_included(tmp_path: Path) -> None:
+    """A members chunk as an adapted query might return it, contact data included: the id, reason, column and
+    every other value stay; the birth date is an age, contact data only "present"."""
+    chunk = pd.DataFrame(
+        {
+            "member_id": [1, 2, 3, 4],
+            "birth_date": ["1885-03-04", "31/01/1990", "1990-06-15", None],
+            "cup_size": ["A", "A", "Z", "B"],
+            "name": ["김민지", None, "이수진", ""],
+            "Email": ["minji@example.com", "x@example.com", None, "y@example.com"],
+            "phone": ["010-1234-5678", None, "01098765432", "   "],
+            "address": [None, "서울시 강남구", None, None],
+        },
+        dtype=object,
+    )
+    verdicts = Verdicts(4)
+    verdicts.quarantine(np.array([True, False, False, False]), "timestamp_out_of_range", "birth_date")
+    verdicts.quarantine(np.array([False, True, False, False]), "bad_timestamp", "birth_date")
+    verdicts.quarantine(np.array([False, False, True, False]), "unknown_size", "cup_size")
+    writer = rejects_writer(tmp_path / "rejects")
+    writer.write("members", chunk, verdicts)
+    writer.close()
+    text = (tmp_path / "rejects" / "members.csv").read_text(encoding="utf-8")
+    assert text.splitlines() == [
+        "reason,column,member_id,birth_date,cup_size,name,Email,phone,address",
+        "timestamp_out_of_range,birth_date,1,out of range (age 140),A,present,present,present,",
+        "bad_timestamp,birth_date,2,present,A,,present,,present",
+        "unknown_size,cup_size,3,35,Z,present,,present,",
+    ]
+    for personal in ("1885", "1990", "31/01", "김민지", "이수진", "example.com", "010", "서울"):
+        assert personal not in text, personal
+
+
+def test_personal_columns_are_named_once_in_lower_case() -> None:
+    assert set(PERSONAL_COLUMNS) >= {"birth_date", "name", "email", "phone", "address"}
+    assert all(name == name.lower() for name in PERSONAL_COLUMNS)
