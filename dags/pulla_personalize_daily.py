@@ -14,7 +14,11 @@ dataset import job per dataset.
 | `find_datasets` | finds the datasets by name; names each import job after its window, mode and data |
 | `publish_<dataset>` | copies the dataset's CSV to its import partition, all or nothing |
 | `import_<dataset>` | the dataset import job (Interactions INCREMENTAL; Users and Items FULL), deferred while it runs |
-| `summarize_run` | writes `summary.json` beside the run's report and returns it |
+| `plan_deletion` | who withdrew or became a test account and is not deleted yet (the manifest on S3) |
+| `imports_settled` | marks the end of the imports, however they ended: the deletion job starts after them |
+| `delete_departed_members` | the data deletion job, deferred while it runs; skipped when nobody departed |
+| `record_deletion` | records the deleted members in the manifest, so a rerun or backfill never deletes them twice |
+| `summarize_run` | writes `summary.json` (with the members deleted) beside the run's report and returns it |
 
 **Reads** the `pulla_db` connection. **Writes** `s3://<bucket>/<prefix>/runs/window=<label>/` (CSVs, `report.json`,
 `rejects/`, Data Docs, `summary.json`) and `…/import/<dataset>/window=<label>/`; emits the Assets
@@ -26,9 +30,10 @@ was published where (`publish_<dataset>`); the import jobs and `summary.json` (`
 
 **When validation fails** `export_window` fails at once, without retries: its log says which expectation failed on
 which dataset.column, expected vs observed, before Airflow's traceback; the report and rejects are in the run
-archive; nothing is published for import and no Personalize call is made. Fix the source or the rule, then clear
-the task. **When Personalize is not set up** (no dataset group or dataset of the configured names)
-`find_datasets` fails at once and says so: run `pulla_personalize_setup` first, then clear the task.
+archive; nothing is published for import and no import call is made (the deletion of departed members does not wait
+for the gate). Fix the source or the rule, then clear the task. **When Personalize is not set up** (no dataset group
+or dataset of the configured names) `find_datasets` fails at once and says so: run `pulla_personalize_setup` first,
+then clear the task.
 
 **Rerun or backfill a day.** Clear the run (same window → same S3 keys, same bytes, and the import job of that name
 is adopted, not duplicated), or trigger with the form: `window_start`/`window_end` (ISO dates, local time, end
@@ -44,9 +49,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, task
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import Asset, CronTriggerTimetable, Param, TriggerRule, dag, task
 
-from personalize_provider.operators.personalize import PersonalizeDatasetImportJobOperator
+from personalize_provider.operators.personalize import (
+    PersonalizeDataDeletionJobOperator,
+    PersonalizeDatasetImportJobOperator,
+)
 from pulla_airflow import xcom_contract as keys
 from pulla_airflow.dag_policy import (
     AWS_CONN_ID,
@@ -161,8 +170,56 @@ def pulla_personalize_daily():
         log_summary(describe_publish(dataset_type, location, export))
         return location
 
+    @task(multiple_outputs=True, show_return_value_in_logs=False)
+    def plan_deletion(config: dict, window: dict) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.sdk import BaseHook
+
+        from personalize_provider.hooks.personalize import PersonalizeHook
+        from pulla_airflow.connections import sqlalchemy_url
+        from pulla_airflow.deletions import plan_member_deletion
+        from pulla_airflow.resources import resolve_resources
+        from pulla_airflow.run_config import run_config
+        from pulla_airflow.summaries import describe_deletion_plan
+        from pulla_airflow.tasklog import fail_without_retry, log_summary
+
+        config = run_config(config)
+        hook = PersonalizeHook(aws_conn_id=AWS_CONN_ID)
+        with fail_without_retry():  # Personalize not set up yet: retrying cannot help
+            resources = resolve_resources(hook, config)
+        plan = plan_member_deletion(
+            db_url=sqlalchemy_url(BaseHook.get_connection(SOURCE_DB_CONN_ID)),
+            window=window,
+            config=config,
+            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+            hook=hook,
+            dataset_group_arn=resources[keys.DATASET_GROUP_ARN],
+        )
+        log_summary(describe_deletion_plan(plan))
+        return plan
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def anyone_to_delete(data_location: str | None) -> bool:
+        """No departed member to delete: no job (the skipped task and the run summary say so)."""
+        return bool(data_location)
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED, show_return_value_in_logs=False)
+    def record_deletion(config: dict, plan: dict, job: dict | None = None) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from pulla_airflow.deletions import record_member_deletion
+        from pulla_airflow.run_config import run_config
+        from pulla_airflow.summaries import describe_deletion
+        from pulla_airflow.tasklog import log_summary
+
+        result = record_member_deletion(
+            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), config=run_config(config), plan=plan, job=job
+        )
+        log_summary(describe_deletion(result))
+        return result
+
     @task(show_return_value_in_logs=False)
-    def summarize_run(config: dict, export: dict, import_jobs: dict) -> dict:
+    def summarize_run(config: dict, export: dict, import_jobs: dict, deletion: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from pulla_airflow.run_archive import write_run_summary
@@ -175,6 +232,7 @@ def pulla_personalize_daily():
             config=run_config(config),
             export=export,
             import_jobs=import_jobs,
+            deletion=deletion,
         )
         log_summary(describe_run_summary(summary))
         return summary
@@ -198,7 +256,25 @@ def pulla_personalize_daily():
             outlets=[DATASET_ASSETS[kind]],
         )
         import_jobs[kind] = job.output
-    summarize_run(config, export, import_jobs)
+
+    # Departed members leave Personalize whatever the day's export does: the deletion does not wait for the gate,
+    # only for the imports to end (AWS: no import or training of the dataset group while a deletion job runs).
+    imports_settled = EmptyOperator(task_id="imports_settled", trigger_rule=TriggerRule.ALL_DONE)
+    list(import_jobs.values()) >> imports_settled
+    deletion_plan = plan_deletion(config, window)
+    deletion_job = PersonalizeDataDeletionJobOperator(
+        task_id="delete_departed_members",
+        aws_conn_id=AWS_CONN_ID,
+        dataset_group_arn=deletion_plan[keys.DATASET_GROUP_ARN],
+        data_location=deletion_plan[keys.DATA_LOCATION],
+        role_arn=deletion_plan[keys.ROLE_ARN],
+        job_name=deletion_plan[keys.DELETION_JOB_NAME],
+        deferrable=True,
+    )
+    go = anyone_to_delete(deletion_plan[keys.DATA_LOCATION])
+    imports_settled >> go >> deletion_job
+    deletion = record_deletion(config, deletion_plan, deletion_job.output)
+    summarize_run(config, export, import_jobs, deletion)
 
 
 pulla_personalize_daily()

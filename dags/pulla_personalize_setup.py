@@ -7,6 +7,10 @@ User-Personalization solution. Each task creates the resource or adopts the one 
 changes nothing. The campaign needs a trained solution version, so the first `pulla_personalize_retrain` run
 creates it; its ARN is known in advance and published here.
 
+**Run data expires.** `expire_run_data` sets the bucket's lifecycle rules (their own IDs; other rules are kept)
+that delete the run archives, the import partitions and the deletion jobs' USER_ID files after
+`retention.run_archive_days`.
+
 **For the web team** `publish_resources` writes `s3://<bucket>/<prefix>/setup/resources.json` (and returns it):
 the event tracker's tracking id for PutEvents, the campaign ARN for GetRecommendations, and the filter ARNs.
 
@@ -95,7 +99,27 @@ def pulla_personalize_setup():
             s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), config=config, resources=resources
         )
 
+    @task(show_return_value_in_logs=False)
+    def expire_run_data(config: dict) -> dict:
+        """S3 lifecycle rules that expire the run archives, import partitions and deletion files."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from pulla_airflow.run_archive import ensure_run_data_expiry
+        from pulla_airflow.run_config import run_config
+        from pulla_airflow.summaries import describe_run_data_expiry
+        from pulla_airflow.tasklog import log_summary
+
+        config = run_config(config)
+        result = ensure_run_data_expiry(
+            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+            config=config,
+            days=config.retention.run_archive_days,
+        )
+        log_summary(describe_run_data_expiry(result))
+        return result
+
     config = read_config()
+    expire_run_data(config[keys.CONFIG])
     group = PersonalizeEnsureDatasetGroupOperator(
         task_id="ensure_dataset_group", aws_conn_id=AWS_CONN_ID, name=config[keys.DATASET_GROUP]
     )

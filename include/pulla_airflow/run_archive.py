@@ -69,6 +69,7 @@ def export_to_run_archive(
         source_time_zone=config.time_zone,
         keep_anonymous_sessions=config.keep_anonymous_sessions,
         bot_events_per_minute=config.bot_events_per_minute,
+        interactions_retention_days=config.retention.interactions_days,
     )
     export_range = Window(
         datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]), config.time_zone
@@ -139,17 +140,75 @@ def publish_dataset(*, s3_client: Any, config: PipelineConfig, label: str, datas
 
 
 def write_run_summary(
-    *, s3_client: Any, config: PipelineConfig, export: ExportSummary, import_jobs: Mapping[str, str]
+    *,
+    s3_client: Any,
+    config: PipelineConfig,
+    export: ExportSummary,
+    import_jobs: Mapping[str, str],
+    deletion: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run's summary (export counts, gate, import jobs) as ``summary.json`` in the run archive."""
+    """The run's summary (export counts, gate, import jobs, departed members deleted) as ``summary.json`` in the
+    run archive."""
     summary = {
         "window": export["window"],
         "datasets": export["datasets"],
         "sources": export["sources"],
         "validation_passed": export["passed"],
         "import_jobs": dict(import_jobs),
+        "deletion": dict(deletion or {}),
         "run_uri": export["run_uri"],
     }
     key = run_prefix(config, export["window"]["label"]) + SUMMARY_NAME
     summary["summary_uri"] = write_json_object(s3_client, config.s3.bucket, key, summary, sse_args(config))
     return summary
+
+
+#: The lifecycle rules this pipeline owns on the bucket (by ID), and the folders whose objects they expire: the run
+#: archives, the import partitions (copies of the archived CSVs) and the deletion jobs' USER_ID files.
+EXPIRING_FOLDERS = {
+    "pulla-personalize-expire-runs": ("runs",),
+    "pulla-personalize-expire-imports": ("import",),
+    "pulla-personalize-expire-deletion-files": ("deletions", "window="),
+}
+
+
+def expiry_rules(existing: list[dict[str, Any]], config: PipelineConfig, days: int) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules with ours set to expire the run data after ``days``; other rules are kept."""
+    ours = [
+        {
+            "ID": rule_id,
+            "Filter": {"Prefix": config.s3.key(*parts) + ("" if parts[-1].endswith("=") else "/")},
+            "Status": "Enabled",
+            "Expiration": {"Days": int(days)},
+        }
+        for rule_id, parts in EXPIRING_FOLDERS.items()
+    ]
+    return [rule for rule in existing if rule.get("ID") not in EXPIRING_FOLDERS] + ours
+
+
+def ensure_run_data_expiry(*, s3_client: Any, config: PipelineConfig, days: int) -> dict[str, Any]:
+    """Sets the bucket's lifecycle rules that expire the run data (a setup task); changes nothing when they hold."""
+    from botocore.exceptions import ClientError
+
+    try:
+        existing = s3_client.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+        existing = []
+    rules = expiry_rules(existing, config, days)
+    changed = _comparable(rules) != _comparable(existing)
+    if changed:
+        s3_client.put_bucket_lifecycle_configuration(Bucket=config.s3.bucket, LifecycleConfiguration={"Rules": rules})
+    return {
+        "bucket": config.s3.bucket,
+        "days": int(days),
+        "prefixes": [rule["Filter"]["Prefix"] for rule in rules if rule["ID"] in EXPIRING_FOLDERS],
+        "changed": changed,
+    }
+
+
+def _comparable(rules: list[dict[str, Any]]) -> list[str]:
+    import json
+
+    return sorted(json.dumps(rule, sort_keys=True) for rule in rules)

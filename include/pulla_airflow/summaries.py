@@ -171,6 +171,11 @@ def describe_run_summary(summary: Mapping[str, Any]) -> list[str]:
         rows = datasets.get(kind)
         rows_text = f"{count(rows)} rows" if rows is not None else "rows unknown"
         lines.append(f"  {kind}: {rows_text}, import job {jobs.get(kind) or 'none'}")
+    deletion = summary.get("deletion") or {}
+    if deletion.get("job_name"):
+        lines.append(f"Departed members deleted from Personalize: {deletion.get('deleted_users', 0)}")
+    elif deletion:
+        lines.append("Departed members deleted from Personalize: none (nobody new had departed)")
     lines.append(f"Summary: {summary.get('summary_uri', '?')} (run archive {summary.get('run_uri', '?')})")
     return lines
 
@@ -290,4 +295,45 @@ def describe_metrics_record(result: Mapping[str, Any], solution_version_arn: str
         f"Reason: {result.get('reason', '?')}",
         f"History: {result.get('history_uri', '?')}; chart: {result.get('chart_uri', '?')} "
         "(task link 'Metrics history chart')",
+    ]
+
+
+def describe_deletion_plan(plan: Mapping[str, Any]) -> list[str]:
+    """plan_deletion: who leaves Personalize in this run, and what became of the job an earlier run started."""
+    lines: list[str] = []
+    previous = plan.get("previous") or {}
+    if previous:
+        status = previous.get("status", "?")
+        line = f"The deletion job {previous.get('job_name', '?')} of an earlier run is {status}"
+        if status == "FAILED":
+            line += f": {previous.get('failure_reason') or 'no reason given'}; its members are deleted again now"
+        lines.append(line)
+    if not plan.get(keys.DATA_LOCATION):
+        lines.append("No departed member to delete from Personalize: no deletion job in this run")
+        return lines
+    reasons = ", ".join(f"{count} {reason}" for reason, count in (plan.get("reasons") or {}).items())
+    text = f"Deleting {plan.get('users', 0)} departed member(s) from Personalize"
+    text += f" ({reasons})" if reasons else ""
+    if plan.get("retried"):
+        text += f", {plan['retried']} of them retried after a failed job"
+    lines.append(f"{text}: job {plan.get(keys.DELETION_JOB_NAME)} reads {plan.get(keys.DATA_LOCATION)}")
+    return lines
+
+
+def describe_deletion(result: Mapping[str, Any]) -> list[str]:
+    """record_deletion: what the deletion job removed, as the manifest now records it."""
+    if not result.get("job_name"):
+        return ["No departed member was deleted in this run (nobody new had departed)"]
+    line = f"Deleted {result.get('deleted_users', 0)} departed member(s) from Personalize with job {result['job_name']}"
+    if result.get("num_deleted") is not None:
+        line += f" (the service counted {result['num_deleted']} records)"
+    return [line, "The deletion manifest records them: a rerun or a backfill will not delete them again"]
+
+
+def describe_run_data_expiry(result: Mapping[str, Any]) -> list[str]:
+    """expire_run_data: which folders of the bucket expire, after how long, and whether the rules changed."""
+    state = "set" if result.get("changed") else "already in place"
+    folders = ", ".join(result.get("prefixes") or [])
+    return [
+        f"Lifecycle rules {state} on s3://{result.get('bucket', '?')}: {folders} expire after {result.get('days')} days"
     ]

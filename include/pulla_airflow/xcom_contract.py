@@ -32,6 +32,10 @@ def job_name(kind: str) -> str:
     return f"{kind}_job_name"
 
 
+# The deletion plan (plan_deletion), besides DATASET_GROUP_ARN and ROLE_ARN.
+DATA_LOCATION = "data_location"
+DELETION_JOB_NAME = "job_name"
+
 # The setup values (read_config).
 DATASET_GROUP = "dataset_group"
 SOLUTION_NAME = "solution_name"

@@ -120,6 +120,11 @@ def print_export_summary(summary: dict[str, Any]) -> None:
     say(f"  validation {'PASSED' if summary['validation_passed'] else 'FAILED'}")
     for name, job in summary["import_jobs"].items():
         say(f"  import   {name:<13}{job}")
+    deletion = summary.get("deletion") or {}
+    if deletion.get("job_name"):
+        say(f"  deleted  {deletion['deleted_users']} departed members (withdrawn or test) from Personalize")
+    else:
+        say("  deleted  nobody: no member had departed")
 
 
 def print_recommendations(services: Any, resources: dict[str, Any], users, items, interactions) -> None:

@@ -25,6 +25,8 @@ from pulla_personalize import SQL_DIR
 
 #: The extraction queries, one per source.
 QUERY_NAMES: tuple[str, ...] = ("order_lines", "web_logs", "session_logins", "members", "products")
+#: The members whose data must leave Personalize (withdrawn, test accounts): read by the daily deletion, not the export.
+DEPARTED_MEMBERS_QUERY = "departed_members"
 
 _COLUMN_LINE = re.compile(r"^--\s+([a-z_][a-z0-9_]*)\s+([A-Z]+(?:\(\d+\))?)\s+(not null|null)\b")
 _PARAMETER_LINE = re.compile(r"^--\s+:([a-z_][a-z0-9_]*)\s+([A-Z]+)\b")
@@ -70,8 +72,9 @@ _PARAMETER_TYPES: dict[str, type[sa.types.TypeDecorator]] = {
 
 
 def query_path(name: str) -> Path:
-    if name not in QUERY_NAMES:
-        raise ValueError(f"unknown extraction query {name!r}; known: {', '.join(QUERY_NAMES)}")
+    known = (*QUERY_NAMES, DEPARTED_MEMBERS_QUERY)
+    if name not in known:
+        raise ValueError(f"unknown query {name!r}; known: {', '.join(known)}")
     return SQL_DIR / f"{name}.sql"
 
 

@@ -1,21 +1,28 @@
 """End-to-end DAG runs with ``airflow dags test`` against the local Personalize endpoint and moto's S3 server.
 
 setup → daily → retrain must succeed and create what they should; a rerun of a day must change nothing; a window
-that fails validation must stop before S3's import prefix and before any Personalize call; a failed import job
-must show the service's reason; a challenger that misses the gate must not be deployed, and the run says why.
+that fails validation must stop before S3's import prefix and before any import call; a failed import job must
+show the service's reason; a challenger that misses the gate must not be deployed, and the run says why; a member
+who withdraws between two daily runs leaves Personalize once.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from pulla_airflow.metrics_history import METRICS_HISTORY_KEY
@@ -191,7 +198,7 @@ def recording_personalize() -> Iterator[tuple[str, list[str]]]:
     server.server_close()
 
 
-def test_a_window_that_fails_validation_writes_no_import_data_and_calls_no_personalize(
+def test_a_window_that_fails_validation_writes_no_import_data_and_makes_no_import_call(
     airflow_stack: AirflowStack, recording_personalize: tuple[str, list[str]]
 ) -> None:
     from pulla_dev.local_services import aws_connection
@@ -208,7 +215,8 @@ def test_a_window_that_fails_validation_writes_no_import_data_and_calls_no_perso
     assert "validation gate failed" in result.log
     assert "expect_enough_users_with_min_interactions" in result.log
     assert "at least 25 users with at least 2 interactions" in result.log
-    assert requests == [], f"Personalize was called: {requests}"
+    # Only the deletion branch, which does not wait for the gate, looks Personalize up (and fails on this stand-in).
+    assert set(requests) <= {"AmazonPersonalize.ListDatasetGroups"}, f"Personalize was called: {requests}"
     for kind in ("interactions", "users", "items"):
         assert airflow_stack.s3_keys(airflow_stack.config.s3.key("import", kind, f"window={label}")) == {}
     archive = airflow_stack.s3_keys(airflow_stack.config.s3.key("runs", f"window={label}") + "/")
@@ -244,3 +252,108 @@ def test_a_failed_import_job_fails_its_task_with_the_service_reason(airflow_stac
     assert "import_users" in result.log
     assert "LOYALTY_TIER" in result.log, result.log[-4000:]
     assert "CREATE FAILED" in result.log
+
+
+def stored_user_ids(stack: AirflowStack, dataset_arn: str, file_name: str) -> set[str]:
+    """The USER_IDs in one of the local endpoint's stored files of a dataset (bulk.csv: imports; events.csv)."""
+    from personalize_local.state import resource_key
+
+    path = stack.services.work_dir / "personalize-data" / "datasets" / resource_key(dataset_arn) / file_name
+    if not path.exists():
+        return set()
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["USER_ID"] for row in csv.DictReader(handle)}
+
+
+def model_user_ids(stack: AirflowStack, solution_version_arn: str) -> set[str]:
+    from personalize_local.state import resource_key
+    from personalize_local.trainer import TrainedModel
+
+    path = stack.services.work_dir / "personalize-data" / "models" / f"{resource_key(solution_version_arn)}.npz"
+    return set(TrainedModel.load(path).user_ids.tolist())
+
+
+def test_a_member_who_withdraws_between_two_daily_runs_leaves_personalize_once(pipeline: AirflowStack) -> None:
+    """Issue 12's end-to-end case, on the embedded default. Last in this module: it withdraws a member for good."""
+    personalize = pipeline.services.client("personalize")
+    runtime = pipeline.services.client("personalize-runtime")
+    events = pipeline.services.client("personalize-events")
+    resources = read_json(pipeline, pipeline.config.s3.key(SETUP_RESOURCES_KEY))
+    group_arn, campaign_arn = resources["dataset_group_arn"], resources["campaign_arn"]
+    exclude_purchased = resources["filter_arns"]["pulla-exclude-purchased"]
+    datasets = {
+        d["datasetType"].lower(): d["datasetArn"]
+        for d in personalize.list_datasets(datasetGroupArn=group_arn)["datasets"]
+    }
+
+    # Her: the member with the most purchases among those who also clicked, in the imported month; the busiest day
+    # of the month is the day she withdraws on (a single day must pass the gate's 1,000 interactions).
+    archived = pipeline.services.s3_client().get_object(
+        Bucket=pipeline.config.s3.bucket, Key=pipeline.config.s3.key("runs", f"window={FULL_LABEL}", "interactions.csv")
+    )
+    rows = list(csv.DictReader(io.StringIO(archived["Body"].read().decode())))
+    purchases = Counter(row["USER_ID"] for row in rows if row["EVENT_TYPE"] == "purchase")
+    clickers = {row["USER_ID"] for row in rows if row["EVENT_TYPE"] == "click"}
+    her = max((user for user in purchases if user in clickers), key=lambda user: (purchases[user], user))
+    days = Counter(
+        datetime.fromtimestamp(int(row["TIMESTAMP"]), ZoneInfo(pipeline.config.time_zone)).date() for row in rows
+    )
+    day = max(days, key=lambda d: (days[d], d))
+    assert her in stored_user_ids(pipeline, datasets["users"], "bulk.csv")
+    # A click streamed from the web site: event data that a FULL import would never remove.
+    events.put_events(
+        trackingId=resources["tracking_id"],
+        userId=her,
+        sessionId="session-of-her-last-visit",
+        eventList=[{"eventType": "click", "itemId": rows[0]["ITEM_ID"], "sentAt": time.time()}],
+    )
+    assert her in stored_user_ids(pipeline, datasets["interactions"], "events.csv")
+    jobs_before = personalize.list_data_deletion_jobs(datasetGroupArn=group_arn)["dataDeletionJobs"]
+
+    engine = sa.create_engine(f"sqlite:///{pipeline.work_dir / 'pulla.db'}")
+    with engine.begin() as connection:
+        withdrew = connection.execute(
+            sa.text("UPDATE members SET deleted_at = :at WHERE member_id = :member_id AND deleted_at IS NULL"),
+            {"at": datetime.combine(day, datetime.min.time()).replace(hour=12), "member_id": int(her)},
+        )
+    engine.dispose()
+    assert withdrew.rowcount == 1
+
+    window = {"window_start": day.isoformat(), "window_end": (day + timedelta(days=1)).isoformat()}
+    label = f"{day:%Y%m%d}"
+    result = pipeline.run_dag("pulla_personalize_daily", window)
+    assert result.succeeded, result.log[-6000:]
+    summary = read_json(pipeline, pipeline.config.s3.key("runs", f"window={label}", "summary.json"))
+    assert summary["deletion"]["deleted_users"] == 1, summary["deletion"]
+    jobs_after = personalize.list_data_deletion_jobs(datasetGroupArn=group_arn)["dataDeletionJobs"]
+    new_jobs = [
+        job for job in jobs_after if job["dataDeletionJobArn"] not in {j["dataDeletionJobArn"] for j in jobs_before}
+    ]
+    assert [(job["jobName"], job["status"]) for job in new_jobs] == [(summary["deletion"]["job_name"], "COMPLETED")]
+
+    # Her interactions, her user row and her streamed events are gone from what the endpoint stores.
+    for dataset, file_name in (("interactions", "bulk.csv"), ("interactions", "events.csv"), ("users", "bulk.csv")):
+        assert her not in stored_user_ids(pipeline, datasets[dataset], file_name), (dataset, file_name)
+
+    # The next solution version is trained without her; she is served as someone never seen.
+    retrain = pipeline.run_dag("pulla_personalize_retrain", {"training_mode": "FULL", "force_deploy": True})
+    assert retrain.succeeded, retrain.log[-6000:]
+    version = personalize.describe_campaign(campaignArn=campaign_arn)["campaign"]["solutionVersionArn"]
+    assert her not in model_user_ids(pipeline, version)
+
+    def recommended(user: str, **kwargs: str) -> list[str]:
+        answer = runtime.get_recommendations(campaignArn=campaign_arn, userId=user, numResults=25, **kwargs)
+        return [item["itemId"] for item in answer["itemList"]]
+
+    stranger = "member-never-seen"
+    assert recommended(her) == recommended(stranger)
+    assert recommended(her, filterArn=exclude_purchased) == recommended(stranger, filterArn=exclude_purchased)
+
+    # Rerunning that day deletes nobody twice: no second deletion job.
+    rerun = pipeline.run_dag("pulla_personalize_daily", window)
+    assert rerun.succeeded, rerun.log[-6000:]
+    assert personalize.list_data_deletion_jobs(datasetGroupArn=group_arn)["dataDeletionJobs"] == jobs_after
+    assert (
+        read_json(pipeline, pipeline.config.s3.key("runs", f"window={label}", "summary.json"))["deletion"]["job_name"]
+        is None
+    )

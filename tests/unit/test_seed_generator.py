@@ -315,7 +315,7 @@ def test_query_parameters_are_typed_from_the_contract() -> None:
 
 
 def test_unknown_query_name_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown extraction query 'orders'"):
+    with pytest.raises(ValueError, match="unknown query 'orders'"):
         queries.load_query("orders")
 
 

@@ -342,3 +342,31 @@ def test_tasks_honour_a_config_without_encryption(s3: Any, config: PipelineConfi
     write_run_summary(s3_client=s3, config=plain, export=EXPORT, import_jobs={})
     head = s3.head_object(Bucket=config.s3.bucket, Key="personalize/runs/window=20261127/summary.json")
     assert "ServerSideEncryption" not in head
+
+
+def test_run_data_expiry_sets_our_rules_keeps_others_and_changes_nothing_the_second_time(
+    s3: Any, config: PipelineConfig
+) -> None:
+    from pulla_airflow.run_archive import ensure_run_data_expiry
+
+    foreign = {"ID": "logs-expiry", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 7}}
+    s3.put_bucket_lifecycle_configuration(Bucket=config.s3.bucket, LifecycleConfiguration={"Rules": [foreign]})
+    first = ensure_run_data_expiry(s3_client=s3, config=config, days=90)
+    assert first["changed"] is True
+    assert first["prefixes"] == ["personalize/runs/", "personalize/import/", "personalize/deletions/window="]
+    rules = {rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]}
+    assert rules["logs-expiry"]["Expiration"] == {"Days": 7}
+    assert rules["pulla-personalize-expire-runs"]["Filter"] == {"Prefix": "personalize/runs/"}
+    assert {rule["Expiration"]["Days"] for rule_id, rule in rules.items() if rule_id != "logs-expiry"} == {90}
+    assert ensure_run_data_expiry(s3_client=s3, config=config, days=90)["changed"] is False
+    shorter = ensure_run_data_expiry(s3_client=s3, config=config, days=30)
+    assert shorter["changed"] is True
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]
+    assert sorted(rule["Expiration"]["Days"] for rule in rules) == [7, 30, 30, 30]
+
+
+def test_run_data_expiry_on_a_bucket_without_rules(s3: Any, config: PipelineConfig) -> None:
+    from pulla_airflow.run_archive import ensure_run_data_expiry
+
+    assert ensure_run_data_expiry(s3_client=s3, config=config, days=90)["changed"] is True
+    assert len(s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]) == 3
