@@ -49,7 +49,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Asset, CronTriggerTimetable, Param, TriggerRule, dag, task
 
 from personalize_provider.operators.personalize import (
@@ -198,6 +197,13 @@ def pulla_personalize_daily():
         log_summary(describe_deletion_plan(plan))
         return plan
 
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def imports_settled() -> None:
+        """Runs once every import has ended, however it ended (a task, not an EmptyOperator: it has a log)."""
+        import logging
+
+        logging.getLogger("airflow.task").info("The imports have ended: the deletion of departed members may start")
+
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def anyone_to_delete(data_location: str | None) -> bool:
         """No departed member to delete: no job (the skipped task and the run summary say so)."""
@@ -259,8 +265,8 @@ def pulla_personalize_daily():
 
     # Departed members leave Personalize whatever the day's export does: the deletion does not wait for the gate,
     # only for the imports to end (AWS: no import or training of the dataset group while a deletion job runs).
-    imports_settled = EmptyOperator(task_id="imports_settled", trigger_rule=TriggerRule.ALL_DONE)
-    list(import_jobs.values()) >> imports_settled
+    settled = imports_settled()
+    list(import_jobs.values()) >> settled
     deletion_plan = plan_deletion(config, window)
     deletion_job = PersonalizeDataDeletionJobOperator(
         task_id="delete_departed_members",
@@ -272,7 +278,7 @@ def pulla_personalize_daily():
         deferrable=True,
     )
     go = anyone_to_delete(deletion_plan[keys.DATA_LOCATION])
-    imports_settled >> go >> deletion_job
+    settled >> go >> deletion_job
     deletion = record_deletion(config, deletion_plan, deletion_job.output)
     summarize_run(config, export, import_jobs, deletion)
 
