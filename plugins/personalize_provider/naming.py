@@ -1,8 +1,9 @@
 """Names of Personalize resources: validation, and the attempt suffix of a job whose name is taken.
 
-Job names (dataset import jobs, data deletion jobs) are unique per account and region and can never be reused,
-so the caller names a job after its data (a rerun of the same data gives the same name: that is how the
-operators adopt the job of an earlier attempt), and a later attempt after a FAILED job gets ``-r2``, ``-r3`` ...
+Job names (dataset import, data deletion, batch inference and batch segment jobs) are unique per account and region
+and can never be reused, so the caller names a job after its data (a rerun of the same data gives the same name:
+that is how the operators adopt the job of an earlier attempt), and a later attempt after a FAILED job gets ``-r2``,
+``-r3`` ...
 """
 
 from __future__ import annotations

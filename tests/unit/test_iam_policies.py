@@ -117,6 +117,8 @@ NOUN_RESOURCE = {
     "Users": "dataset",
     "DatasetImportJob": "dataset_import_job",
     "DataDeletionJob": "data_deletion_job",
+    "BatchInferenceJob": "batch_inference_job",
+    "BatchSegmentJob": "batch_segment_job",
     "Solution": "solution",
     "SolutionVersion": "solution_version",
     "SolutionMetrics": "solution_version",
@@ -130,6 +132,8 @@ PARENT_RESOURCE = {
     "CreateDataset": "dataset_group",
     "CreateDatasetImportJob": "dataset",
     "CreateDataDeletionJob": "dataset_group",
+    # The version it runs is authorized as a solution resource; CreateBatchSegmentJob lists no parent in the SAR.
+    "CreateBatchInferenceJob": "solution_version",
     "CreateSolution": "dataset_group",
     "CreateCampaign": "solution_version",
     "CreateEventTracker": "dataset_group",
@@ -144,7 +148,8 @@ EVENT_TRACKER_ACTIONS = frozenset(
 )
 PULLA_RESOURCE_PATTERN = re.compile(
     r"arn:aws:personalize:\$\{REGION\}:\$\{ACCOUNT_ID\}:"
-    r"(dataset-group|schema|dataset|dataset-import-job|data-deletion-job|solution|campaign|filter)/pulla\*"
+    r"(dataset-group|schema|dataset|dataset-import-job|data-deletion-job|batch-inference-job|batch-segment-job"
+    r"|solution|campaign|filter)/pulla\*"
 )
 
 
@@ -458,6 +463,8 @@ def sample_arns() -> dict[str, list[str]]:
         for mode in ("INCREMENTAL", "FULL")
     ]
     deletion_job = str(DeletionJobName(group, "20261126T1800-20261127T1800", "9f8e7d6c"))
+    # The CRM batch jobs' names are the pipeline's to choose; they start with pulla like every other name.
+    batch_job = "pulla-crm-20261127-1a2b3c4d"
     return {
         "dataset_group": [f"{base}dataset-group/{group}"],
         "schema": [f"{base}schema/{name}" for name in config["schemas"].values()],
@@ -468,6 +475,10 @@ def sample_arns() -> dict[str, list[str]]:
         "data_deletion_job": [
             f"{base}data-deletion-job/{name}" for name in (deletion_job, with_attempt(deletion_job, 2))
         ],
+        "batch_inference_job": [
+            f"{base}batch-inference-job/{name}" for name in (batch_job, with_attempt(batch_job, 2))
+        ],
+        "batch_segment_job": [f"{base}batch-segment-job/{name}" for name in (batch_job, with_attempt(batch_job, 2))],
         "solution": [f"{base}solution/{solution}"],
         "solution_version": [f"{base}solution/{solution}/3f9a1c2e"],
         "campaign": [f"{base}campaign/{config['campaign']['name']}"],
@@ -489,11 +500,13 @@ def operation_resources(operation: str, *, with_parent: bool = True) -> list[str
 
 
 # Keys the pipeline writes below the prefix: import data, staging, run archives, the metrics history, the deletion
-# jobs' USER_ID files and their manifest.
+# jobs' USER_ID files and their manifest, and the CRM batch jobs' input and output.
 SAMPLE_KEYS = (
     "import/interactions/dt=2026-11-27/part-0000.csv",
     "deletions/window=20261126T1800-20261127T1800/users.csv",
     "deletions/manifest.json",
+    "crm/input/window=20261126T1800-20261127T1800/users.json",
+    "crm/output/window=20261126T1800-20261127T1800/users.json.out",
     "_staging/3c1e9f/users.csv",
     "runs/2026-11-27/report.json",
     "metrics/history.json",
@@ -728,6 +741,22 @@ REFUSED = [
         aws__RequestedRegion=TEST_REGION,
     ),
     request(
+        "personalize:CreateBatchInferenceJob",
+        f"{PA}:batch-inference-job/other-shop-recommendations",
+        aws__RequestedRegion=TEST_REGION,
+    ),
+    request(
+        "personalize:CreateBatchInferenceJob",
+        f"{PA}:solution/other-shop-solution/1a2b3c4d",
+        aws__RequestedRegion=TEST_REGION,
+    ),
+    request(
+        "personalize:DescribeBatchSegmentJob",
+        f"arn:aws:personalize:{TEST_REGION}:{OTHER}:batch-segment-job/pulla-crm-x",
+        aws__RequestedRegion=TEST_REGION,
+    ),
+    request("personalize:ListBatchInferenceJobs", "*", aws__RequestedRegion="us-east-1"),
+    request(
         "iam:PassRole", f"arn:aws:iam::{TEST_ACCOUNT}:role/Admin", iam__PassedToService="personalize.amazonaws.com"
     ),
     request(
@@ -756,7 +785,7 @@ def test_a_new_call_without_a_grant_fails_the_check(tmp_path: Path) -> None:
     module.write_text(
         "def cleanup(client, s3_client, hook):\n"
         "    client.delete_campaign(campaignArn='arn')\n"
-        "    hook.conn.create_batch_inference_job(jobName='pulla-x', roleArn='r', tags=[])\n"
+        "    hook.conn.create_dataset_export_job(jobName='pulla-x', roleArn='r', tags=[])\n"
         "    s3_client.restore_object(Bucket='b', Key='k')\n"
         "    getattr(client, 'delete_filter')(filterArn='arn')\n"
         "    frame.copy()\n"
@@ -766,10 +795,10 @@ def test_a_new_call_without_a_grant_fails_the_check(tmp_path: Path) -> None:
         "S3 operation restore_object has no IAM mapping; add it to S3_METHOD_ACTIONS"
     ]
     found = {c.operation for c in calls if not c.where.startswith("waiters/")}
-    assert found == {"DeleteCampaign", "CreateBatchInferenceJob", "DeleteFilter"}
-    with pytest.raises(AssertionError, match="CreateBatchInferenceJob"):
+    assert found == {"DeleteCampaign", "CreateDatasetExportJob", "DeleteFilter"}
+    with pytest.raises(AssertionError, match="CreateDatasetExportJob"):
         required_requests(calls)  # its resource kind is not known: the test asks for it rather than guessing
-    known = [c for c in calls if c.operation != "CreateBatchInferenceJob"]
+    known = [c for c in calls if c.operation != "CreateDatasetExportJob"]
     worker = filled(WORKER_POLICY)
     refused = {req.action for req in required_requests(known) if not is_allowed(worker, req)}
     assert refused == {"personalize:DeleteCampaign", "personalize:DeleteFilter"}
@@ -828,12 +857,16 @@ def import_object(key: str = "import/interactions/dt=2026-11-27/part-0000.csv") 
 # The USER_ID file a data deletion job reads, and the deletion manifest beside it (member ids: not Personalize's).
 DELETION_FILE_KEY = "deletions/window=20261126T1800-20261127T1800/users.csv"
 DELETION_MANIFEST_KEY = "deletions/manifest.json"
+# What a CRM batch job reads, and the file it writes (the input's name plus .out) in the output folder.
+BATCH_INPUT_KEY = "crm/input/window=20261126T1800-20261127T1800/users.json"
+BATCH_OUTPUT_KEY = "crm/output/window=20261126T1800-20261127T1800/users.json.out"
+BATCH_JOB = "batch-inference-job/pulla-crm-20261127-1a2b3c4d"
 
 
-def test_service_role_reads_only_the_import_data_and_the_deletion_files() -> None:
+def test_service_role_reads_inputs_and_writes_only_the_batch_output() -> None:
     policy = filled(SERVICE_ROLE_S3_POLICY)
     granted = {a for s in statements(policy) for a in as_list(s["Action"])}
-    assert granted == {"s3:GetObject", "s3:ListBucket"}  # no PutObject: we run no batch or export jobs
+    assert granted == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
     bucket = f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}"
     assert is_allowed(policy, request("s3:GetObject", import_object()))
     assert is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix="personalize/import/interactions/"))
@@ -843,13 +876,27 @@ def test_service_role_reads_only_the_import_data_and_the_deletion_files() -> Non
     assert not is_allowed(policy, request("s3:GetObject", import_object().replace("/import/", "/runs/")))
     assert not is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix="personalize/runs/"))
     assert not is_allowed(policy, request("s3:PutObject", import_object()))
+    # Batch jobs: read the input, list both folders, write only into the output folder.
+    assert is_allowed(policy, request("s3:GetObject", import_object(BATCH_INPUT_KEY)))
+    assert is_allowed(policy, request("s3:PutObject", import_object(BATCH_OUTPUT_KEY)))
+    for folder in ("personalize/crm/input/", "personalize/crm/output/window=20261126T1800-20261127T1800/"):
+        assert is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix=folder))
+    assert not is_allowed(policy, request("s3:ListBucket", bucket, s3__prefix="personalize/crm/"))
+    assert not is_allowed(policy, request("s3:PutObject", import_object(BATCH_INPUT_KEY)))
+    assert not is_allowed(policy, request("s3:PutObject", import_object("crm/output-other/users.json.out")))
+    assert not is_allowed(policy, request("s3:PutObject", import_object(DELETION_FILE_KEY)))
+    assert not is_allowed(policy, request("s3:GetObject", import_object(BATCH_OUTPUT_KEY)))
 
 
-def test_bucket_policy_gives_personalize_only_reads_of_import_data_and_deletion_files_and_requires_tls() -> None:
+def test_bucket_policy_gives_personalize_reads_of_inputs_writes_of_batch_output_and_requires_tls() -> None:
     policy = filled(BUCKET_POLICY)
     allows = [s for s in statements(policy) if s["Effect"] == "Allow"]
     assert all(s["Principal"] == {"Service": "personalize.amazonaws.com"} for s in allows)
-    assert {a for s in allows for a in as_list(s["Action"])} == {"s3:GetObject", "s3:ListBucket"}
+    assert {a for s in allows for a in as_list(s["Action"])} == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    writes = [s for s in allows if "s3:PutObject" in as_list(s["Action"])]
+    assert {r for s in writes for r in as_list(s["Resource"])} == {
+        f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}/personalize/crm/output/*"
+    }
     bucket = f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}"
     tls = {"aws__SecureTransport": "true", **personalize_context()}
     assert is_allowed(policy, request("s3:GetObject", import_object(), PERSONALIZE_PRINCIPAL, **tls))
@@ -869,26 +916,56 @@ def test_bucket_policy_gives_personalize_only_reads_of_import_data_and_deletion_
     assert not is_allowed(policy, request("s3:GetObject", import_object(), PERSONALIZE_PRINCIPAL, **other_account))
     plain_http = {**tls, "aws__SecureTransport": "false"}
     assert not is_allowed(policy, request("s3:GetObject", import_object(), PERSONALIZE_PRINCIPAL, **plain_http))
+    batch = {"aws__SecureTransport": "true", **personalize_context(job=BATCH_JOB)}
+    batch_input, batch_output = import_object(BATCH_INPUT_KEY), import_object(BATCH_OUTPUT_KEY)
+    assert is_allowed(policy, request("s3:GetObject", batch_input, PERSONALIZE_PRINCIPAL, **batch))
+    assert is_allowed(policy, request("s3:PutObject", batch_output, PERSONALIZE_PRINCIPAL, **batch))
+    listing_output = request(
+        "s3:ListBucket", bucket, PERSONALIZE_PRINCIPAL, s3__prefix="personalize/crm/output/", **batch
+    )
+    assert is_allowed(policy, listing_output)
+    assert not is_allowed(policy, request("s3:PutObject", batch_input, PERSONALIZE_PRINCIPAL, **batch))
+    other_batch = {"aws__SecureTransport": "true", **personalize_context(OTHER, job=BATCH_JOB)}
+    assert not is_allowed(policy, request("s3:PutObject", batch_output, PERSONALIZE_PRINCIPAL, **other_batch))
+    plain_batch = {**batch, "aws__SecureTransport": "false"}
+    assert not is_allowed(policy, request("s3:PutObject", batch_output, PERSONALIZE_PRINCIPAL, **plain_batch))
     deny = [s for s in statements(policy) if s["Effect"] == "Deny"]
     assert deny, "no statement denies plain HTTP"
     assert all(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in deny)
     assert {r for s in deny for r in as_list(s["Resource"])} == {bucket, f"{bucket}/*"}
 
 
-def test_kms_statements_let_the_role_and_personalize_decrypt_import_data_and_deletion_files_only() -> None:
+def test_kms_statements_let_the_role_and_personalize_read_inputs_and_write_only_batch_output() -> None:
     policy = filled(KMS_STATEMENTS)
-    assert {a for s in statements(policy) for a in as_list(s["Action"])} == {"kms:Decrypt"}
+    assert {a for s in statements(policy) for a in as_list(s["Action"])} == {"kms:Decrypt", "kms:GenerateDataKey"}
     role = ("AWS", f"arn:aws:iam::{TEST_ACCOUNT}:role/{role_name()}")
     bucket = f"arn:aws:s3:::{pipeline_config()['s3']['bucket']}"
     for principal in (role, PERSONALIZE_PRINCIPAL):
-        # Object ARNs, or the bucket's with S3 Bucket Keys on.
-        for context_arn in (import_object(), import_object(DELETION_FILE_KEY), bucket):
+        # Object ARNs, or the bucket's with S3 Bucket Keys on. Completing a multipart upload decrypts too.
+        for context_arn in (
+            import_object(),
+            import_object(DELETION_FILE_KEY),
+            import_object(BATCH_INPUT_KEY),
+            import_object(BATCH_OUTPUT_KEY),
+            bucket,
+        ):
             assert is_allowed(policy, decrypt(principal, context_arn))
+        # A data key to write with: only for the batch output (or the bucket's, with S3 Bucket Keys).
+        for context_arn in (import_object(BATCH_OUTPUT_KEY), bucket):
+            assert is_allowed(policy, decrypt(principal, context_arn, action="kms:GenerateDataKey"))
+        for context_arn in (import_object(BATCH_INPUT_KEY), import_object(DELETION_FILE_KEY)):
+            assert not is_allowed(policy, decrypt(principal, context_arn, action="kms:GenerateDataKey"))
+        output = import_object(BATCH_OUTPUT_KEY)
+        assert not is_allowed(
+            policy, decrypt(principal, output, via="sqs.ap-northeast-2.amazonaws.com", action="kms:GenerateDataKey")
+        )
         assert not is_allowed(policy, decrypt(principal, import_object(DELETION_MANIFEST_KEY)))
         assert not is_allowed(policy, decrypt(principal, import_object().replace("/import/", "/runs/")))
         assert not is_allowed(policy, decrypt(principal, import_object(), via="sqs.ap-northeast-2.amazonaws.com"))
         assert not is_allowed(policy, decrypt(principal, import_object(), action="kms:GenerateDataKey"))
-    assert not is_allowed(policy, decrypt(("AWS", f"arn:aws:iam::{TEST_ACCOUNT}:role/Other"), import_object()))
+    other_role = ("AWS", f"arn:aws:iam::{TEST_ACCOUNT}:role/Other")
+    assert not is_allowed(policy, decrypt(other_role, import_object()))
+    assert not is_allowed(policy, decrypt(other_role, import_object(BATCH_OUTPUT_KEY), action="kms:GenerateDataKey"))
 
 
 def decrypt(
@@ -898,5 +975,6 @@ def decrypt(
     via: str = f"s3.{TEST_REGION}.amazonaws.com",
     action: str = "kms:Decrypt",
 ) -> Request:
-    """A KMS request S3 makes for ``principal`` reading the object ``context_arn`` (key policies name the key "*")."""
+    """A KMS request S3 makes for ``principal`` reading (or, with GenerateDataKey, writing) the object ``context_arn``
+    (key policies name the key "*")."""
     return request(action, "*", principal, kms__ViaService=via, kms__EncryptionContext__aws__s3__arn=context_arn)

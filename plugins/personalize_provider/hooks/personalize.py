@@ -56,7 +56,7 @@ def error_code(error: ClientError) -> str:
 class ResourceKind:
     """How to describe one kind of resource, where its status and failure reason live in the answer, and the
     status words of its lifecycle (most kinds go CREATE PENDING > CREATE IN_PROGRESS > ACTIVE or CREATE FAILED;
-    data deletion jobs go PENDING > IN_PROGRESS > COMPLETED or FAILED)."""
+    data deletion jobs go PENDING > IN_PROGRESS > COMPLETED or FAILED; batch jobs end ACTIVE or CREATE FAILED)."""
 
     label: str
     describe_method: str
@@ -129,6 +129,26 @@ DATA_DELETION_JOB = ResourceKind(
     in_progress_statuses=("PENDING", "IN_PROGRESS"),
 )
 
+# The API reference lists PENDING and IN PROGRESS for batch jobs where other resources say CREATE PENDING and
+# CREATE IN_PROGRESS; any of them means the job still runs (and a waiter keeps polling on a status it does not name).
+BATCH_JOB_IN_PROGRESS = ("PENDING", "IN PROGRESS", "CREATE PENDING", "CREATE IN_PROGRESS")
+BATCH_INFERENCE_JOB = ResourceKind(
+    "batch inference job",
+    "describe_batch_inference_job",
+    "batchInferenceJobArn",
+    "batchInferenceJob",
+    "batch_inference_job_complete",
+    in_progress_statuses=BATCH_JOB_IN_PROGRESS,
+)
+BATCH_SEGMENT_JOB = ResourceKind(
+    "batch segment job",
+    "describe_batch_segment_job",
+    "batchSegmentJobArn",
+    "batchSegmentJob",
+    "batch_segment_job_complete",
+    in_progress_statuses=BATCH_JOB_IN_PROGRESS,
+)
+
 RESOURCE_KINDS = {
     kind.waiter_name: kind
     for kind in (
@@ -143,6 +163,8 @@ RESOURCE_KINDS = {
         EVENT_TRACKER,
         FILTER,
         DATA_DELETION_JOB,
+        BATCH_INFERENCE_JOB,
+        BATCH_SEGMENT_JOB,
     )
 }
 
@@ -333,6 +355,89 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
             )
         )
         return response["dataDeletionJobArn"]
+
+    # -- batch inference and batch segment jobs
+
+    def list_batch_inference_jobs(self, *, solution_version_arn: str) -> list[dict[str, Any]]:
+        """The batch inference jobs run on a solution version, from every page."""
+        jobs: list[dict[str, Any]] = []
+        paginator = self.conn.get_paginator("list_batch_inference_jobs")
+        for page in paginator.paginate(solutionVersionArn=solution_version_arn):
+            jobs.extend(page.get("batchInferenceJobs", []))
+        return jobs
+
+    def describe_batch_inference_job(self, *, batch_inference_job_arn: str) -> dict[str, Any]:
+        return self.conn.describe_batch_inference_job(batchInferenceJobArn=batch_inference_job_arn)["batchInferenceJob"]
+
+    def create_batch_inference_job(
+        self,
+        *,
+        job_name: str,
+        solution_version_arn: str,
+        job_input_s3_path: str,
+        job_output_s3_path: str,
+        role_arn: str,
+        num_results: int | None = None,
+        filter_arn: str | None = None,
+        batch_inference_job_config: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
+        """Start recommending items for every user (or item) in the JSON lines at ``job_input_s3_path``; the
+        service writes ``<input file name>.out`` under ``job_output_s3_path``. Returns the job's ARN."""
+        response = self.conn.create_batch_inference_job(
+            **drop_none(
+                jobName=job_name,
+                solutionVersionArn=solution_version_arn,
+                jobInput={"s3DataSource": {"path": job_input_s3_path}},
+                jobOutput={"s3DataDestination": {"path": job_output_s3_path}},
+                roleArn=role_arn,
+                numResults=num_results,
+                filterArn=filter_arn,
+                batchInferenceJobConfig=batch_inference_job_config,
+                tags=tags,
+            )
+        )
+        return response["batchInferenceJobArn"]
+
+    def list_batch_segment_jobs(self, *, solution_version_arn: str) -> list[dict[str, Any]]:
+        """The batch segment jobs run on a solution version, from every page."""
+        jobs: list[dict[str, Any]] = []
+        paginator = self.conn.get_paginator("list_batch_segment_jobs")
+        for page in paginator.paginate(solutionVersionArn=solution_version_arn):
+            jobs.extend(page.get("batchSegmentJobs", []))
+        return jobs
+
+    def describe_batch_segment_job(self, *, batch_segment_job_arn: str) -> dict[str, Any]:
+        return self.conn.describe_batch_segment_job(batchSegmentJobArn=batch_segment_job_arn)["batchSegmentJob"]
+
+    def create_batch_segment_job(
+        self,
+        *,
+        job_name: str,
+        solution_version_arn: str,
+        job_input_s3_path: str,
+        job_output_s3_path: str,
+        role_arn: str,
+        num_results: int | None = None,
+        filter_arn: str | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
+        """Start finding the users most likely to interact with each item (or item attribute) in the JSON lines at
+        ``job_input_s3_path`` (the solution version must use an item-affinity or item-attribute-affinity recipe);
+        the service writes ``<input file name>.out`` under ``job_output_s3_path``. Returns the job's ARN."""
+        response = self.conn.create_batch_segment_job(
+            **drop_none(
+                jobName=job_name,
+                solutionVersionArn=solution_version_arn,
+                jobInput={"s3DataSource": {"path": job_input_s3_path}},
+                jobOutput={"s3DataDestination": {"path": job_output_s3_path}},
+                roleArn=role_arn,
+                numResults=num_results,
+                filterArn=filter_arn,
+                tags=tags,
+            )
+        )
+        return response["batchSegmentJobArn"]
 
     # -- solutions and versions
 

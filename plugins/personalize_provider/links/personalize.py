@@ -12,8 +12,8 @@ relied on.
 Personalize-compatible endpoint on 127.0.0.1, or a docker-compose service), the ARNs name a made-up account and
 the console has nothing to show, and the local endpoint serves no page per resource. So those links point at what
 can be opened instead: an import job's link opens its data location on the stand-in S3 endpoint (the bucket
-listing of what the job imported), a data deletion job's the USER_ID file it read, and the other links are left
-empty, which the Airflow UI does not show.
+listing of what the job imported), a data deletion job's the USER_ID file it read, a batch inference or batch
+segment job's the output folder it wrote, and the other links are left empty, which the Airflow UI does not show.
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ def s3_endpoint_listing_url(endpoint_url: str, s3_location: str) -> str:
     return f"{endpoint_url.rstrip('/')}/{quote(bucket, safe='')}?prefix={quote(key, safe='')}"
 
 
-def stand_in_link_fields(operator: Any) -> dict[str, str]:
+def stand_in_link_fields(operator: Any, location_attribute: str = "data_location") -> dict[str, str]:
     """What a link stores besides the ARN when the operator's connection points Personalize at a stand-in.
 
-    Empty against AWS. Otherwise ``stand_in_endpoint`` and ``stand_in_url``: the operator's ``data_location``
-    (an import job's or a data deletion job's) on the stand-in S3 endpoint, or empty when there is nothing to open.
+    Empty against AWS. Otherwise ``stand_in_endpoint`` and ``stand_in_url``: the S3 location in the operator's
+    ``location_attribute`` (an import job's or a data deletion job's ``data_location``, a batch job's output path)
+    on the stand-in S3 endpoint, or empty when there is nothing to open.
     """
     try:
         connection = operator.hook.conn_config
@@ -77,7 +78,7 @@ def stand_in_link_fields(operator: Any) -> dict[str, str]:
         return {}
     if not is_stand_in_endpoint(personalize_endpoint):
         return {}
-    location = getattr(operator, "data_location", None)
+    location = getattr(operator, location_attribute, None)
     url = ""
     if isinstance(location, str) and location.startswith("s3://") and is_stand_in_endpoint(s3_endpoint):
         url = s3_endpoint_listing_url(s3_endpoint, location)
@@ -89,11 +90,13 @@ class _PersonalizeConsoleLink(BaseAwsLink):
     a stand-in endpoint, ``stand_in_endpoint`` and ``stand_in_url``)."""
 
     page: ClassVar[str] = ""
+    #: The operator attribute holding the S3 location a stand-in's link opens.
+    stand_in_location_attribute: ClassVar[str] = "data_location"
     format_str = "{aws_domain}{region_name}{resource_arn}"  # unused: format_link builds the URL
 
     @classmethod
     def persist(cls, context: Any, operator: Any, region_name: str, aws_partition: str, **kwargs: Any) -> None:
-        kwargs.update(stand_in_link_fields(operator))
+        kwargs.update(stand_in_link_fields(operator, cls.stand_in_location_attribute))
         super().persist(
             context=context, operator=operator, region_name=region_name, aws_partition=aws_partition, **kwargs
         )
@@ -154,12 +157,43 @@ class PersonalizeCampaignLink(_PersonalizeConsoleLink):
     key = "personalize_campaign"
 
 
+class PersonalizeBatchInferenceJobLink(_PersonalizeConsoleLink):
+    """The solution whose version the batch inference job ran, in the Personalize console.
+
+    No console route to one batch job's page is documented, so the link stores the solution's ARN and opens the
+    solution's page (its versions, the one the job used among them). Against a stand-in endpoint it opens the job's
+    output folder on the stand-in S3.
+    """
+
+    name = "Personalize Batch Inference Job"
+    key = "personalize_batch_inference_job"
+    stand_in_location_attribute = "job_output_s3_path"
+
+
+class PersonalizeBatchSegmentJobLink(_PersonalizeConsoleLink):
+    """The solution whose version the batch segment job ran, in the Personalize console (as for
+    :class:`PersonalizeBatchInferenceJobLink`: no per-job route is documented). Against a stand-in endpoint it opens
+    the job's output folder on the stand-in S3."""
+
+    name = "Personalize Batch Segment Job"
+    key = "personalize_batch_segment_job"
+    stand_in_location_attribute = "job_output_s3_path"
+
+
+def solution_arn_of(solution_version_arn: str) -> str:
+    """``...:solution/name/3f9a1c2e`` -> ``...:solution/name`` (a version's ARN is its solution's plus an id)."""
+    solution_arn, separator, _ = solution_version_arn.rpartition("/")
+    return solution_arn if separator and "/" in solution_arn.rpartition(":")[2] else solution_version_arn
+
+
 LINK_CLASSES: tuple[type[_PersonalizeConsoleLink], ...] = (
     PersonalizeDatasetGroupLink,
     PersonalizeDatasetImportJobLink,
     PersonalizeDataDeletionJobLink,
     PersonalizeSolutionVersionLink,
     PersonalizeCampaignLink,
+    PersonalizeBatchInferenceJobLink,
+    PersonalizeBatchSegmentJobLink,
 )
 
 

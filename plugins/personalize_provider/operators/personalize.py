@@ -5,7 +5,8 @@
   any number of times: dataset group, schema, dataset, solution, campaign, event tracker, filter.
 - :class:`PersonalizeDatasetImportJobOperator` imports one dataset's data under the caller's job name, adopting
     the job of an earlier attempt; :class:`PersonalizeDataDeletionJobOperator` deletes users from a dataset group
-    the same way.
+    the same way, and :class:`PersonalizeBatchInferenceJobOperator` and :class:`PersonalizeBatchSegmentJobOperator`
+    write a solution version's recommendations (items per user) or segments (users per item) to S3.
 - :class:`PersonalizeCreateSolutionVersionOperator` trains;
     :class:`PersonalizeEvaluateSolutionVersionOperator`
   compares the new version with the live one and decides; :class:`PersonalizeUpdateCampaignOperator` deploys.
@@ -32,6 +33,8 @@ from botocore.exceptions import ClientError
 
 from personalize_provider.gate import decide_deployment, validate_min_ratios
 from personalize_provider.hooks.personalize import (
+    BATCH_INFERENCE_JOB,
+    BATCH_SEGMENT_JOB,
     CAMPAIGN,
     CAMPAIGN_UPDATE,
     DATA_DELETION_JOB,
@@ -51,11 +54,14 @@ from personalize_provider.hooks.personalize import (
     waiter_defaults,
 )
 from personalize_provider.links.personalize import (
+    PersonalizeBatchInferenceJobLink,
+    PersonalizeBatchSegmentJobLink,
     PersonalizeCampaignLink,
     PersonalizeDataDeletionJobLink,
     PersonalizeDatasetGroupLink,
     PersonalizeDatasetImportJobLink,
     PersonalizeSolutionVersionLink,
+    solution_arn_of,
 )
 from personalize_provider.naming import validate_resource_name, with_attempt
 from personalize_provider.policy import effective_import_mode, limit_backoff_seconds, validate_training_mode
@@ -685,7 +691,8 @@ class PersonalizeEnsureFilterOperator(PersonalizeBaseOperator):
 
 class _PersonalizeJobOperator(PersonalizeBaseOperator):
     """
-    Common part of the operators that start a named job and wait for it (import jobs, data deletion jobs).
+    Common part of the operators that start a named job and wait for it (import jobs, data deletion jobs, batch
+    inference and batch segment jobs).
 
     Job names can never be reused, so the caller names the job after what it does (the same data must give the
     same name). A job of that name is adopted, never duplicated: finished, the task returns at once; in progress,
@@ -979,6 +986,218 @@ class PersonalizeDataDeletionJobOperator(_PersonalizeJobOperator):
         }
         self.log.info("Data deletion job %s %s: %s records deleted", arn, result["status"], result["num_deleted"])
         return result
+
+
+class _PersonalizeBatchJobOperator(_PersonalizeJobOperator):
+    """
+    Common part of the batch inference and batch segment job operators: a job on a solution version that reads
+    JSON lines from ``job_input_s3_path`` and writes ``<input file name>.out`` under ``job_output_s3_path``.
+
+    :param job_name: The job's name (1-63 letters, digits, '-', '_'); a rerun with the same name adopts the job.
+    :param solution_version_arn: The (ACTIVE) solution version that computes the output.
+    :param job_input_s3_path: The input, a JSON-lines file (``s3://bucket/.../users.json``).
+    :param job_output_s3_path: The folder the job writes to (``s3://bucket/.../``).
+    :param role_arn: IAM role Personalize assumes to read the input and write the output.
+    :param num_results: How many results per input line (None: the service's default).
+    :param filter_arn: A filter applied to the results.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    :param limit_retry_delay: First wait in seconds after LimitExceededException; doubles each time.
+    :param limit_retry_max_delay: Longest single wait in seconds.
+    :param limit_retry_max_attempts: Attempts to create the job before giving up.
+    """
+
+    #: The key of the job's ARN in the task's result.
+    result_arn_key: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        solution_version_arn: str,
+        job_input_s3_path: str,
+        job_output_s3_path: str,
+        role_arn: str,
+        num_results: int | None = None,
+        filter_arn: str | None = None,
+        tags: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(job_name=job_name, data_location=job_input_s3_path, **kwargs)
+        self.solution_version_arn = solution_version_arn
+        self.job_output_s3_path = job_output_s3_path
+        self.role_arn = role_arn
+        self.num_results = num_results
+        self.filter_arn = filter_arn
+        self.tags = tags
+
+    # The base's name for what the job reads (messages, stand-in links); a property so templating the input path
+    # renders both.
+    @property
+    def job_input_s3_path(self) -> str:
+        return self.data_location
+
+    @job_input_s3_path.setter
+    def job_input_s3_path(self, value: str) -> None:
+        self.data_location = value
+
+    @property
+    def _parent_arn(self) -> str:
+        return self.solution_version_arn
+
+    def _link_arn(self, job_arn: str) -> str:
+        return solution_arn_of(self.solution_version_arn)
+
+    def _describe_job(self, arn: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _result(self, context: Context, arn: str) -> dict[str, Any]:
+        job = self._call(f"Describing Personalize {self.kind.label} {arn}", lambda: self._describe_job(arn))
+        output = ((job.get("jobOutput") or {}).get("s3DataDestination") or {}).get("path")
+        result = {
+            self.result_arn_key: arn,
+            "job_name": job.get("jobName"),
+            "status": job.get("status"),
+            "job_output_s3_path": output or self.job_output_s3_path,
+        }
+        self.log.info("Personalize %s %s is %s; output in %s", self.kind.label, arn, result["status"], output)
+        return result
+
+
+class PersonalizeBatchInferenceJobOperator(_PersonalizeBatchJobOperator):
+    """
+    Recommend items for every user (or related items for every item) listed in a JSON-lines file on S3 with a
+    solution version, under ``job_name``, and wait until the job is ACTIVE (its output written).
+
+    Returns (for XCom) ``{"batch_inference_job_arn": ..., "job_name": ..., "status": "ACTIVE",
+    "job_output_s3_path": ...}``: ``job_name`` is the name the job got (``<job_name>-r2`` ... after a CREATE FAILED
+    one), ``job_output_s3_path`` the folder holding ``<input file name>.out``. A job that fails fails the task with
+    the service's failureReason.
+
+    A job of that name on this solution version is adopted: ACTIVE, the task returns at once; PENDING or IN
+    PROGRESS, it waits for it; CREATE FAILED, this attempt gets the next name. LimitExceededException backs off
+    as :class:`PersonalizeDatasetImportJobOperator` does. The console link opens the solution's page: no route to
+    one batch job's page is documented.
+
+    Earlier jobs are looked up among this solution version's (the API lists batch jobs per version), while names are
+    unique in the account: a name already used on another version fails the task with ResourceAlreadyExistsException,
+    so name the jobs after the version as well as the data.
+
+    :param job_name: The job's name (1-63 letters, digits, '-', '_'); a rerun with the same name adopts the job.
+    :param solution_version_arn: The (ACTIVE) solution version that recommends.
+    :param job_input_s3_path: The input, a file of JSON lines such as ``{"userId": "105"}``.
+    :param job_output_s3_path: The folder the job writes to (``s3://bucket/.../``).
+    :param role_arn: IAM role Personalize assumes to read the input and write the output.
+    :param num_results: Items per user (None: the service's default).
+    :param filter_arn: A filter applied to the recommendations (its placeholders filled per line of the input).
+    :param batch_inference_job_config: The API's ``batchInferenceJobConfig`` (e.g. ``itemExplorationConfig``).
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    :param limit_retry_delay: First wait in seconds after LimitExceededException; doubles each time.
+    :param limit_retry_max_delay: Longest single wait in seconds.
+    :param limit_retry_max_attempts: Attempts to create the job before giving up.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "job_name",
+        "solution_version_arn",
+        "job_input_s3_path",
+        "job_output_s3_path",
+        "role_arn",
+        "num_results",
+        "filter_arn",
+        "batch_inference_job_config",
+        "tags",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"batch_inference_job_config": "json"}
+    operator_extra_links = (PersonalizeBatchInferenceJobLink(),)
+    kind = BATCH_INFERENCE_JOB
+    link = PersonalizeBatchInferenceJobLink
+    arn_key = "batchInferenceJobArn"
+    result_arn_key = "batch_inference_job_arn"
+
+    def __init__(self, *, batch_inference_job_config: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch_inference_job_config = batch_inference_job_config
+
+    def _list_jobs(self) -> list[dict[str, Any]]:
+        return self.hook.list_batch_inference_jobs(solution_version_arn=self.solution_version_arn)
+
+    def _describe_job(self, arn: str) -> dict[str, Any]:
+        return self.hook.describe_batch_inference_job(batch_inference_job_arn=arn)
+
+    def _create_job(self, name: str, jobs: list[dict[str, Any]]) -> str:
+        arn = self.hook.create_batch_inference_job(
+            job_name=name,
+            solution_version_arn=self.solution_version_arn,
+            job_input_s3_path=self.job_input_s3_path,
+            job_output_s3_path=self.job_output_s3_path,
+            role_arn=self.role_arn,
+            num_results=self.num_results,
+            filter_arn=self.filter_arn,
+            batch_inference_job_config=self.batch_inference_job_config,
+            tags=self.tags,
+        )
+        self.log.info("Started batch inference job %s (%s) for the users in %s", name, arn, self.job_input_s3_path)
+        return arn
+
+
+class PersonalizeBatchSegmentJobOperator(_PersonalizeBatchJobOperator):
+    """
+    Find the users most likely to interact with each item (or item attribute) listed in a JSON-lines file on S3
+    with a solution version of an item-affinity or item-attribute-affinity recipe, under ``job_name``, and wait
+    until the job is ACTIVE (its output written).
+
+    Returns (for XCom) ``{"batch_segment_job_arn": ..., "job_name": ..., "status": "ACTIVE",
+    "job_output_s3_path": ...}``, adopts a job of the same name, names the next attempt after a CREATE FAILED one
+    and backs off on LimitExceededException exactly as :class:`PersonalizeBatchInferenceJobOperator` does.
+
+    :param job_name: The job's name (1-63 letters, digits, '-', '_'); a rerun with the same name adopts the job.
+    :param solution_version_arn: The (ACTIVE) solution version that finds the users.
+    :param job_input_s3_path: The input, a file of JSON lines such as ``{"itemId": "A"}``.
+    :param job_output_s3_path: The folder the job writes to (``s3://bucket/.../``).
+    :param role_arn: IAM role Personalize assumes to read the input and write the output.
+    :param num_results: Users per item (None: the service's default).
+    :param filter_arn: A filter applied to the users.
+    :param tags: Tags as ``[{"tagKey": ..., "tagValue": ...}]``.
+    :param limit_retry_delay: First wait in seconds after LimitExceededException; doubles each time.
+    :param limit_retry_max_delay: Longest single wait in seconds.
+    :param limit_retry_max_attempts: Attempts to create the job before giving up.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "job_name",
+        "solution_version_arn",
+        "job_input_s3_path",
+        "job_output_s3_path",
+        "role_arn",
+        "num_results",
+        "filter_arn",
+        "tags",
+    )
+    operator_extra_links = (PersonalizeBatchSegmentJobLink(),)
+    kind = BATCH_SEGMENT_JOB
+    link = PersonalizeBatchSegmentJobLink
+    arn_key = "batchSegmentJobArn"
+    result_arn_key = "batch_segment_job_arn"
+
+    def _list_jobs(self) -> list[dict[str, Any]]:
+        return self.hook.list_batch_segment_jobs(solution_version_arn=self.solution_version_arn)
+
+    def _describe_job(self, arn: str) -> dict[str, Any]:
+        return self.hook.describe_batch_segment_job(batch_segment_job_arn=arn)
+
+    def _create_job(self, name: str, jobs: list[dict[str, Any]]) -> str:
+        arn = self.hook.create_batch_segment_job(
+            job_name=name,
+            solution_version_arn=self.solution_version_arn,
+            job_input_s3_path=self.job_input_s3_path,
+            job_output_s3_path=self.job_output_s3_path,
+            role_arn=self.role_arn,
+            num_results=self.num_results,
+            filter_arn=self.filter_arn,
+            tags=self.tags,
+        )
+        self.log.info("Started batch segment job %s (%s) for the items in %s", name, arn, self.job_input_s3_path)
+        return arn
 
 
 class PersonalizeCreateSolutionVersionOperator(PersonalizeBaseOperator):

@@ -20,6 +20,8 @@ from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 from airflow.triggers.base import TriggerEvent
 
 from personalize_provider.hooks.personalize import (
+    BATCH_INFERENCE_JOB,
+    BATCH_SEGMENT_JOB,
     CAMPAIGN,
     CAMPAIGN_UPDATE,
     DATA_DELETION_JOB,
@@ -39,8 +41,8 @@ from personalize_provider.hooks.personalize import (
 
 class PersonalizeResourceTrigger(AwsBaseWaiterTrigger):
     """
-    Base for the Personalize triggers: waits until a resource (or its latest update) is ACTIVE, or a data
-    deletion job COMPLETED.
+    Base for the Personalize triggers: waits until a resource (or its latest update) or a batch job is ACTIVE,
+    or a data deletion job COMPLETED.
 
     Subclasses only name the resource kind; use them, not this class.
 
@@ -172,6 +174,18 @@ class PersonalizeDataDeletionJobCompleteTrigger(PersonalizeResourceTrigger):
     kind = DATA_DELETION_JOB
 
 
+class PersonalizeBatchInferenceJobCompleteTrigger(PersonalizeResourceTrigger):
+    """Wait for a batch inference job to be ACTIVE (its recommendations are written to S3) or CREATE FAILED."""
+
+    kind = BATCH_INFERENCE_JOB
+
+
+class PersonalizeBatchSegmentJobCompleteTrigger(PersonalizeResourceTrigger):
+    """Wait for a batch segment job to be ACTIVE (its user segments are written to S3) or CREATE FAILED."""
+
+    kind = BATCH_SEGMENT_JOB
+
+
 TRIGGER_FOR_KIND: dict[str, type[PersonalizeResourceTrigger]] = {
     trigger.kind.waiter_name: trigger
     for trigger in (
@@ -186,5 +200,7 @@ TRIGGER_FOR_KIND: dict[str, type[PersonalizeResourceTrigger]] = {
         PersonalizeEventTrackerActiveTrigger,
         PersonalizeFilterActiveTrigger,
         PersonalizeDataDeletionJobCompleteTrigger,
+        PersonalizeBatchInferenceJobCompleteTrigger,
+        PersonalizeBatchSegmentJobCompleteTrigger,
     )
 }

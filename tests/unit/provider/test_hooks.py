@@ -144,6 +144,92 @@ class TestPersonalizeHook:
             stubber.assert_no_pending_responses()
         assert [job["jobName"] for job in jobs] == ["newest", "oldest"]
 
+    def test_batch_inference_job_arguments_map_to_api_names(self, hook: PersonalizeHook) -> None:
+        version = arn("solution/pulla-user-personalization/5e6f7a8b")
+        job = arn("batch-inference-job/pulla-crm-20261127")
+        expected = {
+            "jobName": "pulla-crm-20261127",
+            "solutionVersionArn": version,
+            "jobInput": {"s3DataSource": {"path": "s3://bucket/personalize/crm/input/users.json"}},
+            "jobOutput": {"s3DataDestination": {"path": "s3://bucket/personalize/crm/output/"}},
+            "roleArn": "arn:aws:iam::123456789012:role/personalize",
+            "numResults": 50,
+            "filterArn": arn("filter/pulla-unpurchased"),
+            "batchInferenceJobConfig": {"itemExplorationConfig": {"explorationWeight": "0.3"}},
+            "tags": [{"tagKey": "purpose", "tagValue": "crm"}],
+        }
+        described = {"batchInferenceJobArn": job, "status": "ACTIVE", "failureReason": ""}
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response("create_batch_inference_job", {"batchInferenceJobArn": job}, expected)
+            stubber.add_response(
+                "describe_batch_inference_job", {"batchInferenceJob": described}, {"batchInferenceJobArn": job}
+            )
+            created = hook.create_batch_inference_job(
+                job_name="pulla-crm-20261127",
+                solution_version_arn=version,
+                job_input_s3_path="s3://bucket/personalize/crm/input/users.json",
+                job_output_s3_path="s3://bucket/personalize/crm/output/",
+                role_arn="arn:aws:iam::123456789012:role/personalize",
+                num_results=50,
+                filter_arn=arn("filter/pulla-unpurchased"),
+                batch_inference_job_config={"itemExplorationConfig": {"explorationWeight": "0.3"}},
+                tags=[{"tagKey": "purpose", "tagValue": "crm"}],
+            )
+            assert hook.describe_batch_inference_job(batch_inference_job_arn=job) == described
+            stubber.assert_no_pending_responses()
+        assert created == job
+
+    def test_batch_segment_job_without_options_sends_only_the_required_fields(self, hook: PersonalizeHook) -> None:
+        version = arn("solution/pulla-item-affinity/1a2b3c4d")
+        job = arn("batch-segment-job/pulla-crm-segments-20261127")
+        expected = {
+            "jobName": "pulla-crm-segments-20261127",
+            "solutionVersionArn": version,
+            "jobInput": {"s3DataSource": {"path": "s3://bucket/personalize/crm/input/items.json"}},
+            "jobOutput": {"s3DataDestination": {"path": "s3://bucket/personalize/crm/output/"}},
+            "roleArn": "arn:aws:iam::123456789012:role/personalize",
+        }
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response("create_batch_segment_job", {"batchSegmentJobArn": job}, expected)
+            stubber.add_response(
+                "describe_batch_segment_job",
+                {"batchSegmentJob": {"batchSegmentJobArn": job, "status": "CREATE PENDING"}},
+                {"batchSegmentJobArn": job},
+            )
+            created = hook.create_batch_segment_job(
+                job_name="pulla-crm-segments-20261127",
+                solution_version_arn=version,
+                job_input_s3_path="s3://bucket/personalize/crm/input/items.json",
+                job_output_s3_path="s3://bucket/personalize/crm/output/",
+                role_arn="arn:aws:iam::123456789012:role/personalize",
+            )
+            assert hook.describe_batch_segment_job(batch_segment_job_arn=job)["status"] == "CREATE PENDING"
+            stubber.assert_no_pending_responses()
+        assert created == job
+
+    @pytest.mark.parametrize(
+        ("method", "list_key"),
+        [("list_batch_inference_jobs", "batchInferenceJobs"), ("list_batch_segment_jobs", "batchSegmentJobs")],
+    )
+    def test_batch_jobs_are_listed_from_every_page(self, hook: PersonalizeHook, method: str, list_key: str) -> None:
+        # botocore has paginators for both List calls: the hook reads every page of the version's jobs.
+        assert hook.conn.can_paginate(method)
+        version = arn("solution/pulla-user-personalization/5e6f7a8b")
+        with Stubber(hook.conn) as stubber:
+            stubber.add_response(
+                method,
+                {list_key: [{"jobName": "newest", "status": "CREATE PENDING"}], "nextToken": "t2"},
+                {"solutionVersionArn": version},
+            )
+            stubber.add_response(
+                method,
+                {list_key: [{"jobName": "oldest", "status": "CREATE FAILED"}]},
+                {"solutionVersionArn": version, "nextToken": "t2"},
+            )
+            jobs = getattr(hook, method)(solution_version_arn=version)
+            stubber.assert_no_pending_responses()
+        assert [job["jobName"] for job in jobs] == ["newest", "oldest"]
+
     def test_find_by_name_reads_every_page(self, hook: PersonalizeHook) -> None:
         with Stubber(hook.conn) as stubber:
             stubber.add_response(

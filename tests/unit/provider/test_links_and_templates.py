@@ -55,11 +55,37 @@ PLUGINS_DIR = REPO_ROOT / "plugins"
             f"#arn:aws:personalize:{REGION}:123456789012:campaign$pulla",
             id="campaign",
         ),
+        pytest.param(
+            links.PersonalizeBatchInferenceJobLink,
+            arn("solution/pulla-user-personalization"),
+            f"https://console.aws.amazon.com/personalize/home?region={REGION}"
+            f"#arn:aws:personalize:{REGION}:123456789012:solution$pulla-user-personalization",
+            id="batch-inference-job",
+        ),
+        pytest.param(
+            links.PersonalizeBatchSegmentJobLink,
+            arn("solution/pulla-item-affinity"),
+            f"https://console.aws.amazon.com/personalize/home?region={REGION}"
+            f"#arn:aws:personalize:{REGION}:123456789012:solution$pulla-item-affinity",
+            id="batch-segment-job",
+        ),
     ],
 )
 def test_console_urls(link_class, resource_arn: str, expected: str) -> None:
     link = link_class()
     assert link.format_link(aws_domain="aws.amazon.com", region_name=REGION, resource_arn=resource_arn) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "solution"),
+    [
+        pytest.param(arn("solution/pulla-up/5e6f7a8b"), arn("solution/pulla-up"), id="version"),
+        pytest.param(arn("solution/pulla-up"), arn("solution/pulla-up"), id="already-a-solution"),
+        pytest.param("not-an-arn", "not-an-arn", id="not-an-arn"),
+    ],
+)
+def test_a_batch_jobs_link_opens_the_solution_of_its_version(given: str, solution: str) -> None:
+    assert links.solution_arn_of(given) == solution
 
 
 def test_china_partition_uses_its_console_domain() -> None:
@@ -201,6 +227,43 @@ def test_deletion_job_link_opens_its_dataset_group_or_its_users_file_locally(mon
     )
 
 
+CRM_INPUT = "s3://pulla-personalize/personalize/crm/input/window=20261127/users.json"
+CRM_OUTPUT = "s3://pulla-personalize/personalize/crm/output/window=20261127/"
+
+
+@pytest.mark.parametrize(
+    ("operator_class", "link_class"),
+    [
+        pytest.param(ops.PersonalizeBatchInferenceJobOperator, links.PersonalizeBatchInferenceJobLink, id="inference"),
+        pytest.param(ops.PersonalizeBatchSegmentJobOperator, links.PersonalizeBatchSegmentJobLink, id="segment"),
+    ],
+)
+def test_batch_job_links_open_the_solution_or_the_output_folder_locally(
+    monkeypatch: pytest.MonkeyPatch, operator_class, link_class
+) -> None:
+    def operator():
+        return operator_class(
+            task_id="crm_batch",
+            aws_conn_id=LOCAL_CONN_ID,
+            job_name="pulla-crm-20261127-1a2b3c4d",
+            solution_version_arn=arn("solution/pulla-up/5e6f7a8b"),
+            job_input_s3_path=CRM_INPUT,
+            job_output_s3_path=CRM_OUTPUT,
+            role_arn="arn:aws:iam::123456789012:role/PullaPersonalizeS3Access",
+        )
+
+    use_connection(monkeypatch, {"region_name": REGION})
+    assert persisted_link(operator(), link_class, arn("solution/pulla-up")) == (
+        f"https://console.aws.amazon.com/personalize/home?region={REGION}"
+        f"#arn:aws:personalize:{REGION}:123456789012:solution$pulla-up"
+    )
+    # Locally, what the job wrote: its output folder, not the input it read.
+    use_connection(monkeypatch, local_extra("http://127.0.0.1:5000", "http://127.0.0.1:8765"))
+    assert persisted_link(operator(), link_class, arn("solution/pulla-up")) == (
+        "http://127.0.0.1:5000/pulla-personalize?prefix=personalize%2Fcrm%2Foutput%2Fwindow%3D20261127%2F"
+    )
+
+
 def test_a_global_endpoint_url_counts_too(monkeypatch: pytest.MonkeyPatch) -> None:
     use_connection(monkeypatch, {"region_name": REGION, "endpoint_url": "http://localhost:4566"})
     url = persisted_link(import_operator(), links.PersonalizeDatasetImportJobLink, arn("dataset-import-job/j"))
@@ -299,6 +362,22 @@ OPERATOR_ARGUMENTS: dict[type, dict[str, Any]] = {
         "data_location": TEMPLATED,
         "role_arn": TEMPLATED,
     },
+    ops.PersonalizeBatchInferenceJobOperator: {
+        "job_name": TEMPLATED,
+        "solution_version_arn": TEMPLATED,
+        "job_input_s3_path": TEMPLATED,
+        "job_output_s3_path": TEMPLATED,
+        "role_arn": TEMPLATED,
+        "filter_arn": TEMPLATED,
+    },
+    ops.PersonalizeBatchSegmentJobOperator: {
+        "job_name": TEMPLATED,
+        "solution_version_arn": TEMPLATED,
+        "job_input_s3_path": TEMPLATED,
+        "job_output_s3_path": TEMPLATED,
+        "role_arn": TEMPLATED,
+        "filter_arn": TEMPLATED,
+    },
     ops.PersonalizeCreateSolutionVersionOperator: {"solution_arn": TEMPLATED},
     ops.PersonalizeEvaluateSolutionVersionOperator: {"solution_version_arn": TEMPLATED, "campaign_arn": TEMPLATED},
     ops.PersonalizeUpdateCampaignOperator: {"campaign_arn": TEMPLATED, "solution_version_arn": TEMPLATED},
@@ -329,6 +408,9 @@ def test_template_fields_exist_and_render(operator_class) -> None:
     assert op.aws_conn_id == "pulla_aws"
     for field in arguments:
         assert getattr(op, field) == "2026-11-27", field
+    if isinstance(op, ops._PersonalizeJobOperator):
+        # What the job reads, whatever the operator calls it, is what its messages and stand-in links use.
+        assert op.data_location == "2026-11-27"
 
 
 def test_deferrable_defaults_to_the_airflow_setting(tmp_path) -> None:

@@ -4,6 +4,7 @@ Personalize API model and against the exact parameters expected, and every queue
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from personalize_provider.operators import personalize as ops
 from personalize_provider.operators.personalize import (
+    PersonalizeBatchInferenceJobOperator,
+    PersonalizeBatchSegmentJobOperator,
     PersonalizeCreateSolutionVersionOperator,
     PersonalizeDataDeletionJobOperator,
     PersonalizeDatasetImportJobOperator,
@@ -28,6 +31,8 @@ from personalize_provider.operators.personalize import (
     PersonalizeUpdateCampaignOperator,
 )
 from personalize_provider.triggers.personalize import (
+    PersonalizeBatchInferenceJobCompleteTrigger,
+    PersonalizeBatchSegmentJobCompleteTrigger,
     PersonalizeCampaignUpdateCompleteTrigger,
     PersonalizeDataDeletionJobCompleteTrigger,
     PersonalizeDatasetGroupActiveTrigger,
@@ -1208,3 +1213,302 @@ class TestDataDeletionJob:
         stubbed(op)  # no response queued: any API call would fail the test with a stubber error
         with pytest.raises(ValueError, match="job_name 'pulla deletion/2026-11-27' must start with a letter"):
             op.execute(context)
+
+
+# Batch jobs: the CRM exports' input and output folders, and the job names the pipeline gives them.
+CRM_INPUT = "s3://pulla-personalize/personalize/crm/input/window=20261127/users.json"
+CRM_OUTPUT = "s3://pulla-personalize/personalize/crm/output/window=20261127/"
+BATCH_VERSION = arn("solution/pulla-user-personalization/5e6f7a8b")
+
+
+@dataclass(frozen=True)
+class BatchJobCase:
+    """One batch job operator and the API names it uses."""
+
+    operator_class: type
+    job_kind: str  # the ARN's resource type, e.g. batch-inference-job
+    method_noun: str  # e.g. batch_inference_job
+    response_key: str  # e.g. batchInferenceJob
+    result_arn_key: str
+    trigger_class: type
+    extra_kwargs: dict[str, Any]
+    extra_params: dict[str, Any]
+
+    @property
+    def arn_param(self) -> str:
+        return f"{self.response_key}Arn"
+
+    @property
+    def list_key(self) -> str:
+        return f"{self.response_key}s"
+
+    def job_arn(self, name: str) -> str:
+        return arn(f"{self.job_kind}/{name}")
+
+
+BATCH_CASES = [
+    pytest.param(
+        BatchJobCase(
+            PersonalizeBatchInferenceJobOperator,
+            "batch-inference-job",
+            "batch_inference_job",
+            "batchInferenceJob",
+            "batch_inference_job_arn",
+            PersonalizeBatchInferenceJobCompleteTrigger,
+            {"batch_inference_job_config": {"itemExplorationConfig": {"explorationWeight": "0.3"}}},
+            {"batchInferenceJobConfig": {"itemExplorationConfig": {"explorationWeight": "0.3"}}},
+        ),
+        id="inference",
+    ),
+    pytest.param(
+        BatchJobCase(
+            PersonalizeBatchSegmentJobOperator,
+            "batch-segment-job",
+            "batch_segment_job",
+            "batchSegmentJob",
+            "batch_segment_job_arn",
+            PersonalizeBatchSegmentJobCompleteTrigger,
+            {},
+            {},
+        ),
+        id="segment",
+    ),
+]
+BATCH_NAME = "pulla-crm-20261127-1a2b3c4d"
+
+
+@pytest.mark.parametrize("case", BATCH_CASES)
+class TestBatchJobs:
+    def make(self, case: BatchJobCase, **kwargs: Any):
+        return case.operator_class(
+            task_id="crm_batch",
+            job_name=kwargs.pop("job_name", BATCH_NAME),
+            solution_version_arn=BATCH_VERSION,
+            job_input_s3_path=CRM_INPUT,
+            job_output_s3_path=CRM_OUTPUT,
+            role_arn=SERVICE_ROLE,
+            num_results=50,
+            filter_arn=arn("filter/pulla-unpurchased"),
+            limit_retry_delay=30,
+            limit_retry_max_delay=100,
+            limit_retry_max_attempts=3,
+            **case.extra_kwargs,
+            **operator_kwargs(**kwargs),
+        )
+
+    def expect_lookup(self, stubber, case: BatchJobCase, jobs: list[dict[str, Any]]) -> None:
+        stubber.add_response(f"list_{case.method_noun}s", {case.list_key: jobs}, {"solutionVersionArn": BATCH_VERSION})
+
+    def listed(self, case: BatchJobCase, name: str, status: str, reason: str | None = None) -> dict[str, Any]:
+        job = {"jobName": name, case.arn_param: case.job_arn(name), "status": status}
+        return {**job, "failureReason": reason} if reason else job
+
+    def create_params(self, case: BatchJobCase, name: str = BATCH_NAME) -> dict[str, Any]:
+        return {
+            "jobName": name,
+            "solutionVersionArn": BATCH_VERSION,
+            "jobInput": {"s3DataSource": {"path": CRM_INPUT}},
+            "jobOutput": {"s3DataDestination": {"path": CRM_OUTPUT}},
+            "roleArn": SERVICE_ROLE,
+            "numResults": 50,
+            "filterArn": arn("filter/pulla-unpurchased"),
+            **case.extra_params,
+        }
+
+    def expect_create(self, stubber, case: BatchJobCase, name: str = BATCH_NAME) -> None:
+        stubber.add_response(
+            f"create_{case.method_noun}", {case.arn_param: case.job_arn(name)}, self.create_params(case, name)
+        )
+
+    def expect_status(
+        self, stubber, case: BatchJobCase, *statuses: str, name: str = BATCH_NAME, reason: str | None = None
+    ) -> None:
+        for status in statuses:
+            body: dict[str, Any] = {
+                "jobName": name,
+                case.arn_param: case.job_arn(name),
+                "status": status,
+                "jobOutput": {"s3DataDestination": {"path": CRM_OUTPUT}},
+            }
+            if reason:
+                body["failureReason"] = reason
+            stubber.add_response(
+                f"describe_{case.method_noun}", {case.response_key: body}, {case.arn_param: case.job_arn(name)}
+            )
+
+    def expected_result(self, case: BatchJobCase, name: str = BATCH_NAME) -> dict[str, Any]:
+        return {
+            case.result_arn_key: case.job_arn(name),
+            "job_name": name,
+            "status": "ACTIVE",
+            "job_output_s3_path": CRM_OUTPUT,
+        }
+
+    def test_creates_waits_and_returns_the_job_and_its_output(self, case, stubbed, context) -> None:
+        op = self.make(case)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [])
+        self.expect_create(stubber, case)
+        self.expect_status(stubber, case, "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE")  # the waiter
+        self.expect_status(stubber, case, "ACTIVE")  # the result
+        result = op.execute(context)
+        assert result == self.expected_result(case)
+        json.dumps(result)  # XCom-able
+        # No documented console route to one batch job: the link opens the solution the version belongs to.
+        assert context["ti"].xcom[op.link.key]["resource_arn"] == SOLUTION
+
+    def test_adopts_an_active_job_and_returns_at_once(self, case, stubbed, context) -> None:
+        op = self.make(case, deferrable=True)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [self.listed(case, BATCH_NAME, "ACTIVE")])
+        self.expect_status(stubber, case, "ACTIVE")
+        # No create and no deferral: the stubber would fail on an unexpected call, pytest on TaskDeferred.
+        assert op.execute(context) == self.expected_result(case)
+
+    @pytest.mark.parametrize("status", ["PENDING", "IN PROGRESS", "CREATE IN_PROGRESS"])
+    def test_adopts_a_job_in_progress_and_waits_for_it(self, case, stubbed, context, status) -> None:
+        op = self.make(case)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [self.listed(case, BATCH_NAME, status)])
+        self.expect_status(stubber, case, status, "ACTIVE")
+        self.expect_status(stubber, case, "ACTIVE")
+        assert op.execute(context)[case.result_arn_key] == case.job_arn(BATCH_NAME)
+
+    def test_failed_earlier_job_means_the_next_name(self, case, stubbed, context) -> None:
+        retry = f"{BATCH_NAME}-r2"
+        op = self.make(case)
+        stubber = stubbed(op)
+        earlier = self.listed(case, BATCH_NAME, "CREATE FAILED", reason="Insufficient privileges")
+        self.expect_lookup(stubber, case, [earlier, self.listed(case, "pulla-crm-other", "ACTIVE")])
+        self.expect_create(stubber, case, name=retry)
+        self.expect_status(stubber, case, "ACTIVE", name=retry)
+        self.expect_status(stubber, case, "ACTIVE", name=retry)
+        assert op.execute(context) == self.expected_result(case, retry)
+
+    def test_failed_job_fails_with_the_failure_reason(self, case, stubbed, context) -> None:
+        op = self.make(case)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [])
+        self.expect_create(stubber, case)
+        reason = "Input file contains invalid JSON at line 3"
+        self.expect_status(stubber, case, "CREATE IN_PROGRESS", "CREATE FAILED", reason=reason)  # the waiter
+        self.expect_status(stubber, case, "CREATE FAILED", reason=reason)  # the failure message
+        with pytest.raises(PersonalizeResourceError) as raised:
+            op.execute(context)
+        message = str(raised.value)
+        label = case.job_kind.replace("-", " ")
+        assert f"{label} {case.job_arn(BATCH_NAME)} did not become ACTIVE: status CREATE FAILED" in message
+        assert reason in message
+
+    def test_limit_exceeded_waits_with_backoff_then_succeeds(self, case, stubbed, context, monkeypatch) -> None:
+        sleeps: list[float] = []
+        monkeypatch.setattr(ops.time, "sleep", sleeps.append)
+        op = self.make(case)
+        stubber = stubbed(op)
+        for _ in range(2):
+            self.expect_lookup(stubber, case, [])
+            client_error(
+                stubber, f"create_{case.method_noun}", "LimitExceededException", "busy", self.create_params(case)
+            )
+        self.expect_lookup(stubber, case, [])
+        self.expect_create(stubber, case)
+        self.expect_status(stubber, case, "ACTIVE")
+        self.expect_status(stubber, case, "ACTIVE")
+        assert op.execute(context)["status"] == "ACTIVE"
+        assert sleeps == [30, 60]
+
+    def test_limit_exceeded_too_often_fails_with_the_service_message(self, case, stubbed, context, monkeypatch) -> None:
+        monkeypatch.setattr(ops.time, "sleep", lambda seconds: None)
+        op = self.make(case)
+        stubber = stubbed(op)
+        for _ in range(3):
+            self.expect_lookup(stubber, case, [])
+            client_error(
+                stubber, f"create_{case.method_noun}", "LimitExceededException", "busy", self.create_params(case)
+            )
+        with pytest.raises(PersonalizeResourceError, match=f"for {BATCH_VERSION} was refused 3 times: LimitExceeded"):
+            op.execute(context)
+
+    def test_limit_exceeded_when_deferrable_defers_on_a_timer_then_on_the_job(self, case, stubbed, context) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        op = self.make(case, deferrable=True)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [])
+        client_error(stubber, f"create_{case.method_noun}", "LimitExceededException", "busy", self.create_params(case))
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert isinstance(deferred.value.trigger, DateTimeTrigger)
+        assert deferred.value.method_name == "execute_after_limit"
+        assert deferred.value.kwargs == {"attempt": 2}
+
+        self.expect_lookup(stubber, case, [])
+        self.expect_create(stubber, case)
+        with pytest.raises(TaskDeferred) as resumed:
+            op.execute_after_limit(context, event={"status": "success"}, **deferred.value.kwargs)
+        assert isinstance(resumed.value.trigger, case.trigger_class)
+
+    def test_deferrable_defers_to_the_job_trigger_and_resumes_with_the_result(self, case, stubbed, context) -> None:
+        op = self.make(case, deferrable=True, waiter_delay=60, waiter_max_attempts=720)
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [])
+        self.expect_create(stubber, case)
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, case.trigger_class)
+        assert trigger.serialize()[1]["resource_arn"] == case.job_arn(BATCH_NAME)
+        assert trigger.waiter_args == {case.arn_param: case.job_arn(BATCH_NAME)}
+        assert deferred.value.kwargs == {"kind": f"{case.method_noun}_complete"}
+        assert deferred.value.timeout == timedelta(seconds=60 * 721)
+
+        self.expect_status(stubber, case, "ACTIVE")
+        event = {
+            "status": "success",
+            "resource_arn": case.job_arn(BATCH_NAME),
+            "waiter": f"{case.method_noun}_complete",
+        }
+        assert op.execute_complete(context, event, **deferred.value.kwargs) == self.expected_result(case)
+
+    def test_execute_complete_failure_reports_the_reason(self, case, stubbed, context) -> None:
+        op = self.make(case)
+        self.expect_status(stubbed(op), case, "CREATE FAILED", reason="Solution version is not ACTIVE")
+        event = {"status": "error", "message": "terminal failure", "resource_arn": case.job_arn(BATCH_NAME)}
+        with pytest.raises(PersonalizeResourceError, match="status CREATE FAILED, failureReason: Solution version"):
+            op.execute_complete(context, event, kind=f"{case.method_noun}_complete")
+
+    def test_a_name_taken_on_another_version_fails_with_the_service_error(self, case, stubbed, context) -> None:
+        op = self.make(case)
+        stubber = stubbed(op)
+        for _ in range(2):  # the first refusal may be a concurrent run's create: list again, then give up
+            self.expect_lookup(stubber, case, [])
+            client_error(
+                stubber,
+                f"create_{case.method_noun}",
+                "ResourceAlreadyExistsException",
+                f"{case.job_arn(BATCH_NAME)} already exists",
+                self.create_params(case),
+            )
+        with pytest.raises(PersonalizeResourceError, match=f"'{BATCH_NAME}' for {BATCH_VERSION} from {CRM_INPUT}"):
+            op.execute(context)
+
+    def test_optional_arguments_left_out_are_not_sent(self, case, stubbed, context) -> None:
+        op = case.operator_class(
+            task_id="crm_batch",
+            job_name=BATCH_NAME,
+            solution_version_arn=BATCH_VERSION,
+            job_input_s3_path=CRM_INPUT,
+            job_output_s3_path=CRM_OUTPUT,
+            role_arn=SERVICE_ROLE,
+            **operator_kwargs(),
+        )
+        stubber = stubbed(op)
+        self.expect_lookup(stubber, case, [])
+        minimal = {key: self.create_params(case)[key] for key in ("jobName", "solutionVersionArn", "roleArn")}
+        minimal.update(
+            jobInput={"s3DataSource": {"path": CRM_INPUT}}, jobOutput={"s3DataDestination": {"path": CRM_OUTPUT}}
+        )
+        stubber.add_response(f"create_{case.method_noun}", {case.arn_param: case.job_arn(BATCH_NAME)}, minimal)
+        self.expect_status(stubber, case, "ACTIVE")
+        self.expect_status(stubber, case, "ACTIVE")
+        assert op.execute(context)["job_name"] == BATCH_NAME

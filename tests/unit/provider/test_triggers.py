@@ -15,6 +15,8 @@ from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 from personalize_provider.hooks.personalize import RESOURCE_KINDS, PersonalizeHook
 from personalize_provider.triggers.personalize import (
     TRIGGER_FOR_KIND,
+    PersonalizeBatchInferenceJobCompleteTrigger,
+    PersonalizeBatchSegmentJobCompleteTrigger,
     PersonalizeCampaignUpdateCompleteTrigger,
     PersonalizeDataDeletionJobCompleteTrigger,
     PersonalizeDatasetImportJobCompleteTrigger,
@@ -169,6 +171,56 @@ def test_data_deletion_job_trigger_failure_reports_an_error_event(stub_async_cli
     assert event["status"] == "error"
     assert event["waiter"] == "data_deletion_job_complete"
     assert f"{job} did not become COMPLETED" in event["message"]
+
+
+@pytest.mark.parametrize(
+    ("trigger_class", "method", "response_key", "job"),
+    [
+        pytest.param(
+            PersonalizeBatchInferenceJobCompleteTrigger,
+            "describe_batch_inference_job",
+            "batchInferenceJob",
+            arn("batch-inference-job/pulla-crm-20261127"),
+            id="inference",
+        ),
+        pytest.param(
+            PersonalizeBatchSegmentJobCompleteTrigger,
+            "describe_batch_segment_job",
+            "batchSegmentJob",
+            arn("batch-segment-job/pulla-crm-segments-20261127"),
+            id="segment",
+        ),
+    ],
+)
+class TestBatchJobTriggers:
+    def queue(self, stub_async_client, method: str, response_key: str, job: str, *bodies: dict[str, Any]) -> None:
+        for body in bodies:
+            stub_async_client.append((method, {response_key: body}, {f"{response_key}Arn": job}))
+
+    def test_success_once_active(self, stub_async_client, trigger_class, method, response_key, job) -> None:
+        # The API reference's words and the ones other resources use both mean "still running".
+        statuses = ("PENDING", "IN PROGRESS", "CREATE IN_PROGRESS", "ACTIVE")
+        self.queue(stub_async_client, method, response_key, job, *({"status": status} for status in statuses))
+        trigger = trigger_class(
+            resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+        )
+        assert run_trigger(trigger) == {"status": "success", "resource_arn": job, "waiter": trigger.waiter_name}
+
+    def test_create_failed_is_an_error_event(self, stub_async_client, trigger_class, method, response_key, job) -> None:
+        self.queue(
+            stub_async_client,
+            method,
+            response_key,
+            job,
+            {"status": "CREATE FAILED", "failureReason": "Input file contains invalid JSON"},
+        )
+        trigger = trigger_class(
+            resource_arn=job, waiter_delay=0, waiter_max_attempts=5, aws_conn_id=None, region_name=REGION
+        )
+        event = run_trigger(trigger)
+        assert event["status"] == "error"
+        assert event["waiter"] == trigger.waiter_name
+        assert f"{job} did not become ACTIVE" in event["message"]
 
 
 def test_campaign_update_trigger_watches_the_update_not_the_campaign(stub_async_client) -> None:

@@ -1,7 +1,7 @@
 """waiters/personalize.json: loads with botocore's waiter model, targets real operations, and each waiter's
-acceptors succeed on its kind's done status (ACTIVE; COMPLETED for data deletion jobs), fail on its failed status
-(CREATE FAILED; FAILED) and keep polling while in progress (checked with Stubber responses, which botocore validates
-against the API's output shapes)."""
+acceptors succeed on its kind's done status (ACTIVE, batch jobs included; COMPLETED for data deletion jobs), fail
+on its failed status (CREATE FAILED; FAILED) and keep polling while in progress (checked with Stubber responses,
+which botocore validates against the API's output shapes)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,20 @@ def test_data_deletion_job_statuses_are_the_api_references() -> None:
     for status in (*kind.in_progress_statuses, kind.done_status, kind.failed_status):
         assert status in documented, status
     assert "ACTIVE" not in documented
+
+
+@pytest.mark.parametrize("waiter_name", ["batch_inference_job_complete", "batch_segment_job_complete"])
+def test_batch_job_statuses_include_the_api_references(waiter_name: str) -> None:
+    """PENDING > IN PROGRESS > ACTIVE or CREATE FAILED as the API model documents them; the waiters also keep polling
+    on CREATE PENDING and CREATE IN_PROGRESS, the words of the other resources."""
+    service = botocore.session.get_session().get_service_model("personalize")
+    kind = RESOURCE_KINDS[waiter_name]
+    shape = service.operation_model(f"Describe{kind.response_key[0].upper()}{kind.response_key[1:]}").output_shape
+    documented = shape.members[kind.response_key].members["status"].documentation
+    for status in ("PENDING", "IN PROGRESS", "ACTIVE", "CREATE FAILED"):
+        assert status in documented, status
+    assert {"PENDING", "IN PROGRESS", "CREATE PENDING", "CREATE IN_PROGRESS"} == set(kind.in_progress_statuses)
+    assert (kind.done_status, kind.failed_status) == ("ACTIVE", "CREATE FAILED")
 
 
 def test_hook_finds_custom_waiters(hook: PersonalizeHook) -> None:
