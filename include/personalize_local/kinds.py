@@ -2,7 +2,8 @@
 
 Each :class:`ResourceKind` says how resources of that kind are named and found (store key, ARN member and path,
 Describe and List response keys, summary fields, the parent a List call filters by), whether it moves through the
-asynchronous statuses (and which: resources show CREATE PENDING … ACTIVE, data deletion jobs PENDING … COMPLETED),
+asynchronous statuses (and which: resources and batch jobs show CREATE PENDING … ACTIVE, data deletion jobs
+PENDING … COMPLETED),
 which worker pool runs its in-progress step, and which member holds its in-place updates (``latestCampaignUpdate``).
 Statuses are the service's strings.
 """
@@ -34,6 +35,8 @@ SOLUTION_VERSION = "solution-version"
 CAMPAIGN = "campaign"
 EVENT_TRACKER = "event-tracker"
 FILTER = "filter"
+BATCH_INFERENCE_JOB = "batch-inference-job"
+BATCH_SEGMENT_JOB = "batch-segment-job"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class ResourceKind:
 
 _TIMES = ("creationDateTime", "lastUpdatedDateTime")
 _GROUP = Parent(DATASET_GROUP, "datasetGroupArn")
+_VERSION = Parent(SOLUTION_VERSION, "solutionVersionArn")
 
 #: Every kind, in the order ``resources.json`` lists them (and DeleteDatasetGroup looks for children).
 KINDS: dict[str, ResourceKind] = {
@@ -192,6 +196,38 @@ KINDS: dict[str, ResourceKind] = {
             ("name", "filterArn", *_TIMES, "datasetGroupArn", "failureReason", "status"),
             arn_path=FILTER,
             parent=_GROUP,
+        ),
+        # Batch jobs show the resource statuses (CREATE PENDING > CREATE IN_PROGRESS > ACTIVE -or- CREATE FAILED),
+        # as the service does; their work runs on its own pool, beside training and imports.
+        ResourceKind(
+            BATCH_INFERENCE_JOB,
+            "batchInferenceJobArn",
+            "batchInferenceJob",
+            "batchInferenceJobs",
+            (
+                "batchInferenceJobArn",
+                "jobName",
+                "status",
+                *_TIMES,
+                "failureReason",
+                "solutionVersionArn",
+                "batchInferenceJobMode",
+            ),
+            arn_path=BATCH_INFERENCE_JOB,
+            parent=_VERSION,
+            pool="batch",
+            job=True,
+        ),
+        ResourceKind(
+            BATCH_SEGMENT_JOB,
+            "batchSegmentJobArn",
+            "batchSegmentJob",
+            "batchSegmentJobs",
+            ("batchSegmentJobArn", "jobName", "status", *_TIMES, "failureReason", "solutionVersionArn"),
+            arn_path=BATCH_SEGMENT_JOB,
+            parent=_VERSION,
+            pool="batch",
+            job=True,
         ),
     )
 }

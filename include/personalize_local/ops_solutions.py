@@ -14,7 +14,17 @@ import uuid
 from typing import Any
 
 from personalize_local import errors
-from personalize_local.kinds import ACTIVE, CAMPAIGN, DATASET_GROUP, IN_FLIGHT, KINDS, SOLUTION, SOLUTION_VERSION
+from personalize_local.kinds import (
+    ACTIVE,
+    BATCH_INFERENCE_JOB,
+    BATCH_SEGMENT_JOB,
+    CAMPAIGN,
+    DATASET_GROUP,
+    IN_FLIGHT,
+    KINDS,
+    SOLUTION,
+    SOLUTION_VERSION,
+)
 from personalize_local.lifecycle import WorkFailed
 from personalize_local.recipes import RECIPES, training_config
 from personalize_local.resources import Handlers, public, required, resource_name
@@ -82,6 +92,12 @@ class SolutionOps(Handlers):
             raise errors.ResourceInUseError(f"Solution {arn} has a campaign; delete the campaign first.")
         if any(v["status"] in IN_FLIGHT for v in self.store.all(SOLUTION_VERSION) if v["solutionArn"] == arn):
             raise errors.ResourceInUseError(f"Solution {arn} has a solution version in training.")
+        if any(
+            job["solutionVersionArn"] in versions and job["status"] in IN_FLIGHT
+            for kind in (BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB)
+            for job in self.store.all(kind)
+        ):
+            raise errors.ResourceInUseError(f"Solution {arn} has a batch job running on one of its versions.")
 
         def cleanup() -> None:
             for version in versions:
@@ -184,7 +200,7 @@ class SolutionOps(Handlers):
                 "name": name,
                 "recipeArn": arn,
                 "status": ACTIVE,
-                "recipeType": "USER_PERSONALIZATION",
+                "recipeType": RECIPES[arn].recipe_type,
                 "description": f"{name}, served locally by ALS (implicit) or popularity",
             }
         }

@@ -447,3 +447,35 @@ class ServingIndex:
         leftovers = [*explore_iter, *kept_iter]
         merged = [item if item is not None else leftovers.pop(0) for item in merged]
         return merged[:num_results]
+
+
+class UserSegmenter:
+    """Users for an item, as an Item-Affinity batch segment job finds them: the users whose ALS factor vectors score
+    highest against the item's vector, best first. Users a data deletion took out of the model are not in it."""
+
+    def __init__(self, model: TrainedModel) -> None:
+        import numpy as np
+
+        if model.item_factors.shape[1] == 0:
+            raise ValueError("the model has no factors to score users with")
+        self.model = model
+        self.user_ids: list[str] = [str(user) for user in model.user_ids]
+        self.item_position = {str(item): i for i, item in enumerate(model.item_ids)}
+        self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float64)
+        self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float64)
+
+    def top_users(self, item_id: str, num_results: int) -> list[str] | None:
+        """The item's segment, at most ``num_results`` users; None when the model never saw the item."""
+        import numpy as np
+
+        row = self.item_position.get(item_id)
+        if row is None:
+            return None
+        scores = self.user_factors @ self.item_factors[row]
+        count = min(num_results, len(scores))
+        if count == 0:
+            return []
+        top = np.argpartition(-scores, count - 1)[:count]
+        # Best first; equal scores in user id order, so a segment is the same every time.
+        top = top[np.lexsort((np.asarray(self.user_ids, dtype=object)[top].astype(str), -scores[top]))]
+        return [self.user_ids[i] for i in top]

@@ -1,8 +1,9 @@
-"""Reading a job's data location from S3, as import and data deletion jobs do: one object, or those under a folder.
+"""A job's S3 files: reading its data location (one object, or those under a folder), writing its output files.
 
 A location ending in ``/`` (or naming only a bucket) is a folder: an import job reads the CSV files under it, a data
 deletion job every file under it and its subfolders. A missing object or bucket, or one the endpoint cannot read,
-fails the job with the location in the reason, as the service words it.
+fails the job with the location in the reason, as the service words it. Batch jobs write their output files
+with :meth:`S3Reader.write`; a location the endpoint cannot write fails the job in the same words.
 """
 
 from __future__ import annotations
@@ -89,3 +90,16 @@ class S3Reader:
             raise WorkFailed(
                 f"Insufficient privileges for accessing data in Amazon S3 or data not found at {location}: {exc}"
             ) from exc
+
+    def write(self, uri: str, text: str) -> None:
+        """Put one object (UTF-8 text) at ``s3://bucket/key``; WorkFailed naming it if it cannot be written."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        match = re.fullmatch(r"s3://([^/]+)/(.+)", uri)
+        if not match:
+            raise WorkFailed(f"Only s3:// output locations are supported locally, got {uri}")
+        bucket, key = match.groups()
+        try:
+            self.client().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        except (ClientError, BotoCoreError) as exc:
+            raise WorkFailed(f"Insufficient privileges for writing data to Amazon S3 at {uri}: {exc}") from exc

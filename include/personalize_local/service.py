@@ -5,11 +5,12 @@ operation. Each handler takes the request's JSON members and returns the respons
 :class:`~personalize_local.errors.ServiceError` with the service's error code. The parts:
 
 - ``ops_*`` modules: the control-plane handlers, one module per resource kind (schemas, dataset groups and datasets,
-  import jobs, data deletion jobs, solutions with their versions and recipes, campaigns, event trackers, filters);
+  import jobs, data deletion jobs, solutions with their versions and recipes, campaigns, event trackers, filters,
+  batch inference and batch segment jobs);
 - :mod:`~personalize_local.kinds` and :mod:`~personalize_local.lifecycle`: the table of resource kinds and the
   status engine that moves resources through the service's statuses on a scheduler (``status_delay`` seconds per
-  step), runs import, deletion and training work on their own worker threads so the API stays responsive, and on
-  start resumes what was in flight when the endpoint stopped;
+  step), runs import, deletion, training and batch work on their own worker threads so the API stays responsive,
+  and on start resumes what was in flight when the endpoint stopped;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
   control plane notifies when what a campaign serves changes.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from personalize_local import errors
 from personalize_local.lifecycle import Lifecycle
+from personalize_local.ops_batch import BatchJobOps
 from personalize_local.ops_campaigns import CampaignOps
 from personalize_local.ops_data_deletion import DataDeletionJobOps
 from personalize_local.ops_datasets import DatasetGroupOps, DatasetOps
@@ -69,6 +71,7 @@ class PersonalizeService:
         self.campaigns = CampaignOps(*parts, serving=self.serving)
         self.event_trackers = EventTrackerOps(*parts)
         self.filters = FilterOps(*parts)
+        self.batch_jobs = BatchJobOps(*parts, serving=self.serving, s3=self.s3)
         self._handlers = self._operations()
         self.lifecycle.resume()
         # Load deployed models in the background, so the first requests after a restart do not wait for them.
@@ -121,6 +124,12 @@ class PersonalizeService:
             "DescribeFilter": self.filters.describe,
             "ListFilters": self.filters.list,
             "DeleteFilter": self.filters.delete,
+            "CreateBatchInferenceJob": self.batch_jobs.create_inference,
+            "DescribeBatchInferenceJob": self.batch_jobs.describe_inference,
+            "ListBatchInferenceJobs": self.batch_jobs.list_inference,
+            "CreateBatchSegmentJob": self.batch_jobs.create_segment,
+            "DescribeBatchSegmentJob": self.batch_jobs.describe_segment,
+            "ListBatchSegmentJobs": self.batch_jobs.list_segment,
         }
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from personalize_local import errors
@@ -24,7 +25,8 @@ from personalize_local.recipes import training_config
 from personalize_local.resources import ResourceAccess, required
 
 if TYPE_CHECKING:
-    from personalize_local.recommender import LiveHistory, ServingIndex
+    from personalize_local.filters import Filter
+    from personalize_local.recommender import ExplorationConfig, LiveHistory, ServingIndex
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +132,59 @@ class Serving(ResourceAccess):
 
     # ---- GetRecommendations -----------------------------------------------------------------------------------
 
+    def parsed_filter(self, filter_arn: str | None, group: dict[str, Any], *, against: str) -> Filter | None:
+        """The filter's parsed expression; it must be ACTIVE and of the group (``against`` names what it serves)."""
+        from personalize_local.filters import FilterSyntaxError, parse_filter
+
+        if not filter_arn:
+            return None
+        record = self.store.get(FILTER, filter_arn)
+        if record is None:
+            raise errors.ResourceNotFoundError(f"Filter {filter_arn} does not exist.")
+        if record["status"] != ACTIVE:
+            raise errors.InvalidInputError(f"Filter {filter_arn} is {record['status']}, not ACTIVE.")
+        if record["datasetGroupArn"] != group["datasetGroupArn"]:
+            raise errors.InvalidInputError(f"Filter {filter_arn} belongs to another dataset group than {against}")
+        try:
+            return parse_filter(record["filterExpression"])
+        except FilterSyntaxError as exc:  # pragma: no cover - validated at CreateFilter
+            raise errors.InvalidInputError(str(exc)) from exc
+
+    def recommender(
+        self,
+        version: dict[str, Any],
+        group: dict[str, Any],
+        *,
+        filter_arn: str | None,
+        exploration: ExplorationConfig,
+        against: str,
+    ) -> Callable[[str, int, dict[str, str] | None], list[tuple[str, float]]]:
+        """``recommend(user_id, num_results, filter_values) -> [(itemId, score)]`` on a solution version's model.
+
+        What GetRecommendations answers with, and what a batch inference job runs for each line of its input: the
+        version's serving index, the filter (which must be ACTIVE and in the version's dataset group, ``against``
+        naming what it is checked against), the exploration and the solution's event weights. ``recommend`` raises
+        FilterValueError for filterValues the filter cannot take.
+        """
+        parsed_filter = self.parsed_filter(filter_arn, group, against=against)
+        index = self._serving_index(version["solutionVersionArn"], group)
+        solution = self.store.get(SOLUTION, version["solutionArn"]) or version  # a version carries its recipe
+        event_weights = training_config(solution, self.settings.train_threads).event_weights
+
+        def recommend(user_id: str, num_results: int, filter_values: dict[str, str] | None) -> list[tuple[str, float]]:
+            return index.recommend(
+                user_id,
+                num_results,
+                parsed_filter=parsed_filter,
+                filter_values=filter_values,
+                exploration=exploration,
+                event_weights=event_weights,
+            )
+
+        return recommend
+
     def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
-        from personalize_local.filters import FilterSyntaxError, FilterValueError, parse_filter
+        from personalize_local.filters import FilterSyntaxError, FilterValueError
         from personalize_local.recommender import ExplorationConfig
 
         if params.get("recommenderArn"):
@@ -156,35 +209,18 @@ class Serving(ResourceAccess):
         if version is None:
             raise errors.ResourceNotFoundError(f"Solution version {campaign['solutionVersionArn']} does not exist.")
         group = self.get(DATASET_GROUP, version["datasetGroupArn"])
-        parsed_filter = None
         filter_arn = params.get("filterArn")
-        if filter_arn:
-            record = self.store.get(FILTER, filter_arn)
-            if record is None:
-                raise errors.ResourceNotFoundError(f"Filter {filter_arn} does not exist.")
-            if record["status"] != ACTIVE:
-                raise errors.InvalidInputError(f"Filter {filter_arn} is {record['status']}, not ACTIVE.")
-            if record["datasetGroupArn"] != group["datasetGroupArn"]:
-                raise errors.InvalidInputError(
-                    f"Filter {filter_arn} belongs to another dataset group than the campaign"
-                )
-            try:
-                parsed_filter = parse_filter(record["filterExpression"])
-            except FilterSyntaxError as exc:  # pragma: no cover - validated at CreateFilter
-                raise errors.InvalidInputError(str(exc)) from exc
-        elif params.get("filterValues"):
+        if not filter_arn and params.get("filterValues"):
             raise errors.InvalidInputError("filterValues need a filterArn")
-        index = self._serving_index(version["solutionVersionArn"], group)
-        solution = self.store.get(SOLUTION, version["solutionArn"]) or version  # a version carries its recipe
+        recommend = self.recommender(
+            version,
+            group,
+            filter_arn=filter_arn,
+            exploration=ExplorationConfig.from_campaign_config(campaign.get("campaignConfig")),
+            against="the campaign",
+        )
         try:
-            items = index.recommend(
-                user_id,
-                num_results,
-                parsed_filter=parsed_filter,
-                filter_values=params.get("filterValues"),
-                exploration=ExplorationConfig.from_campaign_config(campaign.get("campaignConfig")),
-                event_weights=training_config(solution, self.settings.train_threads).event_weights,
-            )
+            items = recommend(user_id, num_results, params.get("filterValues"))
         except (FilterValueError, FilterSyntaxError) as exc:
             raise errors.InvalidInputError(str(exc)) from exc
         return {

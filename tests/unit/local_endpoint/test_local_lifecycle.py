@@ -12,6 +12,8 @@ import pytest
 
 from personalize_local.kinds import (
     ACTIVE,
+    BATCH_INFERENCE_JOB,
+    BATCH_SEGMENT_JOB,
     CAMPAIGN,
     CREATE_FAILED,
     CREATE_IN_PROGRESS,
@@ -199,6 +201,8 @@ API_NAMES = {
     CAMPAIGN: "Campaign",
     EVENT_TRACKER: "EventTracker",
     FILTER: "Filter",
+    BATCH_INFERENCE_JOB: "BatchInferenceJob",
+    BATCH_SEGMENT_JOB: "BatchSegmentJob",
 }
 
 
@@ -229,7 +233,7 @@ def test_every_dispatched_operation_is_a_personalize_operation(api_model, tmp_pa
         operations = service._operations()
     finally:
         service.close()
-    assert len(operations) == 42
+    assert len(operations) == 48
     assert set(operations) <= set(api_model.operation_names)
 
 
