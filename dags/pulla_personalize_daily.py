@@ -177,7 +177,7 @@ def pulla_personalize_daily():
         from personalize_provider.hooks.personalize import PersonalizeHook
         from pulla_airflow.connections import sqlalchemy_url
         from pulla_airflow.deletions import plan_member_deletion
-        from pulla_airflow.resources import resolve_resources
+        from pulla_airflow.resources import resolve_dataset_group_arn
         from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_deletion_plan
         from pulla_airflow.tasklog import fail_without_retry, log_summary
@@ -185,14 +185,14 @@ def pulla_personalize_daily():
         config = run_config(config)
         hook = PersonalizeHook(aws_conn_id=AWS_CONN_ID)
         with fail_without_retry():  # Personalize not set up yet: retrying cannot help
-            resources = resolve_resources(hook, config)
+            dataset_group_arn = resolve_dataset_group_arn(hook, config)
         plan = plan_member_deletion(
             db_url=sqlalchemy_url(BaseHook.get_connection(SOURCE_DB_CONN_ID)),
             window=window,
             config=config,
             s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
             hook=hook,
-            dataset_group_arn=resources[keys.DATASET_GROUP_ARN],
+            dataset_group_arn=dataset_group_arn,
         )
         log_summary(describe_deletion_plan(plan))
         return plan

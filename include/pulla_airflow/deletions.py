@@ -21,6 +21,8 @@ from pulla_personalize.deletions import (
     COMPLETED,
     FAILED,
     DeletionManifest,
+    DeletionPlan,
+    ManifestError,
     plan_deletion,
     read_departed_members,
     settle,
@@ -50,8 +52,6 @@ def read_manifest(s3_client: Any, config: PipelineConfig) -> DeletionManifest:
     try:
         document = json.loads(body)
     except ValueError as error:
-        from pulla_personalize.deletions import ManifestError
-
         raise ManifestError(f"{where}: not JSON: {error}") from None
     return DeletionManifest.from_document(document, where)
 
@@ -101,16 +101,8 @@ def plan_member_deletion(
             # Still running: this run waits for that job (the operator adopts it by name); members who departed
             # since are deleted by the next run.
             location = s3_uri(config.s3.bucket, deletion_prefix(config, pending.label) + USERS_FILE_NAME)
-            return {
-                "users": len(pending.users),
-                "reasons": {},
-                "retried": 0,
-                keys.DELETION_JOB_NAME: pending.job_name,
-                keys.DATA_LOCATION: location,
-                keys.DATASET_GROUP_ARN: dataset_group_arn,
-                keys.ROLE_ARN: config.personalize.role_arn,
-                "previous": previous,
-            }
+            waiting = DeletionPlan(users=pending.users, reasons={}, retried=(), job_name=pending.job_name)
+            return _plan_values(waiting, location, config, dataset_group_arn, previous)
         if status == FAILED:
             failed_users = pending.users
         manifest = settle(manifest, pending.job_name, status)
@@ -135,6 +127,17 @@ def plan_member_deletion(
         manifest = start(manifest, plan, window["label"])  # recorded before the job starts: a crash forgets no one
     if plan.users or pending is not None:
         write_manifest(s3_client, config, manifest)
+    return _plan_values(plan, location, config, dataset_group_arn, previous)
+
+
+def _plan_values(
+    plan: DeletionPlan,
+    location: str | None,
+    config: PipelineConfig,
+    dataset_group_arn: str,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What plan_deletion hands on (XCom): the plan's counts, and what the deletion job operator takes."""
     return {
         **plan.as_dict(),
         keys.DATA_LOCATION: location,

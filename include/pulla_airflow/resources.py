@@ -39,6 +39,15 @@ def lookup(what: str, find: Callable[[], Any]) -> Any:
         raise SetupMissing(what, f"Personalize says: {detail}") from error
 
 
+def resolve_dataset_group_arn(hook: Any, config: PipelineConfig) -> str:
+    """The configured dataset group's ARN; ``SetupMissing`` when the setup DAG has not created it."""
+    label = f"dataset group {config.personalize.dataset_group!r}"
+    group = lookup(label, lambda: hook.find_dataset_group(name=config.personalize.dataset_group))
+    if group is None:
+        raise SetupMissing(label)
+    return group["datasetGroupArn"]
+
+
 def resolve_resources(hook: Any, config: PipelineConfig, *, require_solution: bool = False) -> dict[str, Any]:
     """ARNs of the configured resources, found by name (flat keys, for XCom). Missing optional ones are None.
 
@@ -46,11 +55,7 @@ def resolve_resources(hook: Any, config: PipelineConfig, *, require_solution: bo
     service errors (throttling, access denied) are raised as they are.
     """
     names = config.personalize
-    label = f"dataset group {names.dataset_group!r}"
-    group = lookup(label, lambda: hook.find_dataset_group(name=names.dataset_group))
-    if group is None:
-        raise SetupMissing(label)
-    group_arn = group["datasetGroupArn"]
+    group_arn = resolve_dataset_group_arn(hook, config)
     resources: dict[str, Any] = {keys.DATASET_GROUP_ARN: group_arn}
     for kind in DATASET_TYPES:
         label = f"dataset {names.datasets[kind]!r}"

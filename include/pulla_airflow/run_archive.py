@@ -8,6 +8,7 @@ archive or a partial import folder behind.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime
@@ -209,6 +210,4 @@ def ensure_run_data_expiry(*, s3_client: Any, config: PipelineConfig, days: int)
 
 
 def _comparable(rules: list[dict[str, Any]]) -> list[str]:
-    import json
-
     return sorted(json.dumps(rule, sort_keys=True) for rule in rules)

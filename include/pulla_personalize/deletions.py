@@ -141,6 +141,7 @@ def read_departed_members(db_url: str, end_local: Any) -> dict[str, str]:
     """
     import sqlalchemy as sa
 
+    from pulla_personalize.copy_reader import first_line
     from pulla_personalize.extract import SourceUnavailable, check_connection, make_engine
     from pulla_personalize.queries import DEPARTED_MEMBERS_QUERY, load_query
 
@@ -150,7 +151,7 @@ def read_departed_members(db_url: str, end_local: Any) -> dict[str, str]:
         with engine.connect() as connection:
             rows = connection.execute(load_query(DEPARTED_MEMBERS_QUERY), {"end": end_local}).all()
     except sa.exc.DBAPIError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        reason = first_line(error.orig or error)
         raise SourceUnavailable(f"{DEPARTED_MEMBERS_QUERY}.sql failed on {engine.dialect.name}: {reason}") from None
     finally:
         engine.dispose()

@@ -217,6 +217,13 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
         node = node or {}
         return node.get(kind.status_path[-1]), node.get("failureReason")
 
+    def _list_all(self, method: str, list_key: str, **params: Any) -> list[dict[str, Any]]:
+        """Every summary a paginated List call returns, from every page."""
+        items: list[dict[str, Any]] = []
+        for page in self.conn.get_paginator(method).paginate(**params):
+            items.extend(page.get(list_key, []))
+        return items
+
     def _find_by_name(self, method: str, list_key: str, name: str, **params: Any) -> dict[str, Any] | None:
         paginator = self.conn.get_paginator(method)
         for page in paginator.paginate(**drop_none(**params)):
@@ -289,10 +296,7 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
     # -- dataset import jobs
 
     def list_dataset_import_jobs(self, *, dataset_arn: str) -> list[dict[str, Any]]:
-        jobs: list[dict[str, Any]] = []
-        for page in self.conn.get_paginator("list_dataset_import_jobs").paginate(datasetArn=dataset_arn):
-            jobs.extend(page.get("datasetImportJobs", []))
-        return jobs
+        return self._list_all("list_dataset_import_jobs", "datasetImportJobs", datasetArn=dataset_arn)
 
     def create_dataset_import_job(
         self,
@@ -360,11 +364,9 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
 
     def list_batch_inference_jobs(self, *, solution_version_arn: str) -> list[dict[str, Any]]:
         """The batch inference jobs run on a solution version, from every page."""
-        jobs: list[dict[str, Any]] = []
-        paginator = self.conn.get_paginator("list_batch_inference_jobs")
-        for page in paginator.paginate(solutionVersionArn=solution_version_arn):
-            jobs.extend(page.get("batchInferenceJobs", []))
-        return jobs
+        return self._list_all(
+            "list_batch_inference_jobs", "batchInferenceJobs", solutionVersionArn=solution_version_arn
+        )
 
     def describe_batch_inference_job(self, *, batch_inference_job_arn: str) -> dict[str, Any]:
         return self.conn.describe_batch_inference_job(batchInferenceJobArn=batch_inference_job_arn)["batchInferenceJob"]
@@ -401,11 +403,7 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
 
     def list_batch_segment_jobs(self, *, solution_version_arn: str) -> list[dict[str, Any]]:
         """The batch segment jobs run on a solution version, from every page."""
-        jobs: list[dict[str, Any]] = []
-        paginator = self.conn.get_paginator("list_batch_segment_jobs")
-        for page in paginator.paginate(solutionVersionArn=solution_version_arn):
-            jobs.extend(page.get("batchSegmentJobs", []))
-        return jobs
+        return self._list_all("list_batch_segment_jobs", "batchSegmentJobs", solutionVersionArn=solution_version_arn)
 
     def describe_batch_segment_job(self, *, batch_segment_job_arn: str) -> dict[str, Any]:
         return self.conn.describe_batch_segment_job(batchSegmentJobArn=batch_segment_job_arn)["batchSegmentJob"]
@@ -474,10 +472,7 @@ class PersonalizeHook(_AdaptiveRetriesMixin, AwsBaseHook):
         return response["solutionArn"]
 
     def list_solution_versions(self, *, solution_arn: str) -> list[dict[str, Any]]:
-        versions: list[dict[str, Any]] = []
-        for page in self.conn.get_paginator("list_solution_versions").paginate(solutionArn=solution_arn):
-            versions.extend(page.get("solutionVersions", []))
-        return versions
+        return self._list_all("list_solution_versions", "solutionVersions", solutionArn=solution_arn)
 
     def describe_solution_version(self, *, solution_version_arn: str) -> dict[str, Any]:
         return self.conn.describe_solution_version(solutionVersionArn=solution_version_arn)["solutionVersion"]
