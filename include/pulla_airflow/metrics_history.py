@@ -24,6 +24,8 @@ CHART_METRICS = (
     "mean_reciprocal_rank_at_25",
     "coverage",
 )
+#: The shop's own measures (``business_metrics`` of a record), drawn dashed beside Personalize's.
+CHART_BUSINESS_METRICS = ("size_fit_at_25", "new_item_share", "already_bought_share")
 
 
 def append_metrics_history(
@@ -57,12 +59,23 @@ def draw_metrics_chart(history: list[Mapping[str, Any]]) -> bytes:
     for metric in CHART_METRICS:
         values = [entry.get("metrics", {}).get(metric) for entry in history]
         axes.plot(positions, [v if v is not None else float("nan") for v in values], marker="o", label=metric)
+    for metric in CHART_BUSINESS_METRICS:
+        values = [(entry.get("business_metrics") or {}).get(metric) for entry in history]
+        if all(value is None for value in values):
+            continue
+        axes.plot(
+            positions,
+            [v if v is not None else float("nan") for v in values],
+            marker="s",
+            linestyle="--",
+            label=metric,
+        )
     deployed = [i for i, entry in enumerate(history) if entry.get("deployed")]
     for position in deployed:
         axes.axvline(position, color="grey", linestyle=":", linewidth=1)
     axes.set_xticks(positions, labels, rotation=30, ha="right", fontsize=8)
     axes.set_ylim(0, 1)
-    axes.set_ylabel("offline metric (test users)")
+    axes.set_ylabel("offline metric / business measure (share)")
     axes.set_title("Pulla User-Personalization: solution versions (dotted: deployed)")
     axes.legend(fontsize=8, loc="upper left")
     figure.tight_layout()
@@ -83,6 +96,10 @@ def record_solution_metrics(
         "live_metrics": dict(decision.get("live_metrics") or {}),
         "deployed": deployed,
         "reason": reason,
+        # The gate's final decision adds these (decide_deployment): the shop's measures and which rule decided.
+        "business_metrics": dict(decision.get("business_metrics") or {}),
+        "live_business_metrics": dict(decision.get("live_business_metrics") or {}),
+        "decided_by": decision.get("decided_by"),
     }
     history = append_metrics_history(s3_client=s3_client, config=config, record=record)
     chart_key = config.s3.key(METRICS_CHART_KEY)
@@ -103,4 +120,5 @@ def record_solution_metrics(
         "versions_recorded": len(history),
         "deployed": deployed,
         "reason": reason,
+        "decided_by": record["decided_by"],
     }

@@ -75,6 +75,19 @@ def resolve_resources(hook: Any, config: PipelineConfig, *, require_solution: bo
     return resources
 
 
+def resolve_segment_solution_arn(hook: Any, config: PipelineConfig, dataset_group_arn: str) -> str | None:
+    """The item-affinity solution's ARN when ``crm.segments`` is enabled (None when it is not); ``SetupMissing``
+    when enabled but the setup DAG has not created it yet."""
+    solution = config.crm.segments.solution
+    if not config.crm.segments.enabled or solution is None:
+        return None
+    label = f"solution {solution.name!r} (crm.segments)"
+    found = lookup(label, lambda: hook.find_solution(dataset_group_arn=dataset_group_arn, name=solution.name))
+    if found is None:
+        raise SetupMissing(label)
+    return found["solutionArn"]
+
+
 def expected_campaign_arn(dataset_group_arn: str, campaign_name: str) -> str:
     """The campaign's ARN before it exists (ARNs are built from region, account and name)."""
     prefix, _, _ = dataset_group_arn.rpartition(":")

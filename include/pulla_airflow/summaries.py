@@ -263,9 +263,62 @@ def describe_gate(decision: Mapping[str, Any]) -> list[str]:
 
         label = "  not gated" + ("" if live_metrics is None else " (new/live)")
         lines.append(f"{label}: " + ", ".join(f"{metric_label(name)} {pair(name)}" for name in others))
-    verdict = "DEPLOY the new version" if decision.get("deploy") else "KEEP the live version"
-    lines.append(f"Decision: {verdict}")
+    lines.extend(_business_lines(decision))
+    if decision.get("deploy"):
+        verdict = "DEPLOY the new version"
+    elif live_metrics is None:
+        verdict = "DO NOT DEPLOY (nothing is live: no campaign is created)"
+    else:
+        verdict = "KEEP the live version"
+    if "decided_by" in decision:
+        lines.append(f"Decision: {verdict} (decided by {decision['decided_by']})")
+    else:  # evaluate_gate: Personalize's metrics only; decide_deployment adds the business rules
+        lines.append(f"Personalize's metrics say: {verdict} (decide_deployment also applies the business rules)")
     lines.append(f"Reason: {decision.get('reason', '?')}")
+    return lines
+
+
+def _business_lines(decision: Mapping[str, Any]) -> list[str]:
+    checks = decision.get("business_checks")
+    if checks is None:
+        return []
+    new = decision.get("business_metrics") or {}
+    live = decision.get("live_business_metrics")
+    header = "Business metrics (evaluation sample, no filter)" + ("" if live is None else " new/live")
+    lines = [f"{header}:"]
+    for name in BUSINESS_METRIC_NAMES:
+        value = _shown(new.get(name))
+        lines.append(f"  {name:<22} {value}" + ("" if live is None else f" / {_shown(live.get(name))}"))
+    for sentence in checks.get("checks") or []:
+        lines.append(f"  rule: {sentence}")
+    return lines
+
+
+BUSINESS_METRIC_NAMES = ("size_fit_at_25", "catalogue_coverage", "new_item_share", "already_bought_share")
+
+
+def describe_evaluation_plan(values: Mapping[str, Any]) -> list[str]:
+    """plan_evaluation: the sample and the versions measured on it."""
+    roles = values.get("roles") or {}
+    lines = [
+        f"Evaluation sample: {count(values.get('members', 0))} members (export {values.get('export', '?')}), "
+        f"{values.get(keys.JOB_INPUT, '?')}"
+    ]
+    lines.extend(f"  {role}: {version}" for role, version in roles.items())
+    if "champion" not in roles:
+        lines.append("  no champion: nothing else is live")
+    return lines
+
+
+def describe_business_metrics(measured: Mapping[str, Any]) -> list[str]:
+    """measure_business_metrics: each version's measures."""
+    lines = [f"Business metrics on {count(measured.get('members', 0))} members (export {measured.get('export', '?')}):"]
+    for role in ("challenger", "champion"):
+        metrics = measured.get(role)
+        if metrics is None:
+            continue
+        values = ", ".join(f"{name} {_shown(metrics.get(name))}" for name in BUSINESS_METRIC_NAMES)
+        lines.append(f"  {role} {measured.get(f'{role}_arn', '?')}: {values}")
     return lines
 
 
@@ -278,8 +331,10 @@ def describe_campaign_deployment(campaign_arn: str, solution_version_arn: str, *
 def describe_kept(decision: Mapping[str, Any]) -> list[str]:
     """keep_live_version: not deployed, and why."""
     live = decision.get("live_solution_version_arn") or "the live version"
+    decided_by = f" (decided by {decision['decided_by']})" if decision.get("decided_by") else ""
     return [
-        f"Keeping the live version: not deployed; campaign {decision.get('campaign_arn') or '?'} keeps serving {live}",
+        f"Keeping the live version: not deployed; campaign {decision.get('campaign_arn') or '?'} keeps serving "
+        f"{live}{decided_by}",
         f"Reason: {decision.get('reason', '?')}",
     ]
 
@@ -289,8 +344,9 @@ def describe_metrics_record(result: Mapping[str, Any], solution_version_arn: str
     deployed = "deployed" if result.get("deployed") else "not deployed"
     version = solution_version_arn or "the new version"
     recorded = result.get("versions_recorded", 0)
+    decided_by = f", decided by {result['decided_by']}" if result.get("decided_by") else ""
     return [
-        f"Recorded {version} ({deployed}) in the metric history: {count(recorded)} "
+        f"Recorded {version} ({deployed}{decided_by}) in the metric history: {count(recorded)} "
         f"version{'' if recorded == 1 else 's'} so far",
         f"Reason: {result.get('reason', '?')}",
         f"History: {result.get('history_uri', '?')}; chart: {result.get('chart_uri', '?')} "
@@ -337,3 +393,39 @@ def describe_run_data_expiry(result: Mapping[str, Any]) -> list[str]:
     return [
         f"Lifecycle rules {state} on s3://{result.get('bucket', '?')}: {folders} expire after {result.get('days')} days"
     ]
+
+
+# --- CRM batch jobs ------------------------------------------------------------------------------------------------
+
+
+def describe_picks_plan(values: Mapping[str, Any]) -> list[str]:
+    """plan_picks: who gets picks, from which export, with which version and job."""
+    lines = [
+        f"Week {values.get(keys.WEEK, '?')}: {count(values.get('members', 0))} members active in the last "
+        f"{values.get('active_days', '?')} days (exports up to {values.get('export', '?')}) get "
+        f"{values.get(keys.NUM_RESULTS, '?')} picks each",
+        f"Solution version (live): {values.get(keys.SOLUTION_VERSION_ARN, '?')}",
+        f"Filter: {values.get(keys.FILTER_ARN) or 'none'}",
+        f"Batch inference job {values.get(keys.JOB_NAME, '?')}: input {values.get(keys.JOB_INPUT, '?')}",
+    ]
+    if values.get("left_out"):
+        lines.append(
+            f"Left out before the job: {count(values['left_out'])} members (listed with the reason in unserved.csv)"
+        )
+    return lines
+
+
+def describe_picks(result: Mapping[str, Any]) -> list[str]:
+    """publish_picks: how many members got picks, who did not and why, and where the files are."""
+    lines = [
+        f"Week {result.get('week', '?')}: {count(result.get('members_with_picks', 0))} members got "
+        f"{count(result.get('picks', 0))} picks from job {result.get('batch_inference_job', '?')}",
+        f"Picks: {result.get('picks_uri', '?')} (also {result.get('latest_uri', '?')})",
+    ]
+    unserved = result.get("unserved", 0)
+    if unserved:
+        lines.append(f"Without picks: {count(unserved)} members, in {result.get('unserved_uri', '?')}:")
+        lines.extend(f"  {count(n)} {reason}" for reason, n in (result.get("unserved_reasons") or {}).items())
+    else:
+        lines.append("Without picks: nobody")
+    return lines

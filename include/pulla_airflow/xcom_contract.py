@@ -65,3 +65,16 @@ MIN_PROVISIONED_TPS = "min_provisioned_tps"
 TRAINING_MODE = "training_mode"
 FORCE_DEPLOY = "force_deploy"
 MIN_RATIOS = "min_ratios"
+SEGMENT_SOLUTION_ARN = "segment_solution_arn"
+
+# A batch job's plan (plan_picks, plan_evaluation): what PersonalizeBatchInferenceJobOperator takes.
+JOB_NAME = "job_name"
+SOLUTION_VERSION_ARN = "solution_version_arn"
+JOB_INPUT = "job_input_s3_path"
+JOB_OUTPUT = "job_output_s3_path"
+FILTER_ARN = "filter_arn"
+NUM_RESULTS = "num_results"
+WEEK = "week"
+# The evaluation plan: one job per version measured (challenger, and the champion when one is live).
+EVALUATION_JOBS = "evaluation_jobs"
+LIVE_SOLUTION_VERSION_ARN = "live_solution_version_arn"

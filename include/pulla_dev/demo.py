@@ -1,9 +1,10 @@
 """``make demo``: the whole pipeline, end to end, on the embedded default (no AWS account, no Docker).
 
 It starts moto's S3 server and the local Personalize endpoint, seeds a demo Pulla database (SQLite), runs the
-setup, daily and retrain DAGs with ``airflow dags test`` in a throwaway AIRFLOW_HOME, prints what happened (rows,
-exclusions, quarantine, validation, import jobs, metrics, the gate's decision) and the top recommendations for three
-members of different sizes, then stops everything it started, also on failure or Ctrl-C.
+setup, daily, retrain and CRM batch DAGs with ``airflow dags test`` in a throwaway AIRFLOW_HOME, prints what happened
+(rows, exclusions, quarantine, validation, import jobs, metrics, the business measures and the gate's decision, the
+CRM picks file) and the top recommendations for three members of different sizes, then stops everything it
+started, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -161,6 +162,25 @@ def print_recommendations(services: Any, resources: dict[str, Any], users, items
             say(f"      {fits} of {len(answer['itemList'])} come in her size")
 
 
+def print_picks(s3_client: Any, config: Any) -> None:
+    """The CRM picks the batch DAG published: where, how many, and the first member's."""
+    prefix = config.s3.key("crm", "picks", "latest") + "/"
+    summary = json.loads(read_s3_text(s3_client, config.s3.bucket, prefix + "summary.json"))
+    rows = read_csv_rows(s3_client, config.s3.bucket, prefix + "picks.csv")
+    say(f"CRM picks (week {summary['week']}, batch inference job {summary['batch_inference_job']})")
+    say(
+        f"  {summary['members_with_picks']} members got {summary['picks']} picks in their size: "
+        f"s3://{config.s3.bucket}/{config.s3.key('crm', 'picks', 'week=' + summary['week'])}/picks.csv"
+    )
+    say(f"  {summary['unserved']} active members without picks, with the reason, in unserved.csv")
+    for reason, count in summary["unserved_reasons"].items():
+        say(f"    {count:>5}  {reason}")
+    if rows:
+        first = rows[0]["member_id"]
+        items = [row["item_id"] for row in rows if row["member_id"] == first][:TOP_N]
+        say(f"  member {first}'s first picks: {', '.join(items)}")
+
+
 def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
     from pulla_airflow.metrics_history import METRICS_HISTORY_KEY
     from pulla_airflow.resources import SETUP_RESOURCES_KEY
@@ -200,6 +220,13 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
             "DAG pulla_personalize_retrain (FULL)",
         )
 
+        run_airflow(
+            ["dags", "test", "pulla_personalize_batch"],
+            env,
+            logs / "batch.log",
+            "DAG pulla_personalize_batch (CRM picks from the live version)",
+        )
+
         s3 = services.s3_client()
         zone = ZoneInfo(config.time_zone)
         label = window_label(
@@ -222,7 +249,14 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
         say(f"  solution version {latest['solution_version_arn']}")
         for name, value in sorted(latest["metrics"].items()):
             say(f"  {name:<46}{value:.4f}")
+        business = latest.get("business_metrics") or {}
+        if business:
+            say("  business measures (top 25 of the evaluation sample, model alone, no filter):")
+            for name in ("size_fit_at_25", "catalogue_coverage", "new_item_share", "already_bought_share"):
+                value = business.get(name)
+                say(f"  {name:<46}{'n/a' if value is None else f'{value:.4f}'}")
         say(f"  gate: {'DEPLOY' if latest['deployed'] else 'KEEP'} — {latest['reason']}")
+        print_picks(s3, config)
         say(f"Web team: tracking id {resources['tracking_id']}, campaign {resources['campaign_arn']}")
         say()
         print_recommendations(services, resources, users, items, interactions)

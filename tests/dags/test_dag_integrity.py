@@ -20,7 +20,12 @@ from pulla_airflow.run_config import read_run_config
 
 from .conftest import DAGS_DIR, REPO_ROOT
 
-DAG_IDS = ("pulla_personalize_setup", "pulla_personalize_daily", "pulla_personalize_retrain")
+DAG_IDS = (
+    "pulla_personalize_setup",
+    "pulla_personalize_daily",
+    "pulla_personalize_retrain",
+    "pulla_personalize_batch",
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +93,19 @@ def test_daily_emits_one_asset_per_dataset(dag_bag: DagBag) -> None:
     for kind in ("interactions", "users", "items"):
         outlets = dag.get_task(f"import_{kind}").outlets
         assert [asset.name for asset in outlets] == [f"pulla_personalize.{kind}"]
+
+
+def test_crm_picks_follow_each_deployment_and_the_weekly_clock(dag_bag: DagBag) -> None:
+    retrain = dag_bag.dags["pulla_personalize_retrain"]
+    for task_id in ("create_campaign", "update_campaign"):
+        assert [asset.name for asset in retrain.get_task(task_id).outlets] == ["pulla_personalize.live_campaign"]
+    assert retrain.get_task("keep_live_version").outlets == []
+    batch = dag_bag.dags["pulla_personalize_batch"]
+    timetable = batch.timetable
+    assert type(timetable).__name__ == "AssetOrTimeSchedule"
+    assert (timetable.timetable.expression, str(timetable.timetable.timezone)) == ("0 6 * * 1", TIME_ZONE)
+    assert timetable.asset_condition.name == "pulla_personalize.live_campaign"
+    assert [asset.name for asset in batch.get_task("publish_picks").outlets] == ["pulla_personalize.crm_picks"]
 
 
 def test_daily_validates_before_any_personalize_task(dag_bag: DagBag) -> None:

@@ -261,6 +261,37 @@ BAD_VALUES = [
     pytest.param(
         _set("retention.run_archive_days", True), "retention.run_archive_days", "must be a number", id="archive-bool"
     ),
+    pytest.param(_set("crm", "weekly"), "crm", "must be a mapping", id="crm-not-mapping"),
+    pytest.param(_set("crm.pick", {}), "crm", "unknown keys ['pick']", id="crm-typo"),
+    pytest.param(_set("crm.picks.active_days", 0), "crm.picks.active_days", "at least 1", id="active-days"),
+    pytest.param(_set("crm.picks.num_results", 501), "crm.picks.num_results", "between 1 and 500", id="num-results"),
+    pytest.param(
+        _set("crm.picks.filter", "pulla-in-her-size"), "crm.picks.filter", "is not one of personalize.filters", id="f"
+    ),
+    pytest.param(
+        _set("personalize.filters.pulla-in-my-size", "INCLUDE ItemID WHERE Items.WIRE IN ($WIRE)"),
+        "crm.picks.filter",
+        "placeholders ['WIRE'] that are not Users fields",
+        id="filter-placeholder",
+    ),
+    pytest.param(
+        _both(_set("crm.segments.enabled", True), _set("crm.segments.solution", None)),
+        "crm.segments.solution",
+        "not a mapping",
+        id="segments-no-solution",
+    ),
+    pytest.param(
+        _both(_set("crm.segments.enabled", True), _set("crm.segments.solution.name", "pulla-user-personalization")),
+        "crm.segments.solution.name",
+        "must differ from personalize.solution.name",
+        id="segments-same-solution",
+    ),
+    pytest.param(
+        _set("quality_gate.evaluation_sample_size", 0),
+        "quality_gate.evaluation_sample_size",
+        "at least 1",
+        id="sample-size",
+    ),
     pytest.param(_set("notifications", "log"), "notifications", "not a mapping", id="notifications-not-mapping"),
     pytest.param(_set("notifications.channel", "pager"), "notifications.channel", "must be one of", id="channel"),
     pytest.param(
@@ -291,6 +322,42 @@ def test_bad_value_names_file_and_key(
     message = str(raised.value)
     assert message.startswith(f"bad-config.yaml: {dotted_key}: "), message
     assert reason in message
+
+
+@pytest.mark.parametrize(
+    ("rules", "reason"),
+    [
+        ({"size_fit_at_26": {"at_least": 0.9}}, "size_fit_at_26 is not a business metric"),
+        ({"size_fit_at_25": {"atleast": 0.9}}, "size_fit_at_25.atleast is not a rule key"),
+        ({"size_fit_at_25": {"at_least": 1.5}}, "size_fit_at_25.at_least must be a number between 0 and 1"),
+        ({"size_fit_at_25": {}}, "size_fit_at_25 sets no bound"),
+        ("strict", "must be a mapping"),
+    ],
+)
+def test_a_bad_business_rule_names_the_file_metric_and_key(
+    write_config: Callable[..., Path], rules: Any, reason: str
+) -> None:
+    path = write_config(_set("quality_gate.business_rules", rules), name="bad-config.yaml")
+    with pytest.raises(ConfigError, match=r"^bad-config\.yaml: quality_gate\.business_rules") as raised:
+        load_pipeline_config(path)
+    assert reason in str(raised.value)
+
+
+def test_the_shipped_crm_and_gate_settings() -> None:
+    from pulla_personalize.business_rules import BusinessRule
+
+    config = load_pipeline_config()
+    assert config.crm.picks.filter == "pulla-in-my-size"
+    assert config.crm.picks.placeholders == ("CUP_SIZE", "BAND_SIZE")
+    assert (config.crm.picks.active_days, config.crm.picks.num_results) == (30, 25)
+    assert config.evaluation_sample_size == 2000
+    assert config.business_rules == {"size_fit_at_25": BusinessRule(at_least=0.85, max_drop=0.02)}
+
+
+def test_without_a_crm_section_there_is_no_filter_and_no_segments(write_config: Callable[..., Path]) -> None:
+    config = load_pipeline_config(write_config(lambda data: data.pop("crm")))
+    assert (config.crm.picks.filter, config.crm.picks.placeholders) == (None, ())
+    assert (config.crm.segments.enabled, config.crm.segments.solution) == (False, None)
 
 
 def test_good_variants_load(write_config: Callable[..., Path]) -> None:

@@ -253,7 +253,7 @@ def test_gate_that_keeps_the_live_version() -> None:
         "  NDCG@25: new 0.3000, live 0.3000 = 100.0% of live (needs 98%: ok)",
         "  precision@25: new 0.0800, live 0.1000 = 80.0% of live (needs 98%: too low)",
         "  not gated (new/live): coverage 0.5000/0.4000, NDCG@5 0.4000/n/a",
-        "Decision: KEEP the live version",
+        "Personalize's metrics say: KEEP the live version (decide_deployment also applies the business rules)",
         f"Reason: {decision['reason']}",
     ]
     assert decision["reason"].startswith("keep the live version: precision_at_25 0.0800 < 98% of live")
@@ -276,11 +276,48 @@ def test_gate_with_nothing_live_and_a_missing_metric() -> None:
         "  NDCG@25: new 0.3100",
         "  precision@25: new n/a",
         "  not gated: MRR@25 0.1700, NDCG@5 0.1000, NDCG@10 0.2000",
-        "Decision: DEPLOY the new version",
+        "Personalize's metrics say: DEPLOY the new version (decide_deployment also applies the business rules)",
         "Reason: nothing is live yet: deploy the first version",
     ]
     missing_live = describe_gate(gate_result({"precision_at_25": 0.1}, {"precision_at_25": 0.1}))
     assert "  NDCG@25: new n/a, live n/a (needs 98%: cannot compare)" in missing_live
+
+
+def test_the_final_gate_shows_both_versions_business_measures_and_which_rule_decided() -> None:
+    from pulla_airflow.evaluation import decide_deployment
+    from pulla_personalize.business_rules import BusinessRule
+
+    metrics = {"normalized_discounted_cumulative_gain_at_25": 0.3, "precision_at_25": 0.1}
+    decision = gate_result(metrics, metrics)
+    measured = {
+        "challenger": {
+            "size_fit_at_25": 0.87,
+            "catalogue_coverage": 0.5,
+            "new_item_share": 0.2,
+            "already_bought_share": 0.01,
+        },
+        "champion": {
+            "size_fit_at_25": 0.93,
+            "catalogue_coverage": 0.4,
+            "new_item_share": 0.1,
+            "already_bought_share": 0.02,
+        },
+    }
+    rules = {"size_fit_at_25": BusinessRule(at_least=0.85, max_drop=0.02)}
+    final = decide_deployment(decision, measured, rules, force_deploy=False)
+    lines = describe_gate(final)
+    assert lines[-9:] == [
+        "Business metrics (evaluation sample, no filter) new/live:",
+        "  size_fit_at_25         0.8700 / 0.9300",
+        "  catalogue_coverage     0.5000 / 0.4000",
+        "  new_item_share         0.2000 / 0.1000",
+        "  already_bought_share   0.0100 / 0.0200",
+        "  rule: size_fit_at_25 0.8700 >= 0.85",
+        "  rule: size_fit_at_25 0.8700 is 0.0600 below the live version's 0.9300 (at most 0.02 allowed)",
+        "Decision: KEEP the live version (decided by business rules)",
+        f"Reason: {final['reason']}",
+    ]
+    assert describe_kept(final)[0].endswith("(decided by business rules)")
 
 
 def test_deployment_and_metrics_record() -> None:
