@@ -33,6 +33,7 @@ INPUT_FILE = "members.json"
 LEFT_OUT_FILE = "left_out.json"
 PICKS_COLUMNS = ("member_id", "rank", "item_id", "score")
 UNSERVED_COLUMNS = ("member_id", "reason")
+NOTHING_PASSED_REASON = "the service returned no item for her: nothing passed the job's filter"
 
 
 class NothingLive(PermanentFailure):
@@ -165,7 +166,13 @@ def publish_picks(
     output = read_inference_output(read_s3_uri(s3_client, output_uri).decode("utf-8"), source=output_uri)
     left_out = json.loads(read_s3_uri(s3_client, plan["left_out_uri"]))
     rows = picks_rows(output)
-    unserved = sorted([*left_out, *output.unserved], key=lambda row: (row["member_id"], row["reason"]))
+    # A member the filter left nothing for is answered with an empty list: listed, not dropped.
+    empty = [
+        {"member_id": member, "reason": NOTHING_PASSED_REASON}
+        for member, ranked in output.recommendations.items()
+        if not ranked
+    ]
+    unserved = sorted([*left_out, *output.unserved, *empty], key=lambda row: (row["member_id"], row["reason"]))
     served = {row["member_id"] for row in rows}
     week = plan[keys.WEEK]
     summary = {

@@ -2,8 +2,9 @@
 
 setup → daily → retrain must succeed and create what they should; a rerun of a day must change nothing; a window
 that fails validation must stop before S3's import prefix and before any import call; a failed import job must
-show the service's reason; a challenger that misses the gate must not be deployed, and the run says why; a member
-who withdraws between two daily runs leaves Personalize once.
+show the service's reason; a challenger that misses the gate (Personalize's metrics, or the size fit) must not be
+deployed, and the run says why; the CRM picks come in each member's size; a member who withdraws between two daily
+runs leaves Personalize once.
 """
 
 from __future__ import annotations
@@ -171,6 +172,98 @@ def test_a_challenger_that_misses_the_gate_is_not_deployed_and_the_run_says_why(
     assert latest["solution_version_arn"] != live_before
     assert "normalized_discounted_cumulative_gain_at_25" in latest["reason"]
     assert "150%" in latest["reason"]
+
+
+def read_csv(stack: AirflowStack, key: str) -> list[dict[str, str]]:
+    body = stack.services.s3_client().get_object(Bucket=stack.config.s3.bucket, Key=key)["Body"].read()
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
+def test_the_batch_dag_publishes_every_active_members_picks_in_her_size(pipeline: AirflowStack) -> None:
+    """Issue 13: retrain (the fixture) → pulla_personalize_batch → crm/picks/week=<label>/picks.csv."""
+    personalize = pipeline.services.client("personalize")
+    result = pipeline.run_dag("pulla_personalize_batch")
+    assert result.succeeded, result.log[-6000:]
+    config = pipeline.config
+    latest = config.s3.key("crm", "picks", "latest") + "/"
+    summary = read_json(pipeline, latest + "summary.json")
+    week = config.s3.key("crm", "picks", f"week={summary['week']}") + "/"
+    picks = read_csv(pipeline, week + "picks.csv")
+    unserved = read_csv(pipeline, week + "unserved.csv")
+    assert summary["members_with_picks"] > 100
+    assert len(picks) == summary["picks"]
+    assert {row["member_id"] for row in picks}.isdisjoint(row["member_id"] for row in unserved)
+    # Every active member is in exactly one of the two files.
+    assert (
+        len({row["member_id"] for row in picks}) + len(unserved) == summary["members_with_picks"] + summary["unserved"]
+    )
+    assert all(row["reason"] for row in unserved)
+
+    # Every pick comes in her cup and band: the size filter took each member's sizes from her input line.
+    archive = config.s3.key("runs", f"window={FULL_LABEL}") + "/"
+    users = {row["USER_ID"]: row for row in read_csv(pipeline, archive + "users.csv")}
+    items = {row["ITEM_ID"]: row for row in read_csv(pipeline, archive + "items.csv")}
+    for row in picks:
+        her, item = users[row["member_id"]], items[row["item_id"]]
+        assert her["CUP_SIZE"] in item["CUP_SIZE"].split("|"), row
+        assert her["BAND_SIZE"] in item["BAND_SIZE"].split("|"), row
+    ranks: dict[str, list[int]] = {}
+    for row in picks:
+        ranks.setdefault(row["member_id"], []).append(int(row["rank"]))
+    assert all(found == list(range(1, len(found) + 1)) and len(found) <= 25 for found in ranks.values())
+    assert (
+        pipeline.s3_keys(latest + "picks.csv")[latest + "picks.csv"]
+        == pipeline.s3_keys(week + "picks.csv")[week + "picks.csv"]
+    )
+
+    # A rerun adopts the job and publishes the same bytes.
+    campaign = read_json(pipeline, config.s3.key(SETUP_RESOURCES_KEY))["campaign_arn"]
+    version = personalize.describe_campaign(campaignArn=campaign)["campaign"]["solutionVersionArn"]
+    jobs = personalize.list_batch_inference_jobs(solutionVersionArn=version)["batchInferenceJobs"]
+    before = pipeline.s3_keys(week)
+    again = pipeline.run_dag("pulla_personalize_batch")
+    assert again.succeeded, again.log[-6000:]
+    assert "adopting" in again.log
+    assert personalize.list_batch_inference_jobs(solutionVersionArn=version)["batchInferenceJobs"] == jobs
+    assert pipeline.s3_keys(week) == before
+
+
+def test_a_challenger_with_poor_size_fit_is_kept_out_and_the_run_says_which_rule(
+    pipeline: AirflowStack, tmp_path: Path
+) -> None:
+    """Personalize's metrics pass (ratio 0.5), the business rule does not: demanding a size fit of 0.999 from the
+    model alone. The campaign keeps its version; the history records both versions' measures and the rule."""
+    personalize = pipeline.services.client("personalize")
+    resources = read_json(pipeline, pipeline.config.s3.key(SETUP_RESOURCES_KEY))
+    live_before = personalize.describe_campaign(campaignArn=resources["campaign_arn"])["campaign"]["solutionVersionArn"]
+    from pulla_personalize.pipeline_config import DEFAULT_CONFIG_PATH
+
+    document = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    document["quality_gate"]["business_rules"] = {"size_fit_at_25": {"at_least": 0.999}}
+    strict = tmp_path / "strict-size-fit.yaml"
+    strict.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+
+    result = pipeline.run_dag(
+        "pulla_personalize_retrain",
+        {"training_mode": "FULL", "min_ndcg_ratio": 0.5, "min_precision_ratio": 0.5},
+        env={"PULLA_PERSONALIZE_CONFIG": str(strict)},
+    )
+    assert result.succeeded, result.log[-6000:]
+    assert "Decision: KEEP the live version (decided by business rules)" in result.log
+    assert personalize.describe_campaign(campaignArn=resources["campaign_arn"])["campaign"]["solutionVersionArn"] == (
+        live_before
+    )
+    body = (
+        pipeline.services.s3_client()
+        .get_object(Bucket=pipeline.config.s3.bucket, Key=pipeline.config.s3.key(METRICS_HISTORY_KEY))["Body"]
+        .read()
+    )
+    latest = json.loads(body.decode().splitlines()[-1])
+    assert (latest["deployed"], latest["decided_by"]) == (False, "business rules")
+    assert latest["business_metrics"]["size_fit_at_25"] < 0.999
+    assert latest["live_business_metrics"]["size_fit_at_25"] > 0
+    assert "size_fit_at_25" in latest["reason"]
+    assert "at least 0.999 required" in latest["reason"]
 
 
 class _RecordingHandler(BaseHTTPRequestHandler):

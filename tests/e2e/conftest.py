@@ -122,7 +122,12 @@ def record_run_times(e2e: E2E, executor: str, tier_seconds: float) -> None:
     from datetime import datetime
 
     runs = []
-    for dag_id in ("pulla_personalize_setup", "pulla_personalize_daily", "pulla_personalize_retrain"):
+    for dag_id in (
+        "pulla_personalize_setup",
+        "pulla_personalize_daily",
+        "pulla_personalize_retrain",
+        "pulla_personalize_batch",
+    ):
         for run in e2e.api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]:
             if not (run.get("queued_at") and run.get("end_date")):
                 continue

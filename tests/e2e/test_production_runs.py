@@ -95,6 +95,35 @@ def test_the_import_and_training_waits_deferred_to_the_triggerer(e2e: E2E) -> No
             assert any("Trigger fired event" in text for text in triggered), f"{dag_id}.{task_id}: {triggered}"
 
 
+def test_a_deployment_starts_the_crm_picks_under_the_scheduler(e2e: E2E) -> None:
+    """Issue 13 where users run it: the batch DAG by hand (its job's wait deferred to the triggerer), then a deploying
+    retrain updates the Asset pulla_personalize.live_campaign and the scheduler starts the picks by itself."""
+    import time
+
+    batch = "pulla_personalize_batch"
+    run_id, state = e2e.run(batch)
+    assert_succeeded(e2e, batch, run_id, state)
+    log = e2e.api.task_log(batch, run_id, "recommend_picks", 1)
+    assert "Pausing task as DEFERRED" in log or "already exists" in log, log[-2000:]
+    picks_log = e2e.api.task_log(batch, run_id, "publish_picks", 1)
+    assert "members got" in picks_log, picks_log[-2000:]
+    assert "crm/picks/week=" in picks_log, picks_log[-2000:]
+
+    before = {run["dag_run_id"] for run in e2e.api.get(f"/api/v2/dags/{batch}/dagRuns", limit=100)["dag_runs"]}
+    retrain_id, retrain_state = e2e.run("pulla_personalize_retrain", {"training_mode": "FULL", "force_deploy": True})
+    assert_succeeded(e2e, "pulla_personalize_retrain", retrain_id, retrain_state)
+    deadline = time.monotonic() + 300
+    started: list[dict] = []
+    while not started and time.monotonic() < deadline:
+        runs = e2e.api.get(f"/api/v2/dags/{batch}/dagRuns", limit=100)["dag_runs"]
+        started = [r for r in runs if r["dag_run_id"] not in before and r["run_type"] == "asset_triggered"]
+        time.sleep(2)
+    assert started, "the deployment's Asset event started no pulla_personalize_batch run"
+    run = started[0]
+    assert_succeeded(e2e, batch, run["dag_run_id"], e2e.api.wait_for_run(batch, run["dag_run_id"], cluster=e2e.cluster))
+    e2e.runs[batch] = run["dag_run_id"]
+
+
 def test_the_export_log_ends_with_a_summary_a_person_reads(e2e: E2E) -> None:
     run_id = e2e.runs["pulla_personalize_daily"]
     log = e2e.api.task_log("pulla_personalize_daily", run_id, "export_window", 1)

@@ -271,3 +271,22 @@ def test_a_malformed_output_line_names_the_file_and_line_and_publishes_nothing(
     with pytest.raises(BatchOutputError, match=r"members\.json\.out.*line 1"):
         publish_picks(s3_client=s3, config=config, plan=plan, job=job)
     assert list_keys(s3, config.s3.bucket, config.s3.key("crm", "picks")) == []
+
+
+def test_a_member_the_filter_left_nothing_for_is_listed_not_dropped(
+    s3: Any, config: PipelineConfig, archives: None
+) -> None:
+    plan = plan_picks(hook=FakePersonalize(), s3_client=s3, config=config, run_after=END)
+    job = _write_output(
+        s3,
+        config,
+        plan,
+        [
+            {"input": {"userId": "m2"}, "output": {"recommendedItems": ["p1"], "scores": [0.9]}, "error": None},
+            {"input": {"userId": "m4"}, "output": {"recommendedItems": [], "scores": []}, "error": None},
+        ],
+    )
+    result = publish_picks(s3_client=s3, config=config, plan=plan, job=job)
+    unserved = s3.get_object(Bucket=config.s3.bucket, Key=result["unserved_uri"].split("/", 3)[3])["Body"].read()
+    assert "m4,the service returned no item for her: nothing passed the job's filter" in unserved.decode()
+    assert (result["members_with_picks"], result["unserved"]) == (1, 3)
