@@ -32,6 +32,7 @@ class Tag(StrEnum):
     SETUP = "kind/setup"
     INGEST = "kind/ingest"
     TRAINING = "kind/training"
+    CRM = "kind/crm"
     TIER_1 = "impact/tier-1"
     TIER_2 = "impact/tier-2"
 

@@ -65,3 +65,21 @@ MIN_PROVISIONED_TPS = "min_provisioned_tps"
 TRAINING_MODE = "training_mode"
 FORCE_DEPLOY = "force_deploy"
 MIN_RATIOS = "min_ratios"
+
+
+# The launch audiences: the setup's item-affinity solution (read_config of pulla_personalize_setup) and the segment
+# plan (plan_segment of pulla_personalize_segment), besides ROLE_ARN.
+SEGMENTS_ENABLED = "segments_enabled"
+SEGMENT_SOLUTION_NAME = "segment_solution_name"
+SEGMENT_RECIPE_ARN = "segment_recipe_arn"
+SEGMENT_SOLUTION_CONFIG = "segment_solution_config"
+SEGMENT_EVENT_TYPE = "segment_event_type"
+AUDIENCE = "audience"
+SEGMENT_JOB_NAME = "job_name"
+SOLUTION_VERSION_ARN = "solution_version_arn"
+JOB_INPUT = "job_input_s3_path"
+JOB_OUTPUT = "job_output_s3_path"
+NUM_RESULTS = "num_results"
+SEGMENT_ITEMS = "items"
+SEGMENT_CRITERIA = "criteria"
+SEGMENT_ITEMS_SOURCE = "items_source"

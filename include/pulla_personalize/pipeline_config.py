@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pulla_personalize import INCLUDE_DIR, SCHEMAS_DIR
+from pulla_personalize.business_metrics import BusinessRule, parse_business_rules
 from pulla_personalize.datasets import DATASET_TYPES
 from pulla_personalize.windows import NAME_MAX_LENGTH
 
@@ -27,6 +28,9 @@ RESOURCE_NAME = re.compile(rf"[a-zA-Z0-9][a-zA-Z0-9\-_]{{0,{NAME_MAX_LENGTH - 1}
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+\Z")
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 NOTIFICATION_CHANNELS = ("log", "smtp", "slack")
+# A filter's placeholders: ``$CUP_SIZE`` in an expression (Personalize's syntax).
+FILTER_PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+ITEM_AFFINITY_RECIPE = "arn:aws:personalize:::recipe/aws-item-affinity"
 SSE_MODES = ("AES256", "aws:kms")
 
 
@@ -111,6 +115,37 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class PicksConfig:
+    """The weekly CRM picks (``crm.picks``): who gets them, how many, through which filter."""
+
+    #: Members with an interaction in the last this many days (up to the latest export) get picks.
+    active_days: int = 30
+    #: Items per member (the batch job's numResults).
+    num_results: int = 25
+    #: A configured filter; each member's input line fills its placeholders from her Users columns of the same
+    #: name (``$CUP_SIZE`` from CUP_SIZE). None: no filter.
+    filter: str | None = None
+    #: The filter's placeholders (placeholder name = Users column), read from its expression.
+    placeholders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SegmentsConfig:
+    """Launch audiences (``crm.segments``): an item-affinity solution trained beside the main one."""
+
+    enabled: bool = False
+    solution: SolutionConfig | None = None
+    #: Members per audience when the form does not say.
+    default_size: int = 1000
+
+
+@dataclass(frozen=True)
+class CrmConfig:
+    picks: PicksConfig = field(default_factory=PicksConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     time_zone: str
@@ -121,6 +156,11 @@ class PipelineConfig:
     min_ratios: dict[str, float]
     notifications: NotificationConfig
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    crm: CrmConfig = field(default_factory=CrmConfig)
+    #: Members whose batch recommendations measure the business metrics of the champion and the challenger.
+    evaluation_sample_size: int = 2000
+    #: The gate's rule on those metrics (``quality_gate.business_rules``); empty: not measured.
+    business_rules: dict[str, BusinessRule] = field(default_factory=dict)
 
 
 def _number_text(value: float) -> str:
@@ -278,6 +318,18 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
         notifications, "slack_webhook_conn_id", "notifications.slack_webhook_conn_id", optional=channel != "slack"
     )
     retention = _retention(read, data)
+    crm = _crm(read, data, filters)
+    if crm.segments.solution is not None and crm.segments.solution.name == read.name(
+        solution, "name", "personalize.solution.name"
+    ):
+        raise read.fail("crm.segments.solution.name", "must differ from personalize.solution.name")
+    rules = gate.get("business_rules") or {}
+    if not isinstance(rules, Mapping):
+        raise read.fail("quality_gate.business_rules", "must be a mapping of metric names to rules")
+    try:
+        business_rules = parse_business_rules(rules, where="quality_gate.business_rules")
+    except ValueError as error:
+        raise ConfigError(f"{path.name}: {error}") from error
 
     return PipelineConfig(
         path=path,
@@ -330,6 +382,13 @@ def parse_pipeline_config(data: Any, path: Path) -> PipelineConfig:
         },
         notifications=NotificationConfig(channel=channel, smtp_to=tuple(smtp_to), slack_webhook_conn_id=slack_conn),
         retention=retention,
+        crm=crm,
+        evaluation_sample_size=int(
+            read.number(
+                gate, "evaluation_sample_size", "quality_gate.evaluation_sample_size", 1, default=2000, whole=True
+            )
+        ),
+        business_rules=business_rules,
     )
 
 
@@ -347,6 +406,78 @@ def config_path() -> Path:
             "whose working directory is not yours"
         )
     return path
+
+
+def _users_fields() -> set[str]:
+    import json
+
+    schema = json.loads((SCHEMAS_DIR / "users.json").read_text(encoding="utf-8"))
+    return {one["name"] for one in schema["fields"]}
+
+
+def _crm(read: _Reader, data: Mapping[str, Any], filters: Mapping[str, str]) -> CrmConfig:
+    """The ``crm`` section (optional: without it there are no filtered picks and no segments)."""
+    section = data.get("crm") or {}
+    if not isinstance(section, Mapping):
+        raise read.fail("crm", "must be a mapping of keys to values")
+    unknown = sorted(str(key) for key in section if key not in ("picks", "segments"))
+    if unknown:
+        raise read.fail("crm", f"unknown keys {unknown} (known: picks, segments)")
+    picks = section.get("picks") or {}
+    if not isinstance(picks, Mapping):
+        raise read.fail("crm.picks", "must be a mapping of keys to values")
+    defaults = PicksConfig()
+    filter_name = read.text(picks, "filter", "crm.picks.filter", optional=True)
+    placeholders: tuple[str, ...] = ()
+    if filter_name is not None:
+        if filter_name not in filters:
+            raise read.fail(
+                "crm.picks.filter", f"{filter_name!r} is not one of personalize.filters ({', '.join(filters)})"
+            )
+        placeholders = tuple(dict.fromkeys(FILTER_PLACEHOLDER.findall(filters[filter_name])))
+        missing = sorted(set(placeholders) - _users_fields())
+        if missing:
+            raise read.fail(
+                "crm.picks.filter",
+                f"filter {filter_name!r} has placeholders {missing} that are not Users fields: each member's line "
+                "fills a placeholder from her Users column of the same name",
+            )
+    picks_config = PicksConfig(
+        active_days=int(
+            read.number(picks, "active_days", "crm.picks.active_days", 1, default=defaults.active_days, whole=True)
+        ),
+        # A batch inference job returns at most 500 items per user.
+        num_results=int(
+            read.number(picks, "num_results", "crm.picks.num_results", 1, 500, default=defaults.num_results, whole=True)
+        ),
+        filter=filter_name,
+        placeholders=placeholders,
+    )
+    segments = section.get("segments") or {}
+    if not isinstance(segments, Mapping):
+        raise read.fail("crm.segments", "must be a mapping of keys to values")
+    enabled = read.flag(segments, "enabled", "crm.segments.enabled", default=False)
+    solution = None
+    if enabled:
+        solution_section = read.section(segments, "solution", "crm.segments.solution")
+        solution = SolutionConfig(
+            name=read.name(solution_section, "name", "crm.segments.solution.name"),
+            recipe_arn=read.text(solution_section, "recipe_arn", "crm.segments.solution.recipe_arn")
+            if "recipe_arn" in solution_section
+            else ITEM_AFFINITY_RECIPE,
+            event_type=read.text(solution_section, "event_type", "crm.segments.solution.event_type", optional=True),
+            solution_config=dict(solution_section.get("solution_config") or {}),
+        )
+    return CrmConfig(
+        picks=picks_config,
+        segments=SegmentsConfig(
+            enabled=enabled,
+            solution=solution,
+            default_size=int(
+                read.number(segments, "default_size", "crm.segments.default_size", 1, default=1000, whole=True)
+            ),
+        ),
+    )
 
 
 def _read_document(path: Path) -> Any:

@@ -62,6 +62,7 @@ DAG_TAGS = {
     "pulla_personalize_setup": ("personalize", "kind/setup", "impact/tier-2"),
     "pulla_personalize_daily": ("personalize", "kind/ingest", "impact/tier-1"),
     "pulla_personalize_retrain": ("personalize", "kind/training", "impact/tier-1"),
+    "pulla_personalize_segment": ("personalize", "kind/crm", "impact/tier-2"),
 }
 DAILY_DAG = "pulla_personalize_daily"
 RETRAIN_DAG = "pulla_personalize_retrain"
@@ -291,7 +292,7 @@ def check_airflow_ui(
 ) -> UiCheck:
     """Walks the Airflow UI at ``base_url`` (no login: every user is admin) and checks, by rendered text:
 
-    1. ``/`` → the Dags page: the three DAGs with their tags, times in the browser's zone (+09:00);
+    1. ``/`` → the Dags page: every DAG with its tags, times in the browser's zone (+09:00);
     2. the daily DAG's "Dag Docs" dialog renders its doc_md (a heading, not ``###``);
     3. the daily trigger form shows each param's title and description; filled with ``trigger_conf`` (by default
        the conf of ``daily_run_id``, so the new run repeats a green one and adopts its import jobs) and submitted,

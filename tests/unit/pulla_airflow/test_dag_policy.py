@@ -88,6 +88,7 @@ def test_tag_vocabulary() -> None:
         "kind/setup",
         "kind/ingest",
         "kind/training",
+        "kind/crm",
         "impact/tier-1",
         "impact/tier-2",
     } == ALLOWED_TAGS
