@@ -7,6 +7,20 @@ User-Personalization solution. Each task creates the resource or adopts the one 
 changes nothing. The campaign needs a trained solution version, so the first `pulla_personalize_retrain` run
 creates it; its ARN is known in advance and published here.
 
+**Launch audiences.** With `crm.segments.enabled: true` in the config, `ensure_segment_solution` also creates (or
+adopts) the Item-Affinity solution `crm.segments.solution` that `pulla_personalize_segment` runs its batch segment
+jobs on (a version must be trained before the first audience). With segments off, `segments_enabled` skips that task
+and only it: the rest of the setup runs as usual.
+
+| task | does |
+| --- | --- |
+| `read_config` | reads and checks the configuration once; the names every later task takes |
+| `expire_run_data` | the bucket's lifecycle rules for the run data |
+| `ensure_dataset_group`, `ensure_<dataset>_schema`, `ensure_<dataset>_dataset` | the dataset group, schemas, datasets |
+| `ensure_event_tracker`, `ensure_filter`, `ensure_solution` | the event tracker, each filter, the main solution |
+| `segments_enabled` → `ensure_segment_solution` | the launch audiences' Item-Affinity solution (skipped when off) |
+| `publish_resources` | writes `setup/resources.json` for the web team |
+
 **Run data expires.** `expire_run_data` sets the bucket's lifecycle rules (their own IDs; other rules are kept)
 that delete the run archives, the import partitions and the deletion jobs' USER_ID files after
 `retention.run_archive_days`.
@@ -20,7 +34,8 @@ dataset moves to the new schema (`ensure_<dataset>_dataset`). A schema name reus
 message saying so.
 
 **Reads** `include/config/personalize.yaml`, `include/schemas/*.json` and the `aws_default` connection. **Writes**
-Personalize resources and `setup/resources.json`. Safe to rerun at any time.
+Personalize resources (the Item-Affinity solution too when segments are on) and `setup/resources.json`. Safe to
+rerun at any time.
 """
 
 from __future__ import annotations
@@ -68,9 +83,16 @@ def pulla_personalize_setup():
         """The configuration, read once for the run (under ``config``), and the values the operators take."""
         from pulla_airflow.plans import setup_values
         from pulla_airflow.run_config import read_run_config, run_config
+        from pulla_airflow.segments import segment_setup_values
 
         snapshot = read_run_config()
-        return {**setup_values(run_config(snapshot)), keys.CONFIG: snapshot}
+        config = run_config(snapshot)
+        return {**setup_values(config), **segment_setup_values(config), keys.CONFIG: snapshot}
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def segments_enabled(enabled: bool) -> bool:
+        """Launch audiences off in the config (``crm.segments.enabled``): the item-affinity solution is skipped."""
+        return bool(enabled)
 
     @task
     def filter_definitions(filters: list[dict]) -> list[dict]:
@@ -162,9 +184,20 @@ def pulla_personalize_setup():
     filters = PersonalizeEnsureFilterOperator.partial(
         task_id="ensure_filter", aws_conn_id=AWS_CONN_ID, dataset_group_arn=group.output, deferrable=True
     ).expand_kwargs(filter_definitions(config[keys.FILTERS]))
+    segment_solution = PersonalizeEnsureSolutionOperator(
+        task_id="ensure_segment_solution",
+        aws_conn_id=AWS_CONN_ID,
+        name=config[keys.SEGMENT_SOLUTION_NAME],
+        dataset_group_arn=group.output,
+        recipe_arn=config[keys.SEGMENT_RECIPE_ARN],
+        solution_config=config[keys.SEGMENT_SOLUTION_CONFIG],
+        event_type=config[keys.SEGMENT_EVENT_TYPE],
+        deferrable=True,
+    )
     datasets >> tracker
     datasets >> solution
     datasets >> filters
+    datasets >> segments_enabled(config[keys.SEGMENTS_ENABLED]) >> segment_solution
     publish_resources(config[keys.CONFIG], group.output, tracker.output, solution.output, filters.output)
 
 

@@ -78,3 +78,15 @@ WEEK = "week"
 # The evaluation plan: one job per version measured (challenger, and the champion when one is live).
 EVALUATION_JOBS = "evaluation_jobs"
 LIVE_SOLUTION_VERSION_ARN = "live_solution_version_arn"
+
+# The launch audiences: the setup's item-affinity solution (read_config of pulla_personalize_setup) and the segment
+# plan (plan_segment of pulla_personalize_segment), besides ROLE_ARN.
+SEGMENTS_ENABLED = "segments_enabled"
+SEGMENT_SOLUTION_NAME = "segment_solution_name"
+SEGMENT_RECIPE_ARN = "segment_recipe_arn"
+SEGMENT_SOLUTION_CONFIG = "segment_solution_config"
+SEGMENT_EVENT_TYPE = "segment_event_type"
+AUDIENCE = "audience"
+SEGMENT_ITEMS = "items"
+SEGMENT_CRITERIA = "criteria"
+SEGMENT_ITEMS_SOURCE = "items_source"

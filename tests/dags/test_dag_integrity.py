@@ -25,6 +25,7 @@ DAG_IDS = (
     "pulla_personalize_daily",
     "pulla_personalize_retrain",
     "pulla_personalize_batch",
+    "pulla_personalize_segment",
 )
 
 
@@ -83,7 +84,8 @@ def test_task_policy(dag) -> None:
 def test_schedules(dag_bag: DagBag) -> None:
     daily = dag_bag.dags["pulla_personalize_daily"].timetable
     retrain = dag_bag.dags["pulla_personalize_retrain"].timetable
-    assert type(dag_bag.dags["pulla_personalize_setup"].timetable).__name__ == "NullTimetable"  # manual only
+    for manual in ("pulla_personalize_setup", "pulla_personalize_segment"):
+        assert type(dag_bag.dags[manual].timetable).__name__ == "NullTimetable", manual
     assert (daily.expression, str(daily.timezone)) == ("0 3 * * *", TIME_ZONE)
     assert (retrain.expression, str(retrain.timezone)) == ("0 4 * * 0", TIME_ZONE)
 
@@ -121,9 +123,48 @@ def test_forms(dag_bag: DagBag) -> None:
     retrain = dag_bag.dags["pulla_personalize_retrain"].params
     assert retrain.get_param("training_mode").schema["enum"] == ["FULL", "UPDATE"]
     assert {"force_deploy", "min_ndcg_ratio", "min_precision_ratio"} <= set(retrain.keys())
-    for params in (daily, retrain):
+    segment = dag_bag.dags["pulla_personalize_segment"].params
+    assert list(segment.keys()) == [
+        "audience",
+        "item_ids",
+        "cup_type",
+        "wire",
+        "registered_from",
+        "registered_to",
+        "size",
+    ]
+    assert segment.get_param("audience").schema["pattern"] == "^[a-z0-9][a-z0-9-]{0,29}$"
+    assert not segment.get_param("audience").has_value  # required: the form asks for it
+    size = segment.get_param("size").schema
+    assert (size["type"], size["minimum"]) == (["null", "integer"], 1)
+    for name in ("registered_from", "registered_to"):
+        assert segment.get_param(name).schema["format"] == "date"
+    for params in (daily, retrain, segment):
         for name in params:
             assert params.get_param(name).schema.get("title"), f"{name} has no form title"
+
+
+def test_setup_skips_only_the_segment_solution_when_segments_are_off(dag_bag: DagBag) -> None:
+    dag = dag_bag.dags["pulla_personalize_setup"]
+    gate = dag.get_task("segments_enabled")
+    assert gate.downstream_task_ids == {"ensure_segment_solution"}
+    assert not gate.ignore_downstream_trigger_rules  # the skip stops at the solution: publish_resources still runs
+    assert "segments_enabled" not in dag.get_task("publish_resources").get_flat_relative_ids(upstream=True)
+    for dataset in ("interactions", "users", "items"):
+        assert f"ensure_{dataset}_dataset" in gate.upstream_task_ids
+    assert dag.get_task("ensure_segment_solution").deferrable
+
+
+def test_segment_finds_the_audience_deferred_and_emits_the_crm_asset(dag_bag: DagBag) -> None:
+    dag = dag_bag.dags["pulla_personalize_segment"]
+    assert [task.task_id for task in dag.topological_sort()] == [
+        "read_config",
+        "plan_segment",
+        "find_audience",
+        "publish_audience",
+    ]
+    assert dag.get_task("find_audience").deferrable
+    assert [asset.name for asset in dag.get_task("publish_audience").outlets] == ["pulla_personalize.crm_segments"]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -174,6 +215,23 @@ def test_daily_without_setup_fails_once_at_find_datasets(dag_bag: DagBag, nothin
     window = {"label": "20261127", "import_modes": {"interactions": "INCREMENTAL", "users": "FULL", "items": "FULL"}}
     with pytest.raises(AirflowFailException, match=f"^{SETUP_MISSING}$"):
         task.python_callable(config=read_run_config(), window=window, export={"fingerprints": {}})
+
+
+def test_segment_with_segments_off_fails_once_at_plan_segment(
+    dag_bag: DagBag, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import yaml
+
+    from pulla_personalize.pipeline_config import DEFAULT_CONFIG_PATH
+
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    data["crm"]["segments"]["enabled"] = False
+    config_file = tmp_path / "personalize.yaml"
+    config_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("PULLA_PERSONALIZE_CONFIG", str(config_file))
+    task = dag_bag.dags["pulla_personalize_segment"].get_task("plan_segment")
+    with pytest.raises(AirflowFailException, match=r"^launch audiences are off in personalize.yaml: set crm.segments"):
+        task.python_callable(config=read_run_config(), params={"audience": "winter", "item_ids": ["BRA-1"]})
 
 
 def test_failed_validation_is_logged_once_before_the_failure(
@@ -262,7 +320,7 @@ with warnings.catch_warnings(record=True) as caught:
     import personalize_provider.triggers.personalize, personalize_provider.links.personalize
     import pulla_airflow.run_archive, pulla_airflow.resources, pulla_airflow.plans, pulla_airflow.operators
     import pulla_airflow.metrics_history, pulla_airflow.run_config
-    import pulla_airflow.summaries, pulla_airflow.tasklog
+    import pulla_airflow.summaries, pulla_airflow.tasklog, pulla_airflow.segments, pulla_airflow.export_archive
     import pulla_airflow.connections
     runpy.run_path({str(REPO_ROOT / "plugins" / "pulla_links.py")!r})
 # DagBag records the warnings of each DAG file (and of what it imports) as "path:line: Category: message".

@@ -63,6 +63,7 @@ DAG_TAGS = {
     "pulla_personalize_daily": ("personalize", "kind/ingest", "impact/tier-1"),
     "pulla_personalize_retrain": ("personalize", "kind/training", "impact/tier-1"),
     "pulla_personalize_batch": ("personalize", "kind/crm", "impact/tier-2"),
+    "pulla_personalize_segment": ("personalize", "kind/crm", "impact/tier-2"),
 }
 DAILY_DAG = "pulla_personalize_daily"
 RETRAIN_DAG = "pulla_personalize_retrain"
