@@ -266,6 +266,42 @@ def test_a_challenger_with_poor_size_fit_is_kept_out_and_the_run_says_which_rule
     assert "at least 0.999 required" in latest["reason"]
 
 
+def test_a_launch_audience_from_the_form_lists_the_members_most_likely_to_buy(pipeline: AirflowStack) -> None:
+    """Issue 13, section 2: setup made the Item-Affinity solution and retrain trained it (the fixture); the segment
+    DAG's form names a product line and a size, and crm/segments/<audience>/members.csv lists that many members."""
+    config = pipeline.config
+    personalize = pipeline.services.client("personalize")
+    archive = config.s3.key("runs", f"window={FULL_LABEL}") + "/"
+    items = read_csv(pipeline, archive + "items.csv")
+    users = {row["USER_ID"] for row in read_csv(pipeline, archive + "users.csv")}
+    plunge = sorted(row["ITEM_ID"] for row in items if row["CUP_TYPE"].lower() == "plunge")
+    assert plunge
+
+    result = pipeline.run_dag(
+        "pulla_personalize_segment", {"audience": "plunge-launch", "cup_type": "plunge", "size": 40}
+    )
+    assert result.succeeded, result.log[-6000:]
+    prefix = config.s3.key("crm", "segments", "plunge-launch") + "/"
+    assert sorted(pipeline.s3_keys(prefix)) == [prefix + "members.csv", prefix + "summary.json"]
+    members = read_csv(pipeline, prefix + "members.csv")
+    assert len(members) == 40
+    assert [int(row["rank"]) for row in members] == list(range(1, 41))
+    assert {row["member_id"] for row in members} <= users
+    assert {row["best_item_id"] for row in members} <= set(plunge)
+    summary = read_json(pipeline, prefix + "summary.json")
+    assert sorted(summary["items"]) == plunge
+    group = read_json(pipeline, config.s3.key(SETUP_RESOURCES_KEY))["dataset_group_arn"]
+    solutions = {s["name"]: s for s in personalize.list_solutions(datasetGroupArn=group)["solutions"]}
+    affinity = personalize.describe_solution(solutionArn=solutions["pulla-item-affinity"]["solutionArn"])["solution"]
+    assert affinity["recipeArn"] == "arn:aws:personalize:::recipe/aws-item-affinity"
+
+    # A form naming an item the catalogue does not have fails at once and says which.
+    bad = pipeline.run_dag("pulla_personalize_segment", {"audience": "typo", "item_ids": ["no-such-item"], "size": 5})
+    assert not bad.succeeded
+    assert "no-such-item" in bad.log
+    assert pipeline.s3_keys(config.s3.key("crm", "segments", "typo") + "/") == {}
+
+
 class _RecordingHandler(BaseHTTPRequestHandler):
     requests: list[str]
 
