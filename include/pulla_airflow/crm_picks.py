@@ -10,7 +10,6 @@ size on record) and members the job could not serve are listed in ``unserved.csv
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from datetime import datetime
@@ -19,12 +18,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pulla_airflow import xcom_contract as keys
+from pulla_airflow.batch_jobs import (
+    content_fingerprint,
+    job_name,
+    live_solution_version,
+    output_file_uri,
+    read_job_output,
+    read_s3_uri,
+    version_id,
+)
 from pulla_airflow.export_archive import read_archived_csv, recent_interactions
 from pulla_airflow.failures import PermanentFailure, SetupMissing
 from pulla_airflow.resources import lookup, resolve_resources
 from pulla_airflow.s3_documents import s3_uri, sse_args
 from pulla_personalize.pipeline_config import PipelineConfig
-from pulla_personalize.windows import NAME_MAX_LENGTH
 
 PICKS_FILE = "picks.csv"
 UNSERVED_FILE = "unserved.csv"
@@ -44,38 +51,6 @@ def week_label(moment: datetime, time_zone: str) -> str:
     """The ISO week of ``moment`` in the configured zone: ``2026-W49`` (weeks start on Monday)."""
     year, week, _ = moment.astimezone(ZoneInfo(time_zone)).isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def version_id(solution_version_arn: str) -> str:
-    """The short id ending a solution version's ARN (``.../solution/pulla-user-personalization/1a2b3c4d``)."""
-    return solution_version_arn.rstrip("/").rsplit("/", 1)[-1]
-
-
-def content_fingerprint(*parts: bytes | str) -> str:
-    """Eight hex digits naming exactly these bytes: job names and folders follow the data they were made from."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()[:8]
-
-
-def job_name(*parts: str) -> str:
-    """A batch job's name from its parts; a name over Personalize's 63 characters is a bug in the parts."""
-    name = "-".join(parts)
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValueError(f"batch job name {name!r} is longer than {NAME_MAX_LENGTH} characters")
-    return name
-
-
-def live_solution_version(hook: Any, campaign_arn: str | None, campaign_name: str) -> str | None:
-    """The solution version the campaign serves, or None when there is no campaign or it is not ACTIVE."""
-    if not campaign_arn:
-        return None
-    campaign = lookup(f"campaign {campaign_name!r}", lambda: hook.describe_campaign(campaign_arn=campaign_arn))
-    if campaign is None or campaign.get("status") != "ACTIVE":
-        return None
-    return campaign.get("solutionVersionArn")
 
 
 def resolve_filter_arn(hook: Any, dataset_group_arn: str, name: str | None) -> str | None:
@@ -143,17 +118,6 @@ def plan_picks(*, hook: Any, s3_client: Any, config: PipelineConfig, run_after: 
     }
 
 
-def read_s3_uri(s3_client: Any, uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def output_file_uri(job_output_s3_path: str, job_input_s3_path: str) -> str:
-    """``<output path>/<input file name>.out``, where a batch job writes the output of its input file."""
-    name = job_input_s3_path.rstrip("/").rsplit("/", 1)[-1]
-    return job_output_s3_path.rstrip("/") + "/" + name + ".out"
-
-
 def publish_picks(
     *, s3_client: Any, config: PipelineConfig, plan: dict[str, Any], job: dict[str, Any]
 ) -> dict[str, Any]:
@@ -163,7 +127,7 @@ def publish_picks(
     from pulla_personalize.crm import csv_bytes, picks_rows, read_inference_output
 
     output_uri = output_file_uri(job["job_output_s3_path"], plan[keys.JOB_INPUT])
-    output = read_inference_output(read_s3_uri(s3_client, output_uri).decode("utf-8"), source=output_uri)
+    output = read_inference_output(read_job_output(s3_client, output_uri, job), source=output_uri)
     left_out = json.loads(read_s3_uri(s3_client, plan["left_out_uri"]))
     rows = picks_rows(output)
     # A member the filter left nothing for is answered with an empty list: listed, not dropped.

@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulla_airflow import xcom_contract as keys
-from pulla_airflow.crm_picks import (
-    INPUT_FILE,
+from pulla_airflow.batch_jobs import (
     content_fingerprint,
     job_name,
     live_solution_version,
     output_file_uri,
-    read_s3_uri,
+    read_job_output,
     version_id,
 )
+from pulla_airflow.crm_picks import INPUT_FILE
 from pulla_airflow.export_archive import read_archived_csv, recent_interactions
 from pulla_airflow.failures import PermanentFailure
 from pulla_airflow.s3_documents import s3_uri, sse_args
@@ -100,7 +100,7 @@ def measure_business_metrics(
         if result is None:
             raise PermanentFailure(f"no batch inference job result for {role} {version} ({job['job_name']})")
         uri = output_file_uri(result["job_output_s3_path"], plan[keys.JOB_INPUT])
-        output = read_inference_output(read_s3_uri(s3_client, uri).decode("utf-8"), source=uri)
+        output = read_inference_output(read_job_output(s3_client, uri, result), source=uri)
         recommendations = {member: [item for item, _ in ranked] for member, ranked in output.recommendations.items()}
         metrics = business_metrics(
             recommendations,

@@ -24,6 +24,7 @@ from typing import Any
 from personalize_provider.naming import validate_resource_name
 from personalize_provider.staging import stage_folder
 from pulla_airflow import xcom_contract as keys
+from pulla_airflow.batch_jobs import output_file_uri, read_job_output
 from pulla_airflow.export_archive import latest_export, read_archived_csv
 from pulla_airflow.failures import PermanentFailure, SetupMissing
 from pulla_airflow.resources import lookup, resolve_dataset_group_arn
@@ -267,33 +268,13 @@ def audience_prefix(config: PipelineConfig, audience: str) -> str:
     return config.s3.key("crm", "segments", audience) + "/"
 
 
-def _bucket_and_key(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket or not key:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    return bucket, key
-
-
 def output_uri(plan: Mapping[str, Any], job: Mapping[str, Any] | None) -> str:
     """The job's output file: ``<input file name>.out`` in the folder the job reports (else the planned one).
 
     The operator's result names that folder ``job_output_s3_path``, as the plan does (``keys.JOB_OUTPUT``).
     """
     folder = str((job or {}).get(keys.JOB_OUTPUT) or plan[keys.JOB_OUTPUT])
-    input_name = str(plan[keys.JOB_INPUT]).rsplit("/", 1)[-1]
-    return f"{folder.rstrip('/')}/{input_name}.out"
-
-
-def _read_output(s3_client: Any, uri: str, job_name: str) -> str:
-    bucket, key = _bucket_and_key(uri)
-    try:
-        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3_client.exceptions.NoSuchKey:
-        raise PermanentFailure(f"{uri} does not exist, although batch segment job {job_name} ended ACTIVE") from None
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PermanentFailure(f"{uri}: not UTF-8 text ({error})") from None
+    return output_file_uri(folder, str(plan[keys.JOB_INPUT]))
 
 
 def publish_audience(
@@ -309,7 +290,8 @@ def publish_audience(
     job_name = str(job.get("job_name") or plan[keys.JOB_NAME])
     source = output_uri(plan, job)
     try:
-        output = read_segment_output(_read_output(s3_client, source, job_name), source=source)
+        text = read_job_output(s3_client, source, {**job, "job_name": job_name})
+        output = read_segment_output(text, source=source)
     except BatchOutputError as error:
         raise PermanentFailure(f"{error}; nothing was published for audience {audience!r}") from None
     size = int(plan[keys.NUM_RESULTS])

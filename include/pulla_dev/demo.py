@@ -32,6 +32,8 @@ REPO_ROOT = INCLUDE_DIR.parent
 DEMO_SEED = 42
 DEMO_DAYS = 30
 TOP_N = 5
+#: The launch audience the demo asks for: the 100 members most likely to buy a plunge bra.
+DEMO_AUDIENCE = {"audience": "plunge-launch", "cup_type": "plunge", "size": 100}
 
 
 def say(message: str = "") -> None:
@@ -181,6 +183,19 @@ def print_picks(s3_client: Any, config: Any) -> None:
         say(f"  member {first}'s first picks: {', '.join(items)}")
 
 
+def print_audience(s3_client: Any, config: Any, audience: str) -> None:
+    """The launch audience the segment DAG published: its items, its size and its first members."""
+    prefix = config.s3.key("crm", "segments", audience) + "/"
+    summary = json.loads(read_s3_text(s3_client, config.s3.bucket, prefix + "summary.json"))
+    members = read_csv_rows(s3_client, config.s3.bucket, prefix + "members.csv")
+    say(f"Launch audience {audience!r} (batch segment job on the Item-Affinity solution)")
+    say(
+        f"  {len(members)} members most likely to buy {len(summary['items'])} items: "
+        f"s3://{config.s3.bucket}/{prefix}members.csv"
+    )
+    say(f"  first members: {', '.join(row['member_id'] for row in members[:TOP_N])}")
+
+
 def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
     from pulla_airflow.metrics_history import METRICS_HISTORY_KEY
     from pulla_airflow.resources import SETUP_RESOURCES_KEY
@@ -226,6 +241,12 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
             logs / "batch.log",
             "DAG pulla_personalize_batch (CRM picks from the live version)",
         )
+        run_airflow(
+            ["dags", "test", "pulla_personalize_segment", "-c", json.dumps(DEMO_AUDIENCE)],
+            env,
+            logs / "segment.log",
+            f"DAG pulla_personalize_segment (audience {DEMO_AUDIENCE['audience']}, the plunge bras)",
+        )
 
         s3 = services.s3_client()
         zone = ZoneInfo(config.time_zone)
@@ -257,6 +278,7 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
                 say(f"  {name:<46}{'n/a' if value is None else f'{value:.4f}'}")
         say(f"  gate: {'DEPLOY' if latest['deployed'] else 'KEEP'} — {latest['reason']}")
         print_picks(s3, config)
+        print_audience(s3, config, DEMO_AUDIENCE["audience"])
         say(f"Web team: tracking id {resources['tracking_id']}, campaign {resources['campaign_arn']}")
         say()
         print_recommendations(services, resources, users, items, interactions)

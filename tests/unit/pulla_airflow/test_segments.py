@@ -412,5 +412,5 @@ def test_an_output_naming_nobody_publishes_nothing(s3: Any, config: PipelineConf
 
 def test_a_missing_output_file_is_named(s3: Any, config: PipelineConfig) -> None:
     plan = planned(config)
-    with pytest.raises(PermanentFailure, match=r"items\.json\.out does not exist, although batch segment job"):
+    with pytest.raises(PermanentFailure, match=r"items\.json\.out does not exist, although batch job pulla-seg-"):
         publish_audience(s3_client=s3, config=config, plan=plan, job=finished_job(plan))
