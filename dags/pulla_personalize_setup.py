@@ -22,7 +22,7 @@ and only it: the rest of the setup runs as usual.
 | `publish_resources` | writes `setup/resources.json` for the web team |
 
 **Run data expires.** `expire_run_data` sets the bucket's lifecycle rules (their own IDs; other rules are kept)
-that delete the run archives, the import partitions and the deletion jobs' USER_ID files after
+that delete the run archives, the import partitions, the deletion jobs' USER_ID files and the CRM files after
 `retention.run_archive_days`.
 
 **For the web team** `publish_resources` writes `s3://<bucket>/<prefix>/setup/resources.json` (and returns it):

@@ -165,11 +165,14 @@ def write_run_summary(
 
 
 #: The lifecycle rules this pipeline owns on the bucket (by ID), and the folders whose objects they expire: the run
-#: archives, the import partitions (copies of the archived CSVs) and the deletion jobs' USER_ID files.
+#: archives, the import partitions (copies of the archived CSVs), the deletion jobs' USER_ID files and the CRM files.
 EXPIRING_FOLDERS = {
     "pulla-personalize-expire-runs": ("runs",),
     "pulla-personalize-expire-imports": ("import",),
     "pulla-personalize-expire-deletion-files": ("deletions", "window="),
+    # The CRM files name members too: the batch jobs' input and output, the weekly picks and the audiences. The
+    # picks in latest/ are rewritten every week, so they expire only when the batch DAG stops running.
+    "pulla-personalize-expire-crm-files": ("crm",),
 }
 
 

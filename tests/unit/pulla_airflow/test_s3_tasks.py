@@ -353,7 +353,12 @@ def test_run_data_expiry_sets_our_rules_keeps_others_and_changes_nothing_the_sec
     s3.put_bucket_lifecycle_configuration(Bucket=config.s3.bucket, LifecycleConfiguration={"Rules": [foreign]})
     first = ensure_run_data_expiry(s3_client=s3, config=config, days=90)
     assert first["changed"] is True
-    assert first["prefixes"] == ["personalize/runs/", "personalize/import/", "personalize/deletions/window="]
+    assert first["prefixes"] == [
+        "personalize/runs/",
+        "personalize/import/",
+        "personalize/deletions/window=",
+        "personalize/crm/",
+    ]
     rules = {rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]}
     assert rules["logs-expiry"]["Expiration"] == {"Days": 7}
     assert rules["pulla-personalize-expire-runs"]["Filter"] == {"Prefix": "personalize/runs/"}
@@ -362,11 +367,11 @@ def test_run_data_expiry_sets_our_rules_keeps_others_and_changes_nothing_the_sec
     shorter = ensure_run_data_expiry(s3_client=s3, config=config, days=30)
     assert shorter["changed"] is True
     rules = s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]
-    assert sorted(rule["Expiration"]["Days"] for rule in rules) == [7, 30, 30, 30]
+    assert sorted(rule["Expiration"]["Days"] for rule in rules) == [7, 30, 30, 30, 30]
 
 
 def test_run_data_expiry_on_a_bucket_without_rules(s3: Any, config: PipelineConfig) -> None:
     from pulla_airflow.run_archive import ensure_run_data_expiry
 
     assert ensure_run_data_expiry(s3_client=s3, config=config, days=90)["changed"] is True
-    assert len(s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]) == 3
+    assert len(s3.get_bucket_lifecycle_configuration(Bucket=config.s3.bucket)["Rules"]) == 4
