@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,7 +19,7 @@ import pandas as pd
 
 from pulla_personalize.datasets import FILE_NAMES
 
-__all__ = ["FILE_NAMES", "DatasetCsvWriter", "SchemaError", "schema_fields", "schema_types"]
+__all__ = ["FILE_NAMES", "DatasetCsvWriter", "SchemaError", "naming_file", "schema_fields", "schema_types"]
 
 
 class SchemaError(ValueError):
@@ -46,6 +48,18 @@ def schema_types(dataset: str, schemas_dir: Path) -> dict[str, tuple[str, bool]]
     return types
 
 
+@contextmanager
+def naming_file(path: Path) -> Iterator[None]:
+    """Re-raises an OSError of a write with ``path`` as its file name: ``open`` names the file, but a failed
+    ``write`` or flush (a full disk) does not, and the person reading the error needs to know which file."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
+
+
 class DatasetCsvWriter:
     """Streams one dataset's rows into a CSV file: header first, then frames appended in order."""
 
@@ -54,7 +68,8 @@ class DatasetCsvWriter:
         self.fields = fields
         self.rows = 0
         self._handle: IO[bytes] = path.open("wb")
-        self._handle.write((",".join(fields) + "\n").encode("utf-8"))
+        with naming_file(path):
+            self._handle.write((",".join(fields) + "\n").encode("utf-8"))
 
     def append(self, frame: pd.DataFrame) -> None:
         missing = [name for name in self.fields if name not in frame.columns]
@@ -64,22 +79,24 @@ class DatasetCsvWriter:
             return
         text = frame[self.fields].astype("str")
         data = _unquoted_csv(text)
-        if data is not None:
-            self._handle.write(data)
-        else:
-            text.to_csv(
-                self._handle,
-                header=False,
-                index=False,
-                na_rep="",
-                lineterminator="\n",
-                quoting=csv.QUOTE_MINIMAL,
-                encoding="utf-8",
-            )
+        with naming_file(self.path):
+            if data is not None:
+                self._handle.write(data)
+            else:
+                text.to_csv(
+                    self._handle,
+                    header=False,
+                    index=False,
+                    na_rep="",
+                    lineterminator="\n",
+                    quoting=csv.QUOTE_MINIMAL,
+                    encoding="utf-8",
+                )
         self.rows += len(frame)
 
     def close(self) -> None:
-        self._handle.close()
+        with naming_file(self.path):
+            self._handle.close()
 
     def __enter__(self) -> DatasetCsvWriter:
         return self

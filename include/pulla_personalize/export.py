@@ -26,10 +26,18 @@ rules in steps 3-4, before it is spilled, however long the window. Everything is
 beside ``out_dir``; report.json, rejects/ (no personal data: ``quarantine.PERSONAL_COLUMNS``) and data_docs/ are
 always moved into ``out_dir``, the three CSVs only when the gate passes. Memory: one chunk, one bucket, plus small
 per-key state (member statuses, the product catalogue, one count per user).
+
+A run that fails (the source drops the connection, the disk fills up) publishes nothing: it stops its child
+processes, deletes the temporary folder and leaves ``out_dir`` as it was. One export at a time writes into an
+``out_dir``: each holds an exclusive ``flock`` on the folder itself (no lock file to leave behind; the kernel
+releases it when the process dies), and a second one refuses at once (``OutputUnavailable``) rather than mixing
+its files with the first one's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import pickle
@@ -48,7 +56,7 @@ import pandas as pd
 
 from pulla_personalize import transform
 from pulla_personalize.copy_reader import ipc_bytes
-from pulla_personalize.csvout import FILE_NAMES, DatasetCsvWriter, schema_fields
+from pulla_personalize.csvout import FILE_NAMES, DatasetCsvWriter, naming_file, schema_fields
 from pulla_personalize.export_settings import ExportSettings
 from pulla_personalize.extract import (
     QUERY_COLUMNS,
@@ -92,6 +100,11 @@ QUERY_LANES = (("members", "products", "web_logs", "order_lines"), ("session_log
 _ORDER_ITEMS, _WEB_LOGS = 0, 1
 _SOURCE_NAMES = {_ORDER_ITEMS: "order_items", _WEB_LOGS: "web_logs"}
 INTERACTION_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "DEVICE"]
+
+
+class OutputUnavailable(Exception):
+    """``out_dir`` cannot take this export: another export is writing into it, or a file of the run cannot be
+    written (a full disk, a read-only folder). Nothing was published. Its message is one line meant for a person."""
 
 
 @dataclass
@@ -153,8 +166,9 @@ class _Buckets:
             else:
                 kind = self._PICKLE
                 payload = pickle.dumps(grouped.iloc[start:end], protocol=pickle.HIGHEST_PROTOCOL)
-            handle.write(self._HEADER.pack(kind, len(payload)))
-            handle.write(payload)
+            with naming_file(self._path(bucket)):
+                handle.write(self._HEADER.pack(kind, len(payload)))
+                handle.write(payload)
 
     def read(self, bucket: int) -> pd.DataFrame | None:
         import pyarrow as pa
@@ -184,9 +198,12 @@ class _Buckets:
         return pd.concat(frames, ignore_index=True)
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
+        handles, self._handles = self._handles, {}
+        for handle in handles.values():
+            # Buckets still open here are abandoned (a run that failed) and deleted with the staging folder: a
+            # flush that fails on a full disk must not hide the error that stopped the run.
+            with contextlib.suppress(OSError):
+                handle.close()
 
 
 def _bucket_groups(stores: tuple[_Buckets, ...], min_rows: int) -> Iterator[list[tuple[int, list[Any]]]]:
@@ -577,14 +594,18 @@ def _publish(staging: Path, out_dir: Path, passed: bool) -> None:
     """Moves the run's files into ``out_dir``; the CSVs only when the gate passed.
 
     A failed run also removes dataset CSVs an earlier run left in ``out_dir``, so the folder never pairs old
-    CSVs with a report that says this window failed.
+    CSVs with a report that says this window failed. report.json marks a finished export: an earlier run's goes
+    first and this run's comes last, so a process killed half-way through leaves a folder without a report, never
+    one whose report describes other files.
     """
-    names = [REPORT_NAME, REJECTS_DIR, DOCS_DIR]
+    (out_dir / REPORT_NAME).unlink(missing_ok=True)
+    names = [REJECTS_DIR, DOCS_DIR]
     if passed:
         names += list(FILE_NAMES.values())
     else:
         for name in FILE_NAMES.values():
             (out_dir / name).unlink(missing_ok=True)
+    names.append(REPORT_NAME)
     for name in names:
         source = staging / name
         if not source.exists():
@@ -595,30 +616,93 @@ def _publish(staging: Path, out_dir: Path, passed: bool) -> None:
         os.replace(source, target)
 
 
+def _lock_output(out_dir: Path) -> int:
+    """Takes an exclusive lock on ``out_dir`` (created if missing) and returns its descriptor (closing it frees
+    the lock); raises ``OutputUnavailable`` at once when another export holds it."""
+    import fcntl
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise OutputUnavailable(f"cannot use --out {out_dir}: {error.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputUnavailable(
+            f"another export is writing into {out_dir}; this one wrote nothing (run it again when that one ends)"
+        ) from None
+    return fd
+
+
+def _run_file(filename: Any, staging: Path | None, out_dir: Path) -> bool:
+    """Whether an OSError's file is one the run writes: in its staging folder (or that folder itself) or in
+    ``out_dir``; a configuration or schema file that cannot be read is another story."""
+    if not filename:
+        return False
+    path = Path(filename)
+    if path.parent == out_dir.parent and path.name.startswith(f".{out_dir.name}.staging-"):
+        return True
+    return any(base == path or base in path.parents for base in (staging, out_dir) if base is not None)
+
+
+def _write_failure(error: OSError, staging: Path, out_dir: Path) -> str:
+    """One line for a file of the run that could not be written: which file, why, and that nothing was published."""
+    name = Path(error.filename)
+    with contextlib.suppress(ValueError):
+        name = name.relative_to(staging)  # the staging folder is gone by the time anyone reads this
+    reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
+    return f"cannot write {name} for {out_dir}: {reason} (errno {error.errno}); nothing was published"
+
+
 def export_window(db_url: str, window: Window, out_dir: Path, settings: ExportSettings | None = None) -> ExportResult:
-    """Runs the whole export; raises ``extract.SourceUnavailable`` when the database cannot be reached."""
+    """Runs the whole export; raises ``extract.SourceUnavailable`` when the database cannot be reached or fails
+    during the run, ``OutputUnavailable`` when another export holds ``out_dir`` or a file cannot be written. On
+    any failure ``out_dir`` is left as it was (a folder this call created is removed again)."""
     settings = settings or ExportSettings()
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(db_url)
+    created = not out_dir.exists()
+    lock = _lock_output(out_dir)
     started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     run: _ExportRun | None = None
+    staging: Path | None = None
+    moved_in = False  # the run's files are in out_dir
     try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
         check_connection(engine)
         run = _ExportRun(engine, window, settings, staging)
         report = run.run()
         run.close()
-        (staging / REPORT_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with naming_file(staging / REPORT_NAME):
+            (staging / REPORT_NAME).write_text(
+                json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         _publish(staging, out_dir, report["published"])
+        moved_in = True
         timings = {name: round(value, 3) for name, value in run.timings.items()}
         timings["total"] = round(time.perf_counter() - started, 3)
         return ExportResult(report["published"], report, out_dir, timings)
+    except OSError as error:
+        if not _run_file(error.filename, staging, out_dir):  # not a file of the run's: not ours to explain
+            raise
+        raise OutputUnavailable(_write_failure(error, staging or out_dir.parent, out_dir)) from None
     finally:
-        if run is not None:
-            run.close()
-        shutil.rmtree(staging, ignore_errors=True)
-        engine.dispose()
+        try:
+            if run is not None:
+                # Stops the COPY and GX children whether or not the run got through. An abandoned run's files
+                # go with the staging folder, so an error closing them (a full disk) is not the one to report.
+                with contextlib.suppress(OSError):
+                    run.close()
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if created and not moved_in:
+                with contextlib.suppress(OSError):  # only if still empty: never what someone else put there
+                    out_dir.rmdir()
+            os.close(lock)
+            engine.dispose()
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -1,8 +1,9 @@
 """``pulla-personalize export``: one window of the Pulla database → gated Personalize CSVs, report and rejects.
 
 Exit codes: 0 the gate passed and the CSVs are in --out; 1 a blocking expectation failed (the summary says which,
-on which column, with examples; no CSV is published); 2 bad usage or an unreachable database (one line on
-stderr, no traceback).
+on which column, with examples; no CSV is published); 2 bad usage, an unreachable database or one that fails
+during the run, another export writing into --out, or a file that cannot be written (a full disk): one line on
+stderr, no traceback, and --out left as it was.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from pulla_personalize.csvout import SchemaError
-    from pulla_personalize.export import export_window, summary_lines
+    from pulla_personalize.export import OutputUnavailable, export_window, summary_lines
     from pulla_personalize.export_settings import ExportSettings
     from pulla_personalize.extract import SourceUnavailable, Window
     from pulla_personalize.pipeline_config import ConfigError, configured_time_zone
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error(f"--out {args.out} exists and is not a folder")
     try:
         result = export_window(args.db, window, args.out, settings)
-    except (SourceUnavailable, SchemaError) as error:
+    except (SourceUnavailable, SchemaError, OutputUnavailable) as error:
         return _usage_error(str(error))
     for line in summary_lines(result.report):
         print(line)

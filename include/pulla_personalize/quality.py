@@ -617,6 +617,8 @@ class BackgroundGate:
             return reply
         if reply[0] == "error":
             raise RuntimeError(f"the Great Expectations process failed:\n{reply[1]}")
+        if reply[0] == "oserror":  # a file it could not write (a full disk): raised as the export's own would be
+            raise OSError(*reply[1:])
         raise RuntimeError(f"the Great Expectations process failed:\nexit code {self._child.wait()}")
 
     def _wait(self, attempt: Any) -> Any:
@@ -656,6 +658,7 @@ def main() -> None:
     import traceback
 
     from pulla_personalize.child_process import private_stdout, read_frame, write_frame
+    from pulla_personalize.csvout import naming_file
 
     replies = private_stdout()
     requests = sys.stdin.fileno()
@@ -686,11 +689,19 @@ def main() -> None:
                 del message, batch  # the batch's memory goes before its slot is given back
                 write_frame(replies, pickle.dumps(("slot",)))
             else:  # finish
-                gate.write_docs()
+                # A failed write names no file: the Data Docs folder is the one the export can point at.
+                with naming_file(gate.docs_dir or Path("data_docs")):
+                    gate.write_docs()
                 outcomes = list(gate._outcomes.values())
                 write_frame(replies, pickle.dumps(("done", outcomes, time.process_time() - started)))
                 break
-    except BaseException:
+    except BaseException as error:
+        if isinstance(error, OSError) and error.filename is not None:
+            # Not a bug of the checks but a file that could not be written (a full disk): the export reports it
+            # in one line naming the file.
+            reply: tuple[Any, ...] = ("oserror", error.errno, error.strerror, error.filename)
+        else:
+            reply = ("error", traceback.format_exc())
         with contextlib.suppress(OSError):
-            write_frame(replies, pickle.dumps(("error", traceback.format_exc())))
+            write_frame(replies, pickle.dumps(reply))
     os._exit(0)

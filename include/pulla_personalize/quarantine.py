@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pulla_personalize import transform
+from pulla_personalize.csvout import naming_file
 
 SOURCE_KINDS = ("order_items", "web_logs", "members", "products")
 
@@ -252,8 +253,9 @@ class RejectsWriter:
         _, writer = self._files[source]
         rows = chunk.loc[mask]
         columns = [self._archived(name, rows.iloc[:, position]) for position, name in enumerate(rows.columns)]
-        for reason, column, *values in zip(verdicts.reason[mask], verdicts.column[mask], *columns, strict=True):
-            writer.writerow([reason, column, *values])
+        with naming_file(self.folder / f"{source}.csv"):
+            for reason, column, *values in zip(verdicts.reason[mask], verdicts.column[mask], *columns, strict=True):
+                writer.writerow([reason, column, *values])
 
     def _archived(self, name: str, values: pd.Series) -> list[str]:
         """One column of quarantined rows as rejects/ keeps it."""
@@ -265,9 +267,10 @@ class RejectsWriter:
         return [render_original(value) for value in values]
 
     def close(self) -> None:
-        for handle, _ in self._files.values():
-            handle.close()
-        self._files.clear()
+        files, self._files = self._files, {}
+        for source, (handle, _) in files.items():
+            with naming_file(self.folder / f"{source}.csv"):
+                handle.close()
 
     def files(self) -> list[str]:
         return sorted(f"{source}.csv" for source in self._files)
