@@ -31,6 +31,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="HTTP server: httptools on an event loop when installed (auto), uvicorn, or the standard library's",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a connection may go without a complete request before it is closed (default 30)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
 
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from personalize_local.server import LocalEndpoint
+    from personalize_local.server import HttpLimits, LocalEndpoint
     from personalize_local.service import EndpointSettings
 
     settings = EndpointSettings(
@@ -50,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
         status_delay=args.status_delay,
         train_threads=args.train_threads,
     )
-    endpoint = LocalEndpoint(settings, host=args.host, port=args.port, server=args.server)
+    endpoint = LocalEndpoint(
+        settings,
+        host=args.host,
+        port=args.port,
+        server=args.server,
+        limits=HttpLimits(idle_timeout=args.idle_timeout),
+    )
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 MAX_FILTER_VALUES = 100
+#: Deepest parenthesis nesting taken. The parser recurses per level, so a few hundred would exhaust Python's
+#: stack (RecursionError, a server error); real filters nest two or three levels.
+MAX_NESTING = 20
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*")
@@ -147,6 +150,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -202,8 +206,15 @@ class _Parser:
 
     def atom(self) -> Condition:
         if self.accept("punct", "("):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                position = self.tokens[self.index - 1].position
+                raise FilterSyntaxError(
+                    f"Invalid Expression: parentheses nest deeper than {MAX_NESTING} levels at position {position}"
+                )
             inner = self.condition()
             self.take("punct", ")")
+            self.depth -= 1
             return inner
         reference = self.take("word")
         dataset, _, field = reference.text.partition(".")

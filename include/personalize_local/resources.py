@@ -8,6 +8,7 @@ every kind from the kinds table, and counting a change of a dataset group's data
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from personalize_local.service import EndpointSettings
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 ROLE_ARN_PATTERN = re.compile(r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
@@ -67,6 +70,23 @@ def data_location(params: dict[str, Any]) -> str:
     return location
 
 
+#: Epoch seconds an event's TIMESTAMP must stay within to be used (int64 nanoseconds stop in 2262).
+_LARGEST_TIMESTAMP = 9_000_000_000
+
+
+def _readable_timestamps(events: pd.DataFrame) -> pd.DataFrame:
+    """The events whose TIMESTAMP is epoch seconds that fit: PutEvents checks sentAt now, but an events file
+    written before it did may hold a 300-digit one, which would fail every GetRecommendations and training."""
+    import pandas as pd
+
+    stamps = pd.to_numeric(events["TIMESTAMP"], errors="coerce")
+    readable = stamps.between(-_LARGEST_TIMESTAMP, _LARGEST_TIMESTAMP)
+    if readable.all():
+        return events
+    log.warning("ignoring %d streamed events whose TIMESTAMP is not epoch seconds", int((~readable).sum()))
+    return events[readable]
+
+
 class ResourceAccess:
     def __init__(self, settings: EndpointSettings, store: StateStore) -> None:
         self.settings = settings
@@ -100,6 +120,7 @@ class ResourceAccess:
         if events is not None:
             # A repeated eventId is not used again, as the service documents.
             events = events.drop_duplicates("EVENT_ID", keep="first")
+            events = _readable_timestamps(events)
         return self.store.read_bulk(dataset["datasetArn"]), events
 
 

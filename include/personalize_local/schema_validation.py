@@ -112,6 +112,11 @@ def schema_problems(text: str, dataset_type: str | None = None) -> list[str]:
     ``dataset_type`` (Interactions, Users or Items): check for a dataset of that type, as CreateDataset does;
     None: the record name tells the type, as at CreateSchema.
     """
+    from personalize_local.request_validation import MAX_JSON_DEPTH, nesting_depth_exceeds
+
+    # The decoder recurses per level: thousands of brackets would end in RecursionError, a server error.
+    if nesting_depth_exceeds(text.encode("utf-8", "surrogatepass")):
+        return [f"the schema nests JSON deeper than {MAX_JSON_DEPTH} levels"]
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,10 @@ MAX_NUM_RESULTS = 500
 MAX_EVENTS_PER_CALL = 10
 MAX_PROPERTIES_LENGTH = 1024
 MAX_IMPRESSIONS = 25
+#: sentAt is epoch seconds. The service documents no range; an event before 2000 or more than a day ahead is
+#: almost surely milliseconds or garbage, and an unbounded one (1e300) would break every later read of the events.
+EARLIEST_SENT_AT = 946_684_800  # 2000-01-01T00:00:00Z
+SENT_AT_AHEAD_SECONDS = 86_400
 FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
 #: Serving indexes kept in memory; older ones are dropped (each holds a model and the group's histories).
 MAX_CACHED_INDEXES = 8
@@ -241,15 +247,20 @@ class Serving(ResourceAccess):
             )
         session_id = required(params, "sessionId")
         user_id = params.get("userId") or ""
+        if not isinstance(session_id, str) or not isinstance(user_id, str):
+            raise errors.InvalidInputError("sessionId and userId must be strings")
         if len(session_id) > 256 or len(user_id) > 256:
             raise errors.InvalidInputError("sessionId and userId are at most 256 characters")
         events = params.get("eventList") or []
+        if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
+            raise errors.InvalidInputError("eventList must be a list of event objects")
         if not 1 <= len(events) <= MAX_EVENTS_PER_CALL:
             raise errors.InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events")
         group = self.get(DATASET_GROUP, tracker["datasetGroupArn"])
         dataset = self.dataset_of(group["datasetGroupArn"], "Interactions")
         if dataset is None:
             raise errors.InvalidInputError(f"Dataset group {group['datasetGroupArn']} has no Interactions dataset")
+        # Every event is checked before any is stored: a bad one refuses the whole call.
         rows = [_event_row(position, event, user_id, session_id) for position, event in enumerate(events)]
         with self._history_lock:
             self.store.append_events(dataset["datasetArn"], rows)
@@ -270,30 +281,39 @@ def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: s
     """One PutEvents event as a row of the dataset's events file; InvalidInputException naming the event."""
     where = f"eventList[{position}]"
     event_type = event.get("eventType")
-    if not event_type or len(event_type) > 256:
-        raise errors.InvalidInputError(f"{where}.eventType is required (1-256 characters)")
-    sent_at = event.get("sentAt")
-    if not isinstance(sent_at, int | float):
-        raise errors.InvalidInputError(f"{where}.sentAt is required (a timestamp)")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 256:
+        raise errors.InvalidInputError(f"{where}.eventType is required (a string of 1-256 characters)")
+    _check_sent_at(event.get("sentAt"), where)
+    sent_at = event["sentAt"]
     item_id = event.get("itemId") or ""
-    if len(item_id) > 256:
-        raise errors.InvalidInputError(f"{where}.itemId is longer than 256 characters")
+    if not isinstance(item_id, str) or len(item_id) > 256:
+        raise errors.InvalidInputError(f"{where}.itemId must be a string of at most 256 characters")
+    event_id = event.get("eventId") or ""
+    if not isinstance(event_id, str) or len(event_id) > 256:
+        raise errors.InvalidInputError(f"{where}.eventId must be a string of at most 256 characters")
     properties = event.get("properties") or ""
+    if not isinstance(properties, str):
+        raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
     if properties:
         if len(properties) > MAX_PROPERTIES_LENGTH:
             raise errors.InvalidInputError(f"{where}.properties is longer than {MAX_PROPERTIES_LENGTH} characters")
         try:
             parsed = json.loads(properties)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # at most 1,024 characters, so at most 512 levels: still guarded
             raise errors.InvalidInputError(f"{where}.properties must be a JSON object string") from None
         if not isinstance(parsed, dict):
             raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
         forbidden = sorted(k for k in parsed if k.lower() in FORBIDDEN_PROPERTY_KEYS)
         if forbidden:
             raise errors.InvalidInputError(f"{where}.properties may not use the reserved keys {forbidden}")
-    if len(event.get("impression") or []) > MAX_IMPRESSIONS:
+    impression = event.get("impression") or []
+    if not isinstance(impression, list) or not all(isinstance(item, str) for item in impression):
+        raise errors.InvalidInputError(f"{where}.impression must be a list of item IDs")
+    if len(impression) > MAX_IMPRESSIONS:
         raise errors.InvalidInputError(f"{where}.impression holds more than {MAX_IMPRESSIONS} item IDs")
     value = event.get("eventValue")
+    if value is not None and not _finite_number(value):
+        raise errors.InvalidInputError(f"{where}.eventValue must be a finite number")
     return {
         "USER_ID": user_id,
         "ITEM_ID": item_id,
@@ -301,6 +321,28 @@ def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: s
         "EVENT_TYPE": event_type,
         "EVENT_VALUE": "" if value is None else repr(float(value)),
         "SESSION_ID": session_id,
-        "EVENT_ID": event.get("eventId") or uuid.uuid4().hex,
+        "EVENT_ID": event_id or uuid.uuid4().hex,
         "PROPERTIES": properties,
     }
+
+
+def _finite_number(value: object) -> bool:
+    """A JSON number a float can hold: not a boolean, NaN, an infinity or an integer of hundreds of digits."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**1023
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _check_sent_at(sent_at: object, where: str) -> None:
+    """sentAt must be epoch seconds from 2000 to a day ahead; InvalidInputException naming the event otherwise."""
+    if not _finite_number(sent_at):
+        raise errors.InvalidInputError(f"{where}.sentAt is required (a timestamp in epoch seconds)")
+    latest = time.time() + SENT_AT_AHEAD_SECONDS
+    if not EARLIEST_SENT_AT <= sent_at <= latest:
+        shown = errors.shorten(repr(sent_at), 40)
+        raise errors.InvalidInputError(
+            f"{where}.sentAt {shown} is not a time between 2000-01-01 and one day from now in epoch seconds "
+            "(milliseconds are not accepted)"
+        )

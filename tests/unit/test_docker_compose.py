@@ -115,6 +115,18 @@ def test_the_local_endpoint_state_lives_on_its_volume_in_a_folder_the_image_crea
     assert f"mkdir -p {data_dir}" in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
+def test_the_local_endpoint_is_not_published_beyond_loopback(compose: dict) -> None:
+    """It checks no credentials: reachable on the compose network, never on the host's other interfaces."""
+    service = compose["services"]["personalize-local"]
+    port = service["command"][service["command"].index("--port") + 1]
+    env_file = (REPO_ROOT / "include/config/local-services.env").read_text(encoding="utf-8")
+    assert f"http://personalize-local:{port}" in env_file
+    assert port in {str(exposed) for exposed in service.get("expose", [])}
+    for mapping in service.get("ports", []):
+        published = mapping if isinstance(mapping, str) else f"{mapping.get('host_ip', '')}:{mapping['published']}"
+        assert published.startswith("127.0.0.1:"), f"personalize-local is published on {published}"
+
+
 def airflow_environment(compose: dict) -> dict[str, str]:
     return {key: str(value) for key, value in compose["x-airflow-common"]["environment"].items()}
 

@@ -151,7 +151,8 @@ def test_error_codes(shop):
     assert error_code(excinfo) == "InvalidInputException"
     with pytest.raises(ClientError) as excinfo:
         p.create_dataset_group(name="not a valid name!")
-    assert error_code(excinfo) == "InvalidInputException"
+    # The model's name pattern is checked before the operation runs, as the service does (ValidationException).
+    assert error_code(excinfo) == "ValidationException"
     with pytest.raises(ClientError) as excinfo:
         runtime.get_recommendations(campaignArn=shop.campaign_arn, userId="u1", numResults=501)
     assert error_code(excinfo) == "InvalidInputException"
