@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -45,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from personalize_local.faults import FaultSwitchError
     from personalize_local.server import HttpLimits, LocalEndpoint
     from personalize_local.service import EndpointSettings
+    from personalize_local.state import StateFileError
 
     settings = EndpointSettings(
         data_dir=args.data_dir,
@@ -56,13 +59,18 @@ def run(args: argparse.Namespace) -> int:
         status_delay=args.status_delay,
         train_threads=args.train_threads,
     )
-    endpoint = LocalEndpoint(
-        settings,
-        host=args.host,
-        port=args.port,
-        server=args.server,
-        limits=HttpLimits(idle_timeout=args.idle_timeout),
-    )
+    try:
+        endpoint = LocalEndpoint(
+            settings,
+            host=args.host,
+            port=args.port,
+            server=args.server,
+            limits=HttpLimits(idle_timeout=args.idle_timeout),
+        )
+    except (StateFileError, FaultSwitchError) as error:
+        # A damaged state file or a malformed fault switch: the message names it; a traceback would bury it.
+        print(f"Local Personalize endpoint cannot start: {error}", file=sys.stderr, flush=True)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

@@ -8,7 +8,9 @@ work's :class:`WorkFailed` message as ``failureReason``. Deletes pass DELETE PEN
 (``latestCampaignUpdate``, ``latestDatasetUpdate``) move through their own CREATE PENDING → CREATE IN_PROGRESS →
 ACTIVE, and the kind's applier (:meth:`Lifecycle.set_update`) says what the resource takes on at ACTIVE. Other
 modules hear of a resource becoming done or an update applied through listeners, so this engine knows no kind by
-name. On start, :meth:`Lifecycle.resume` picks up every step that was pending when the endpoint stopped.
+name. On start, :meth:`Lifecycle.resume` picks up every step that was pending when the endpoint stopped; work that
+was in progress starts again, up to :data:`MAX_RESUMES` times, after which the resource fails with a reason saying
+the endpoint kept restarting mid-job (never IN_PROGRESS forever).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from personalize_local import errors
+from personalize_local.faults import Faults
 from personalize_local.kinds import (
     ACTIVE,
     CREATE_FAILED,
@@ -41,6 +44,10 @@ Work = Callable[[str], dict[str, Any] | None]
 #: Given the resource and its update, the members the resource takes on at ACTIVE; raises UpdateFailed.
 Applier = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 Listener = Callable[[str], None]
+
+
+#: How often a resource's work is resumed after the endpoint stopped mid-way before it is failed instead.
+MAX_RESUMES = 3
 
 
 class WorkFailed(Exception):
@@ -70,6 +77,8 @@ class Lifecycle:
         self._appliers: dict[str, Applier] = {}
         self._when_active: dict[str, list[Listener]] = defaultdict(list)
         self._when_updated: dict[str, list[Listener]] = defaultdict(list)
+        #: Test-only fault switches (off unless PERSONALIZE_LOCAL_FAULTS is set); the service asks it per call.
+        self.faults = Faults.from_environment()
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -133,6 +142,7 @@ class Lifecycle:
 
     def _run_work(self, kind: str, arn: str, work: Work) -> None:
         error, results = None, {}
+        self.faults.before_work(kind)
         try:
             results = work(arn) or {}
         except WorkFailed as exc:
@@ -202,9 +212,21 @@ class Lifecycle:
             for arn, record in list(self.store.resources[kind].items()):
                 status = record.get("status")
                 if status == spec.statuses.in_progress:
+                    restarts = record.get("_restarts", 0) + 1
+                    if restarts > MAX_RESUMES:
+                        # Work that dies with the endpoint every time (a crash, an out-of-memory kill) must end,
+                        # not leave the resource IN_PROGRESS forever, taking the endpoint down on every start.
+                        reason = (
+                            f"The local endpoint restarted while this {kind} was in progress, {restarts} times; "
+                            "it was not resumed again. Check the endpoint's log, then create it anew."
+                        )
+                        self.store.update(kind, arn, status=spec.statuses.failed, failureReason=reason)
+                        log.error("%s %s: %s", kind, arn, reason)
+                        continue
                     # Its work (if any) was lost with the process: start the step again; outputs are atomic, and
                     # work that changes data in several files is written to be run again (see ops_data_deletion).
-                    self.store.update(kind, arn, status=spec.statuses.pending)
+                    log.warning("%s %s was in progress when the endpoint stopped; resuming it", kind, arn)
+                    self.store.update(kind, arn, status=spec.statuses.pending, _restarts=restarts)
                 if status in spec.statuses.in_flight:
                     self.scheduler.call_later(self.delay, lambda k=kind, a=arn: self._step_in_progress(k, a))
                 elif status in DELETING:

@@ -45,7 +45,9 @@ class ImportJobOps(Handlers):
         mode = params.get("importMode") or "FULL"
         if mode not in ("FULL", "INCREMENTAL"):
             raise errors.InvalidInputError(f"importMode {mode!r} must be FULL or INCREMENTAL")
-        if dataset["status"] != ACTIVE:
+        # A dataset failed at start because its data file was damaged (state.py) takes a FULL import to repair it.
+        repairable = dataset.get("_damaged") and mode == "FULL"
+        if dataset["status"] != ACTIVE and not repairable:
             raise errors.ResourceInUseError(f"Dataset {dataset['datasetArn']} is {dataset['status']}, not ACTIVE.")
         if mode == "INCREMENTAL" and not dataset.get("_hasBulk"):
             raise errors.InvalidInputError(
@@ -104,6 +106,7 @@ class ImportJobOps(Handlers):
             self.store.read_bulk(dataset["datasetArn"]), new, dataset_type=dataset_type, mode=job["importMode"]
         )
         self.store.write_bulk(dataset["datasetArn"], merged)
-        self.store.update(DATASET, dataset["datasetArn"], _hasBulk=True)
+        repaired = {"status": ACTIVE, "failureReason": None, "_damaged": None} if dataset.get("_damaged") else {}
+        self.store.update(DATASET, dataset["datasetArn"], _hasBulk=True, **repaired)
         self.count_data_change(dataset["datasetGroupArn"])
         self.serving.group_data_changed(dataset["datasetGroupArn"])

@@ -142,6 +142,7 @@ class PersonalizeService:
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported by the local endpoint")
         self._request.region = region or self.settings.default_region
+        self.lifecycle.faults.before_call(operation)  # test-only refusals (faults.py); nothing unless switched on
         return handler(params) or {}
 
     # ---- runtime and events: served by serving ---------------------------------------------------------------

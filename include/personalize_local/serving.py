@@ -22,7 +22,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from personalize_local import errors
-from personalize_local.kinds import ACTIVE, CAMPAIGN, DATASET_GROUP, EVENT_TRACKER, FILTER, SOLUTION, SOLUTION_VERSION
+from personalize_local.kinds import (
+    ACTIVE,
+    CAMPAIGN,
+    CREATE_FAILED,
+    DATASET_GROUP,
+    EVENT_TRACKER,
+    FILTER,
+    SOLUTION,
+    SOLUTION_VERSION,
+)
 from personalize_local.recipes import training_config
 from personalize_local.resources import ResourceAccess, required
 
@@ -77,7 +86,9 @@ class Serving(ResourceAccess):
             if campaign is None or campaign.get("status") != ACTIVE:
                 continue
             version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"])
-            group = self.store.get(DATASET_GROUP, version["datasetGroupArn"]) if version else None
+            if version is None or version.get("status") != ACTIVE:
+                continue  # a version failed at start for a damaged model file (state.py) has nothing to load
+            group = self.store.get(DATASET_GROUP, version["datasetGroupArn"])
             if group is not None:
                 try:
                     self._serving_index(version["solutionVersionArn"], group)
@@ -214,6 +225,12 @@ class Serving(ResourceAccess):
         version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"])
         if version is None:
             raise errors.ResourceNotFoundError(f"Solution version {campaign['solutionVersionArn']} does not exist.")
+        if version.get("status") == CREATE_FAILED:
+            # Its model file was found damaged at start (state.py): say so rather than fail on loading it.
+            raise errors.InvalidInputError(
+                f"Solution version {version['solutionVersionArn']} of campaign {campaign_arn} is CREATE FAILED: "
+                f"{version.get('failureReason', '')}"
+            )
         group = self.get(DATASET_GROUP, version["datasetGroupArn"])
         filter_arn = params.get("filterArn")
         if not filter_arn and params.get("filterValues"):

@@ -7,9 +7,17 @@ Layout of the data directory::
     datasets/<key>/events.csv           interactions streamed by PutEvents (Interactions datasets only)
     models/<key>.npz                    a trained solution version
 
-Writes go to a temporary file that replaces the old one (data files flushed to disk first), so a crash never leaves
-half a file behind; PutEvents appends to ``events.csv``, which a data deletion rewrites with appends held off. A
-``Scheduler`` runs the delayed status steps that make resources move asynchronously as in the service.
+Writes go to a temporary file in the same folder, flushed to disk, that then replaces the old one (and the folder
+is flushed too), so a crash or a power loss leaves the old file or the new one, never half of one. PutEvents appends
+to ``events.csv`` one whole batch of lines per ``os.write`` on an O_APPEND descriptor; a data deletion rewrites the
+file with appends held off.
+
+At start the store checks what it reads (issue 18): a ``resources.json`` that is not valid JSON stops the endpoint
+with :class:`StateFileError` naming the file (no bare traceback, no guessing); an ``events.csv`` that ends in half a
+line (a crash mid-append on a file system that tore the write) loses that line, with a warning; a dataset's
+``bulk.csv`` cut short or a model file that cannot be read makes its resource CREATE FAILED with a reason naming
+the file, which is moved aside as ``<name>.damaged`` so nothing serves or trains on half of it. A ``Scheduler``
+runs the delayed status steps that make resources move asynchronously as in the service.
 """
 
 from __future__ import annotations
@@ -17,16 +25,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import heapq
+import io
 import itertools
 import json
 import logging
 import os
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from personalize_local.kinds import ACTIVE, CREATE_FAILED, DATASET, SOLUTION_VERSION
 from personalize_local.kinds import KINDS as RESOURCE_KINDS
 
 if TYPE_CHECKING:
@@ -36,6 +47,10 @@ log = logging.getLogger(__name__)
 
 KINDS = tuple(RESOURCE_KINDS)  # resources.json's top-level keys
 EVENT_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "SESSION_ID", "EVENT_ID", "PROPERTIES")
+
+
+class StateFileError(RuntimeError):
+    """A state file the endpoint cannot start from; the message names the file and what to do."""
 
 
 def resource_key(arn: str) -> str:
@@ -56,9 +71,10 @@ class StateStore:
         self.resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         path = self.data_dir / "resources.json"
         if path.exists():
-            saved = json.loads(path.read_text(encoding="utf-8"))
+            saved = _read_resources(path)
             for kind in KINDS:
                 self.resources[kind].update(saved.get(kind, {}))
+        self._check_data_files()
 
     def save(self) -> None:
         with self.lock:
@@ -94,6 +110,47 @@ class StateStore:
         with self.lock:
             return list(self.resources[kind].values())
 
+    # ---- checks at start ---------------------------------------------------------------------------------------
+
+    def _check_data_files(self) -> None:
+        """Drop a cut last line of streamed events; fail the resource whose bulk data or model file is damaged."""
+        for leftover in (
+            *self.data_dir.glob("resources.json.tmp"),
+            *self.data_dir.glob("datasets/*/*.tmp"),
+            *self.data_dir.glob("models/*.tmp.npz"),
+        ):
+            # A write the last run did not finish; the file it was to replace is whole.
+            log.warning("removing %s, left by a write that did not finish", leftover)
+            leftover.unlink(missing_ok=True)
+        for events in sorted(self.data_dir.glob("datasets/*/events.csv")):
+            _drop_partial_last_line(events)
+        for arn in list(self.resources[DATASET]):
+            path = self.data_dir / "datasets" / resource_key(arn) / "bulk.csv"
+            problem = _csv_problem(path) if path.exists() else None
+            if problem:
+                reason = (
+                    f"The dataset's data file {path} is damaged ({problem}); it was moved aside as "
+                    f"{path.name}.damaged. Import the data again with a FULL import."
+                )
+                self._quarantine(DATASET, arn, path, reason, _hasBulk=False, _damaged=True)
+        for arn, version in list(self.resources[SOLUTION_VERSION].items()):
+            path = self.model_path(arn)
+            if version.get("status") != ACTIVE:
+                continue
+            problem = "it is missing" if not path.exists() else _model_problem(path)
+            if problem:
+                reason = (
+                    f"The trained model file {path} cannot be read ({problem}); the endpoint cannot serve this "
+                    "version. Train a new solution version."
+                )
+                self._quarantine(SOLUTION_VERSION, arn, path, reason)
+
+    def _quarantine(self, kind: str, arn: str, path: Path, reason: str, **changes: Any) -> None:
+        log.error("%s %s: %s", kind, arn, reason)
+        if path.exists():
+            os.replace(path, path.with_name(path.name + ".damaged"))
+        self.update(kind, arn, status=CREATE_FAILED, failureReason=reason, **changes)
+
     # ---- data files -----------------------------------------------------------------------------------------
 
     def dataset_dir(self, dataset_arn: str) -> Path:
@@ -117,13 +174,13 @@ class StateStore:
 
     def append_events(self, dataset_arn: str, rows: list[dict[str, str]]) -> None:
         path = self.dataset_dir(dataset_arn) / "events.csv"
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EVENT_COLUMNS, lineterminator="\n")
         with self._events_lock:
-            new_file = not path.exists()
-            with path.open("a", encoding="utf-8", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=EVENT_COLUMNS, lineterminator="\n")
-                if new_file:
-                    writer.writeheader()
-                writer.writerows(rows)
+            if not path.exists():
+                writer.writeheader()
+            writer.writerows(rows)
+            _append_whole(path, buffer.getvalue().encode("utf-8"))
 
     def read_events(self, dataset_arn: str) -> pd.DataFrame | None:
         import pandas as pd
@@ -161,12 +218,118 @@ def _atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    sync_folder(path.parent)
 
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: the old file stands; leave no half-written copy beside it
+        raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries, so a file just renamed into it is still there after a power loss."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; the rename itself is still atomic
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` with one write on an O_APPEND descriptor: other appends never land inside it, and a crash
+    leaves all of it or (on file systems that tear writes) a cut last line, which the next start drops."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(descriptor, data)
+        while written < len(data):  # a short write (a full disk, a signal): finish it, never leave half a line
+            written += os.write(descriptor, data[written:])
+    finally:
+        os.close(descriptor)
+
+
+def _read_resources(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StateFileError(
+            f"{path} is damaged and the endpoint cannot start from it ({exc}); every resource of the endpoint is "
+            "recorded there, so restore it from a backup, or move the data directory aside to start empty"
+        ) from exc
+    if not isinstance(saved, dict):
+        raise StateFileError(f"{path} is damaged: it holds {type(saved).__name__}, not an object of resources")
+    return saved
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """Cut ``path`` back to its last complete line, with a warning, when a crash left half a line at its end."""
+    with path.open("rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Look back for the last newline; streamed event lines are short, the loop reads a few blocks at most.
+        end = size
+        keep = 0
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            block = handle.read(end - start)
+            position = block.rfind(b"\n")
+            if position >= 0:
+                keep = start + position + 1
+                break
+            end = start
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    log.warning("%s ended in a partial line (%d bytes, cut by a crash mid-append); it was dropped", path, size - keep)
+
+
+def _csv_problem(path: Path) -> str | None:
+    """Why a CSV the store wrote is damaged: cut short (no final newline, or a last line with too few columns)."""
+    with path.open("rb") as handle:
+        header = handle.readline()
+        if not header.endswith(b"\n"):
+            return "the header line is cut short"
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(len(header), size - 65536))
+        tail = handle.read()
+    if not tail:
+        return None
+    if not tail.endswith(b"\n"):
+        return "its last line is cut short (no line end)"
+    last = tail[:-1].rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    columns = len(next(csv.reader([header.decode("utf-8", errors="replace")])))
+    found = len(next(csv.reader([last]), []))
+    if found != columns:
+        return f"its last line has {found} of {columns} columns"
+    return None
+
+
+def _model_problem(path: Path) -> str | None:
+    """Why a saved model (an npz, a zip archive) cannot be read, or None; checks every member's CRC."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return f"member {bad} is corrupt" if bad else None
 
 
 class Scheduler:

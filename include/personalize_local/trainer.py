@@ -82,11 +82,20 @@ class TrainedModel:
     user_items_weights: np.ndarray
 
     def save(self, path: Path) -> None:
-        import numpy as np
 
         tmp = path.with_name(path.name + ".tmp.npz")
+        with tmp.open("wb") as handle:
+            self._write_npz(handle)
+            # On disk before it replaces the old file: after a crash the model is whole or absent, never cut.
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def _write_npz(self, handle) -> None:
+        import numpy as np
+
         np.savez(
-            tmp,
+            handle,
             recipe=np.array(self.recipe),
             user_ids=self.user_ids,
             item_ids=self.item_ids,
@@ -102,7 +111,6 @@ class TrainedModel:
             user_items_indices=self.user_items_indices,
             user_items_weights=self.user_items_weights,
         )
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> TrainedModel:

@@ -5,7 +5,8 @@ must never be visible there. The folder is therefore uploaded to a private stagi
 destination first; every staged object is checked against its local size; only then are the objects copied
 into place (server-side copies), stale files from an earlier run are removed, and the staging objects are
 deleted. A failure while uploading leaves the destination untouched; a failure while copying removes the
-copies this run made.
+copies this run made, and when S3 is gone altogether (so even that fails) the error lists the objects that may
+remain, to be replaced by a rerun. Every failure is a :class:`StagingError` naming the file or object.
 
 Works on any boto3 S3 client (real AWS, moto, a local S3), so it is tested without Airflow.
 """
@@ -144,7 +145,13 @@ def stage_folder(
                 ) from error
             staged[name] = key
         for path in files:
-            size = s3_client.head_object(Bucket=bucket, Key=staged[names[path]])["ContentLength"]
+            try:
+                size = s3_client.head_object(Bucket=bucket, Key=staged[names[path]])["ContentLength"]
+            except Exception as error:
+                raise StagingError(
+                    f"checking the staged copy of {names[path]} at s3://{bucket}/{staged[names[path]]} failed "
+                    f"({_error_text(error)}); nothing was published at s3://{bucket}/{destination}"
+                ) from error
             if size != path.stat().st_size:
                 raise StagingError(
                     f"staged copy of {names[path]} has {size} bytes, the local file {path.stat().st_size}; "
@@ -178,12 +185,19 @@ def _remove_stale(s3_client: Any, bucket: str, destination: str, published: list
     the run published subfolders); returns their keys."""
     wanted = set(published)
     tree = any("/" in key[len(destination) :] for key in published)
-    stale = [
-        key
-        for key in list_keys(s3_client, bucket, destination)
-        if key not in wanted and (tree or "/" not in key[len(destination) :])
-    ]
-    delete_keys(s3_client, bucket, stale)
+    try:
+        stale = [
+            key
+            for key in list_keys(s3_client, bucket, destination)
+            if key not in wanted and (tree or "/" not in key[len(destination) :])
+        ]
+        delete_keys(s3_client, bucket, stale)
+    except Exception as error:
+        # This run's files are all in place, but an import of the folder would also read an earlier run's extras.
+        raise StagingError(
+            f"all {len(published)} file(s) were published at s3://{bucket}/{destination}, but removing the files "
+            f"of earlier runs there failed ({_error_text(error)}); do not import the folder before a rerun succeeds"
+        ) from error
     return stale
 
 
@@ -236,7 +250,13 @@ def _publish(
     *,
     source_bucket: str,
 ) -> list[str]:
-    existing = set(list_keys(s3_client, bucket, destination))
+    try:
+        existing = set(list_keys(s3_client, bucket, destination))
+    except Exception as error:
+        raise StagingError(
+            f"listing s3://{bucket}/{destination} before publishing failed ({_error_text(error)}); "
+            f"nothing was published at s3://{bucket}/{destination}"
+        ) from error
     copied: list[str] = []
     try:
         for name, staged_key in staged.items():
@@ -246,9 +266,22 @@ def _publish(
     except Exception as error:
         # Roll back the objects this run added; keys that existed before hold an earlier run's bytes for the same
         # data interval (runs are deterministic), so they are left in place.
-        delete_keys(s3_client, bucket, [k for k in copied if k not in existing])
+        added = [k for k in copied if k not in existing]
+        failure = f"copying {name} into s3://{bucket}/{destination} failed ({_error_text(error)})"
+        if not copied:
+            raise StagingError(f"{failure}; nothing was published there") from error
+        try:
+            delete_keys(s3_client, bucket, added)
+        except Exception as rollback_error:
+            # S3 itself is gone (a dropped connection, an outage): say which objects may remain, and never let the
+            # rollback's error hide what failed first.
+            raise StagingError(
+                f"{failure}, and removing the {len(added)} object(s) this run had already added failed too "
+                f"({_error_text(rollback_error)}): s3://{bucket}/{destination} may hold a partial set "
+                f"({', '.join(k[len(destination) :] for k in added)}); do not import it before a rerun succeeds"
+            ) from error
         raise StagingError(
-            f"copying {name} into s3://{bucket}/{destination} failed ({_error_text(error)}); "
-            f"the {len(copied)} object(s) already copied by this run were removed again"
+            f"{failure}; of the {len(copied)} object(s) already copied by this run, the {len(added)} new one(s) "
+            f"were removed again, so s3://{bucket}/{destination} holds no more than it held before"
         ) from error
     return copied

@@ -1,0 +1,97 @@
+"""Test-only fault switches of the local endpoint, read from ``PERSONALIZE_LOCAL_FAULTS``; off when it is unset.
+
+The fault tests (``tests/faults``) use them to see how the pipeline copes with what the real service does now and
+then, without waiting for it to happen. The variable holds comma-separated entries:
+
+``throttle:<Operation>:<N>``
+    the next N calls of that control-plane operation answer ThrottlingException (botocore retries these itself);
+``limit:<Operation>:<N>``
+    the next N calls answer LimitExceededException (our job operators back off and try again);
+``slow:<kind>:<seconds>``
+    the work of every resource of that kind (``dataset-import-job``, ``solution-version``, ...) first sleeps that
+    long while the resource is IN_PROGRESS, so a test can kill the endpoint mid-job.
+
+A malformed entry stops the endpoint at start with a message naming it: a typo must not silently test nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from personalize_local import errors
+from personalize_local.kinds import KINDS
+
+ENVIRONMENT_VARIABLE = "PERSONALIZE_LOCAL_FAULTS"
+
+
+class FaultSwitchError(ValueError):
+    """A malformed ``PERSONALIZE_LOCAL_FAULTS`` entry; the message names it."""
+
+
+class ThrottlingError(errors.ServiceError):
+    code = "ThrottlingException"
+
+
+_REFUSALS = {"throttle": ThrottlingError, "limit": errors.LimitExceededError}
+
+
+@dataclass
+class Faults:
+    """The switched-on faults: refusals left per operation, and seconds of slow work per resource kind."""
+
+    refusals: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    slow_work: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def parse(cls, text: str | None) -> Faults:
+        faults = cls()
+        for entry in (part.strip() for part in (text or "").split(",")):
+            if not entry:
+                continue
+            pieces = entry.split(":")
+            if len(pieces) != 3:
+                raise FaultSwitchError(f"{ENVIRONMENT_VARIABLE} entry {entry!r} must look like kind:target:number")
+            what, target, number = pieces
+            try:
+                amount = float(number) if what == "slow" else int(number)
+            except ValueError:
+                raise FaultSwitchError(f"{ENVIRONMENT_VARIABLE} entry {entry!r}: {number!r} is not a number") from None
+            if what in _REFUSALS:
+                faults.refusals.setdefault(target, []).append((what, int(amount)))
+            elif what == "slow":
+                if target not in KINDS:
+                    raise FaultSwitchError(f"{ENVIRONMENT_VARIABLE} entry {entry!r}: no resource kind {target!r}")
+                faults.slow_work[target] = amount
+            else:
+                raise FaultSwitchError(
+                    f"{ENVIRONMENT_VARIABLE} entry {entry!r}: unknown fault {what!r} (throttle, limit or slow)"
+                )
+        return faults
+
+    @classmethod
+    def from_environment(cls) -> Faults:
+        return cls.parse(os.environ.get(ENVIRONMENT_VARIABLE))
+
+    def before_call(self, operation: str) -> None:
+        """Raise the refusal switched on for this operation, if any calls of it are still to be refused."""
+        if not self.refusals:
+            return
+        with self._lock:
+            pending = self.refusals.get(operation)
+            if not pending:
+                return
+            what, left = pending[0]
+            if left <= 1:
+                pending.pop(0)
+            else:
+                pending[0] = (what, left - 1)
+        raise _REFUSALS[what](f"{operation} refused by the fault switch {ENVIRONMENT_VARIABLE} ({what})")
+
+    def before_work(self, kind: str) -> None:
+        seconds = self.slow_work.get(kind)
+        if seconds:
+            time.sleep(seconds)
