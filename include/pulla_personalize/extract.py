@@ -301,9 +301,23 @@ def _portable_chunks(
     used = {name: value for name, value in params.items() if name in query._bindparams}
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query, used)
+        driver_cursor = result.cursor
         columns = list(result.keys())
-        for rows in result.partitions(chunk_rows):
-            yield pd.DataFrame([tuple(row) for row in rows], columns=columns, dtype=object)
+        try:
+            for rows in result.partitions(chunk_rows):
+                yield pd.DataFrame([tuple(row) for row in rows], columns=columns, dtype=object)
+        except sa.exc.DBAPIError:
+            _abandon_unbuffered_result(driver_cursor)
+            raise
+
+
+def _abandon_unbuffered_result(driver_cursor: Any) -> None:
+    """After the server dropped a streaming query (a killed connection), PyMySQL's unbuffered result still tries to
+    read the rest of the rows from the closed socket when it is closed or garbage-collected, and Python prints that
+    AttributeError's traceback after our one-line error. The connection is gone: mark the result finished."""
+    pending = getattr(driver_cursor, "_result", None)
+    if getattr(pending, "unbuffered_active", False):
+        pending.unbuffered_active = False
 
 
 def _pg_type(value: Any) -> str:
