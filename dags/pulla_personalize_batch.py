@@ -95,11 +95,12 @@ def pulla_personalize_batch():
         from pulla_airflow.crm_picks import publish_picks as publish
         from pulla_airflow.run_config import run_config
         from pulla_airflow.summaries import describe_picks
-        from pulla_airflow.tasklog import log_summary
+        from pulla_airflow.tasklog import fail_without_retry, log_summary
 
-        result = publish(
-            s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), config=run_config(config), plan=plan, job=job
-        )
+        with fail_without_retry():  # a malformed output file will not change
+            result = publish(
+                s3_client=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), config=run_config(config), plan=plan, job=job
+            )
         log_summary(describe_picks(result))
         return result
 
@@ -115,6 +116,7 @@ def pulla_personalize_batch():
         role_arn=plan[keys.ROLE_ARN],
         num_results=plan[keys.NUM_RESULTS],
         filter_arn=plan[keys.FILTER_ARN],
+        batch_inference_job_config=plan[keys.JOB_CONFIG],
         deferrable=True,
         execution_timeout=timedelta(hours=6),
     )

@@ -141,7 +141,7 @@ def pulla_personalize_retrain():
         return values
 
     @task(show_return_value_in_logs=False)
-    def plan_evaluation(config: dict, solution_version_arn: str, campaign_arn: str | None) -> dict:
+    def plan_evaluation(config: dict, solution_version_arn: str, campaign_arn: str | None, force_deploy: bool) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from personalize_provider.hooks.personalize import PersonalizeHook
@@ -157,6 +157,7 @@ def pulla_personalize_retrain():
                 config=run_config(config),
                 solution_version_arn=solution_version_arn,
                 campaign_arn=campaign_arn,
+                force_deploy=force_deploy,
             )
         log_summary(describe_evaluation_plan(values))
         return values
@@ -166,7 +167,8 @@ def pulla_personalize_retrain():
         """One batch job's arguments per version to measure (the list score_evaluation_sample maps over)."""
         return list(plan[keys.EVALUATION_JOBS])
 
-    @task(show_return_value_in_logs=False)
+    # Runs when the jobs were skipped too (nothing to measure: force_deploy, or no business rule configured).
+    @task(show_return_value_in_logs=False, trigger_rule=TriggerRule.NONE_FAILED)
     def measure_business_metrics(config: dict, plan: dict, job_results: list) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -235,7 +237,7 @@ def pulla_personalize_retrain():
         deferrable=True,
         post_execute=summary_hook(gate_summary),
     )
-    evaluation = plan_evaluation(config, version.output, plan[keys.CAMPAIGN_ARN])
+    evaluation = plan_evaluation(config, version.output, plan[keys.CAMPAIGN_ARN], plan[keys.FORCE_DEPLOY])
     scored = PersonalizeBatchInferenceJobOperator.partial(
         task_id="score_evaluation_sample",
         aws_conn_id=AWS_CONN_ID,

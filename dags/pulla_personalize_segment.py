@@ -41,13 +41,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from personalize_provider.operators.personalize import PersonalizeBatchSegmentJobOperator
 from pulla_airflow import xcom_contract as keys
+from pulla_airflow.assets import CRM_SEGMENTS
 from pulla_airflow.dag_policy import AWS_CONN_ID, TIME_ZONE, Tag, dag_failure_callbacks, default_args
-
-SEGMENTS_ASSET = Asset(name="pulla_personalize.crm_segments")
 
 
 @dag(
@@ -141,7 +140,7 @@ def pulla_personalize_segment():
         log_summary(describe_segment_plan(values))
         return values
 
-    @task(outlets=[SEGMENTS_ASSET], show_return_value_in_logs=False)
+    @task(outlets=[CRM_SEGMENTS], show_return_value_in_logs=False)
     def publish_audience(config: dict, plan: dict, job: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 

@@ -30,11 +30,15 @@ def version_id(solution_version_arn: str) -> str:
     return solution_version_arn.rstrip("/").rsplit("/", 1)[-1]
 
 
+#: The longest name a job may be given: the operator names a retry after a CREATE FAILED job ``<name>-r2``.
+JOB_NAME_MAX_LENGTH = NAME_MAX_LENGTH - 3
+
+
 def job_name(*parts: str) -> str:
-    """A batch job's name from its parts; a name over Personalize's 63 characters is a bug in the parts."""
+    """A batch job's name from its parts; one that leaves no room for ``-rN`` in 63 characters is a bug."""
     name = "-".join(parts)
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValueError(f"batch job name {name!r} is longer than {NAME_MAX_LENGTH} characters")
+    if len(name) > JOB_NAME_MAX_LENGTH:
+        raise ValueError(f"batch job name {name!r} is longer than {JOB_NAME_MAX_LENGTH} characters")
     return name
 
 

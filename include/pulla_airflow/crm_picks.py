@@ -38,7 +38,6 @@ UNSERVED_FILE = "unserved.csv"
 PICKS_SUMMARY_FILE = "summary.json"
 INPUT_FILE = "members.json"
 LEFT_OUT_FILE = "left_out.json"
-PICKS_COLUMNS = ("member_id", "rank", "item_id", "score")
 UNSERVED_COLUMNS = ("member_id", "reason")
 NOTHING_PASSED_REASON = "the service returned no item for her: nothing passed the job's filter"
 
@@ -65,6 +64,16 @@ def resolve_filter_arn(hook: Any, dataset_group_arn: str, name: str | None) -> s
 def _put(s3_client: Any, config: PipelineConfig, key: str, body: bytes, content_type: str) -> str:
     s3_client.put_object(Bucket=config.s3.bucket, Key=key, Body=body, ContentType=content_type, **sse_args(config))
     return s3_uri(config.s3.bucket, key)
+
+
+def exploration_job_config(config: PipelineConfig) -> dict[str, Any]:
+    """``batchInferenceJobConfig`` with the campaign's ``itemExplorationConfig`` (the service's default otherwise)."""
+    return {"itemExplorationConfig": config.personalize.campaign.campaign_config()["itemExplorationConfig"]}
+
+
+def sent_member_ids(input_text: str) -> list[str]:
+    """The userIds of a batch inference input file, in order."""
+    return [json.loads(line)["userId"] for line in input_text.splitlines() if line.strip()]
 
 
 def plan_picks(*, hook: Any, s3_client: Any, config: PipelineConfig, run_after: datetime) -> dict[str, Any]:
@@ -109,6 +118,8 @@ def plan_picks(*, hook: Any, s3_client: Any, config: PipelineConfig, run_after: 
         keys.ROLE_ARN: config.personalize.role_arn,
         keys.FILTER_ARN: filter_arn,
         keys.NUM_RESULTS: picks.num_results,
+        # The campaign's exploration: the picks are what the website would show her (new items explored alike).
+        keys.JOB_CONFIG: exploration_job_config(config),
         keys.WEEK: week,
         "left_out_uri": s3_uri(config.s3.bucket, left_out_key),
         "members": len(batch.lines),
@@ -124,19 +135,32 @@ def publish_picks(
     """Turns the job's output into picks.csv, unserved.csv and summary.json in ``crm/picks/week=<label>/`` and
     ``crm/picks/latest/``, each folder all or nothing."""
     from personalize_provider.staging import stage_folder
-    from pulla_personalize.crm import csv_bytes, picks_rows, read_inference_output
+    from pulla_personalize.crm import PICKS_COLUMNS, BatchOutputError, csv_bytes, picks_rows, read_inference_output
 
     output_uri = output_file_uri(job["job_output_s3_path"], plan[keys.JOB_INPUT])
-    output = read_inference_output(read_job_output(s3_client, output_uri, job), source=output_uri)
+    try:
+        output = read_inference_output(read_job_output(s3_client, output_uri, job), source=output_uri)
+    except BatchOutputError as error:  # the file will not change: retrying cannot help
+        raise PermanentFailure(f"{error}; no picks were published") from None
     left_out = json.loads(read_s3_uri(s3_client, plan["left_out_uri"]))
     rows = picks_rows(output)
+    # A member sent but absent from the output (a cut file, a line the service left out) is listed, not lost.
+    answered = set(output.recommendations) | {row["member_id"] for row in output.unserved}
+    sent = sent_member_ids(read_s3_uri(s3_client, plan[keys.JOB_INPUT]).decode("utf-8"))
+    missing = [
+        {"member_id": member, "reason": f"no line for her in the job's output {output_uri}"}
+        for member in sent
+        if member not in answered
+    ]
     # A member the filter left nothing for is answered with an empty list: listed, not dropped.
     empty = [
         {"member_id": member, "reason": NOTHING_PASSED_REASON}
         for member, ranked in output.recommendations.items()
         if not ranked
     ]
-    unserved = sorted([*left_out, *output.unserved, *empty], key=lambda row: (row["member_id"], row["reason"]))
+    unserved = sorted(
+        [*left_out, *output.unserved, *empty, *missing], key=lambda row: (row["member_id"], row["reason"])
+    )
     served = {row["member_id"] for row in rows}
     week = plan[keys.WEEK]
     summary = {
@@ -160,7 +184,11 @@ def publish_picks(
         (folder / PICKS_SUMMARY_FILE).write_text(
             json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
         )
-        for prefix in (week_prefix, latest_prefix):
+        # latest/ only moves forward: clearing an old week's run rewrites that week's folder, not the newest picks.
+        prefixes = [week_prefix]
+        if _latest_week(s3_client, config, latest_prefix) <= week:
+            prefixes.append(latest_prefix)
+        for prefix in prefixes:
             stage_folder(
                 s3_client,
                 local_dir=folder,
@@ -173,10 +201,20 @@ def publish_picks(
             )
     return {
         **summary,
+        "latest_updated": latest_prefix in prefixes,
         "picks_uri": s3_uri(config.s3.bucket, week_prefix + PICKS_FILE),
         "latest_uri": s3_uri(config.s3.bucket, latest_prefix + PICKS_FILE),
         "unserved_uri": s3_uri(config.s3.bucket, week_prefix + UNSERVED_FILE),
     }
+
+
+def _latest_week(s3_client: Any, config: PipelineConfig, latest_prefix: str) -> str:
+    """The week ``latest/`` holds ("" when there is none yet); ISO week labels sort in time order."""
+    try:
+        body = s3_client.get_object(Bucket=config.s3.bucket, Key=latest_prefix + PICKS_SUMMARY_FILE)["Body"].read()
+    except s3_client.exceptions.NoSuchKey:
+        return ""
+    return str(json.loads(body).get("week", ""))
 
 
 def _reason_counts(unserved: list[dict[str, str]]) -> dict[str, int]:

@@ -1,11 +1,12 @@
 """The retrain gate's business measures: the new version (challenger) and the live one (champion) recommend for the
 same sample of members with batch inference, and the shop's measures of both decide with Personalize's metrics.
 
-``plan_evaluation`` writes the sample (``crm.evaluation_sample``: the same members for both versions, the same
-members next week unless they stopped shopping) and one batch job per version, named after the version and the
-sample, so a champion measured on this sample before is not measured again. ``measure_business_metrics`` reads the
-jobs' output and measures each version (``pulla_personalize.business_metrics``). ``decide_deployment`` joins that
-with the Personalize-metric decision and says which rule decided.
+``plan_evaluation`` writes the sample (``pulla_personalize.crm.evaluation_sample``: the same members for both
+versions, the same members next week unless they stopped shopping), drawn from the members active in the last
+``crm.picks.active_days`` days (those the CRM picks go to), and one batch job per version, named after the version
+and the sample, so a champion measured on this sample before is not measured again. ``measure_business_metrics``
+reads the jobs' output and measures each version (``pulla_personalize.business_metrics``). ``decide_deployment``
+joins that with the Personalize-metric decision and says which rule decided.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pulla_airflow.batch_jobs import (
     read_job_output,
     version_id,
 )
-from pulla_airflow.crm_picks import INPUT_FILE
+from pulla_airflow.crm_picks import INPUT_FILE, exploration_job_config
 from pulla_airflow.export_archive import read_archived_csv, recent_interactions
 from pulla_airflow.failures import PermanentFailure
 from pulla_airflow.s3_documents import s3_uri, sse_args
@@ -35,12 +36,33 @@ CHAMPION = "champion"
 
 
 def plan_evaluation(
-    *, hook: Any, s3_client: Any, config: PipelineConfig, solution_version_arn: str, campaign_arn: str | None
+    *,
+    hook: Any,
+    s3_client: Any,
+    config: PipelineConfig,
+    solution_version_arn: str,
+    campaign_arn: str | None,
+    force_deploy: bool = False,
 ) -> dict[str, Any]:
-    """Writes the evaluation sample and returns one batch job per version to measure (``EVALUATION_JOBS``)."""
+    """Writes the evaluation sample and returns one batch job per version to measure (``EVALUATION_JOBS``).
+
+    No jobs when nothing would read the measures: no business rule is configured, or the run forces the deployment
+    (a rollback must not wait hours for batch jobs, nor fail because no export is archived).
+    """
     from pulla_personalize.crm import evaluation_input, evaluation_sample
 
     live = live_solution_version(hook, campaign_arn, config.personalize.campaign.name)
+    skipped = "force_deploy is on" if force_deploy else None if config.business_rules else "no business rule"
+    if skipped:
+        return {
+            keys.EVALUATION_JOBS: [],
+            keys.JOB_INPUT: None,
+            keys.LIVE_SOLUTION_VERSION_ARN: live,
+            "roles": {},
+            "members": 0,
+            "export": None,
+            "skipped": skipped,
+        }
     interactions, latest = recent_interactions(s3_client, config, days=config.crm.picks.active_days)
     if interactions.empty:
         raise PermanentFailure(
@@ -69,6 +91,8 @@ def plan_evaluation(
                 "job_output_s3_path": config.s3.uri("crm", "output", "evaluation", name),
                 "role_arn": config.personalize.role_arn,
                 "num_results": EVALUATION_NUM_RESULTS,
+                # Measured as served: with the campaign's exploration of new items.
+                "batch_inference_job_config": exploration_job_config(config),
             }
         )
     return {
@@ -87,8 +111,11 @@ def measure_business_metrics(
     """Each measured version's business metrics, from its job's output: ``{challenger: {...}, champion: {...} or
     None, challenger_arn, champion_arn, members}``."""
     from pulla_personalize.business_metrics import business_metrics
+    from pulla_personalize.business_rules import BUSINESS_METRICS
     from pulla_personalize.crm import read_inference_output
 
+    if plan.get("skipped"):
+        return {CHALLENGER: None, CHAMPION: None, "members": 0, "export": None, "skipped": plan["skipped"]}
     interactions, latest = recent_interactions(s3_client, config, days=config.retention.interactions_days)
     users = read_archived_csv(s3_client, config, latest, "users")
     items = read_archived_csv(s3_client, config, latest, "items")
@@ -102,14 +129,17 @@ def measure_business_metrics(
         uri = output_file_uri(result["job_output_s3_path"], plan[keys.JOB_INPUT])
         output = read_inference_output(read_job_output(s3_client, uri, result), source=uri)
         recommendations = {member: [item for item, _ in ranked] for member, ranked in output.recommendations.items()}
-        metrics = business_metrics(
-            recommendations,
-            users=users,
-            items=items,
-            interactions=interactions,
-            as_of_epoch=int(latest.end.timestamp()),
-            k=EVALUATION_NUM_RESULTS,
-        )
+        if any(recommendations.values()):
+            metrics = business_metrics(
+                recommendations,
+                users=users,
+                items=items,
+                interactions=interactions,
+                as_of_epoch=int(latest.end.timestamp()),
+                k=EVALUATION_NUM_RESULTS,
+            )
+        else:  # every line an error or empty: nothing measured, so every business rule fails ("no ... measured")
+            metrics = dict.fromkeys(BUSINESS_METRICS) | {"members_measured": 0, "members_with_size": 0}
         metrics["members_unserved"] = len(output.unserved)
         measured[role] = metrics
     return {

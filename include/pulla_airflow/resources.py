@@ -4,6 +4,7 @@ published list of them (``setup/resources.json``, what the web team reads).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from pulla_personalize.datasets import DATASET_TYPES
 from pulla_personalize.pipeline_config import PipelineConfig
 
 SETUP_RESOURCES_KEY = "setup/resources.json"
+log = logging.getLogger(__name__)
 
 
 def _resource_not_found(error: Exception) -> str | None:
@@ -76,15 +78,19 @@ def resolve_resources(hook: Any, config: PipelineConfig, *, require_solution: bo
 
 
 def resolve_segment_solution_arn(hook: Any, config: PipelineConfig, dataset_group_arn: str) -> str | None:
-    """The item-affinity solution's ARN when ``crm.segments`` is enabled (None when it is not); ``SetupMissing``
-    when enabled but the setup DAG has not created it yet."""
+    """The item-affinity solution's ARN when ``crm.segments`` is enabled and the setup DAG has created it, else None.
+
+    Missing while enabled (segments turned on, setup not run again yet) is a warning, not a failure: the retrain of
+    the website's model must not stop for the launch audiences' solution.
+    """
     solution = config.crm.segments.solution
     if not config.crm.segments.enabled or solution is None:
         return None
     label = f"solution {solution.name!r} (crm.segments)"
     found = lookup(label, lambda: hook.find_solution(dataset_group_arn=dataset_group_arn, name=solution.name))
     if found is None:
-        raise SetupMissing(label)
+        log.warning("%s does not exist: not trained this run; run pulla_personalize_setup to create it", label)
+        return None
     return found["solutionArn"]
 
 

@@ -11,6 +11,7 @@ solution.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -294,6 +295,15 @@ def publish_audience(
         output = read_segment_output(text, source=source)
     except BatchOutputError as error:
         raise PermanentFailure(f"{error}; nothing was published for audience {audience!r}") from None
+    # The Item-Affinity model knows the members of its last training: one who withdrew (or became a test account)
+    # since then is not in the latest export's Users and must not reach a mailing list.
+    current = set(read_archived_csv(s3_client, config, latest_export(s3_client, config), "users")["USER_ID"])
+    listed = {member for members in output.users_by_item.values() for member in members}
+    departed = len(listed - current)
+    output = dataclasses.replace(
+        output,
+        users_by_item={item: [m for m in members if m in current] for item, members in output.users_by_item.items()},
+    )
     size = int(plan[keys.NUM_RESULTS])
     rows = audience_rows(output, size=size)
     if not rows:
@@ -327,6 +337,7 @@ def publish_audience(
             "items": len(items),
             "items_served": len(output.users_by_item),
             "items_failed": len(output.failed_items),
+            "departed_members_left_out": departed,
         },
         "failed_items": output.failed_items,
         "members_uri": members_uri,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulla_airflow import xcom_contract as keys
+from pulla_personalize.business_rules import BUSINESS_METRICS
 from pulla_personalize.datasets import DATASET_TYPES
 
 #: How the offline metrics GetSolutionMetrics names are shown (others keep their name).
@@ -286,7 +287,7 @@ def _business_lines(decision: Mapping[str, Any]) -> list[str]:
     live = decision.get("live_business_metrics")
     header = "Business metrics (evaluation sample, no filter)" + ("" if live is None else " new/live")
     lines = [f"{header}:"]
-    for name in BUSINESS_METRIC_NAMES:
+    for name in BUSINESS_METRICS:
         value = _shown(new.get(name))
         lines.append(f"  {name:<22} {value}" + ("" if live is None else f" / {_shown(live.get(name))}"))
     for sentence in checks.get("checks") or []:
@@ -294,12 +295,11 @@ def _business_lines(decision: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-BUSINESS_METRIC_NAMES = ("size_fit_at_25", "catalogue_coverage", "new_item_share", "already_bought_share")
-
-
 def describe_evaluation_plan(values: Mapping[str, Any]) -> list[str]:
     """plan_evaluation: the sample and the versions measured on it."""
     roles = values.get("roles") or {}
+    if values.get("skipped"):
+        return [f"No evaluation jobs: {values['skipped']} (nothing would read the business measures)"]
     lines = [
         f"Evaluation sample: {count(values.get('members', 0))} members (export {values.get('export', '?')}), "
         f"{values.get(keys.JOB_INPUT, '?')}"
@@ -312,12 +312,14 @@ def describe_evaluation_plan(values: Mapping[str, Any]) -> list[str]:
 
 def describe_business_metrics(measured: Mapping[str, Any]) -> list[str]:
     """measure_business_metrics: each version's measures."""
+    if measured.get("skipped"):
+        return [f"Business metrics not measured: {measured['skipped']}"]
     lines = [f"Business metrics on {count(measured.get('members', 0))} members (export {measured.get('export', '?')}):"]
     for role in ("challenger", "champion"):
         metrics = measured.get(role)
         if metrics is None:
             continue
-        values = ", ".join(f"{name} {_shown(metrics.get(name))}" for name in BUSINESS_METRIC_NAMES)
+        values = ", ".join(f"{name} {_shown(metrics.get(name))}" for name in BUSINESS_METRICS)
         lines.append(f"  {role} {measured.get(f'{role}_arn', '?')}: {values}")
     return lines
 

@@ -73,6 +73,7 @@ SOLUTION_VERSION_ARN = "solution_version_arn"
 JOB_INPUT = "job_input_s3_path"
 JOB_OUTPUT = "job_output_s3_path"
 FILTER_ARN = "filter_arn"
+JOB_CONFIG = "batch_inference_job_config"
 NUM_RESULTS = "num_results"
 WEEK = "week"
 # The evaluation plan: one job per version measured (challenger, and the champion when one is live).

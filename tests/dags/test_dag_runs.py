@@ -228,25 +228,63 @@ def test_the_batch_dag_publishes_every_active_members_picks_in_her_size(pipeline
     assert pipeline.s3_keys(week) == before
 
 
-def test_a_challenger_with_poor_size_fit_is_kept_out_and_the_run_says_which_rule(
-    pipeline: AirflowStack, tmp_path: Path
-) -> None:
-    """Personalize's metrics pass (ratio 0.5), the business rule does not: demanding a size fit of 0.999 from the
-    model alone. The campaign keeps its version; the history records both versions' measures and the rule."""
-    personalize = pipeline.services.client("personalize")
-    resources = read_json(pipeline, pipeline.config.s3.key(SETUP_RESOURCES_KEY))
-    live_before = personalize.describe_campaign(campaignArn=resources["campaign_arn"])["campaign"]["solutionVersionArn"]
-    from pulla_personalize.pipeline_config import DEFAULT_CONFIG_PATH
+def fits(member: dict[str, str], item: dict[str, str]) -> bool:
+    return member["CUP_SIZE"] in item["CUP_SIZE"].split("|") and member["BAND_SIZE"] in item["BAND_SIZE"].split("|")
 
-    document = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    document["quality_gate"]["business_rules"] = {"size_fit_at_25": {"at_least": 0.999}}
-    strict = tmp_path / "strict-size-fit.yaml"
-    strict.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+
+def test_a_challenger_trained_on_clicks_outside_her_size_is_kept_out_by_the_size_fit_rule(
+    pipeline: AirflowStack,
+) -> None:
+    """Issue 13: a challenger with good precision but poor size fit. On 1 Nov, 400 members browse 12 bras each that
+    do not come in their size (gift shopping); the daily run imports that day and the retrain learns it. With
+    Personalize's ratios relaxed to 0.5, only the business rule (size_fit_at_25 at most 0.02 below the live
+    version's) can keep it out, and the run says so."""
+    import random
+    import uuid
+
+    config = pipeline.config
+    personalize = pipeline.services.client("personalize")
+    resources = read_json(pipeline, config.s3.key(SETUP_RESOURCES_KEY))
+    live_before = personalize.describe_campaign(campaignArn=resources["campaign_arn"])["campaign"]["solutionVersionArn"]
+    archive = config.s3.key("runs", f"window={FULL_LABEL}") + "/"
+    items = read_csv(pipeline, archive + "items.csv")
+    members = [row for row in read_csv(pipeline, archive + "users.csv") if row["CUP_SIZE"] and row["BAND_SIZE"]]
+    rng = random.Random(13)
+    day = datetime(2026, 11, 1, tzinfo=ZoneInfo(config.time_zone))
+    engine = sa.create_engine(f"sqlite:///{pipeline.work_dir / 'pulla.db'}")
+    with engine.begin() as connection:
+        next_id = connection.execute(sa.text("SELECT MAX(log_id) FROM web_logs")).scalar_one() + 1
+        rows = []
+        for number, member in enumerate(rng.sample(members, 400)):
+            elsewhere = [item["ITEM_ID"] for item in items if not fits(member, item)]
+            session = str(uuid.UUID(int=rng.getrandbits(128)))
+            for click, item_id in enumerate(rng.sample(elsewhere, 12)):
+                rows.append(
+                    {
+                        "log_id": next_id + len(rows),
+                        "session_id": session,
+                        "member_id": int(member["USER_ID"]),
+                        "event_name": "product_view",
+                        "product_id": int(item_id),
+                        "user_agent": "PullaApp/4.2.1 (iPhone; iOS 18.1; Scale/3.00)",
+                        # 400 members over the day, one click every 20 s each: no bot rule applies.
+                        "occurred_at_ms": int(day.timestamp() * 1000) + number * 200_000 + click * 20_000,
+                    }
+                )
+        connection.execute(
+            sa.text(
+                "INSERT INTO web_logs (log_id, session_id, member_id, event_name, product_id, user_agent, "
+                "occurred_at_ms) VALUES (:log_id, :session_id, :member_id, :event_name, :product_id, :user_agent, "
+                ":occurred_at_ms)"
+            ),
+            rows,
+        )
+    engine.dispose()
+    daily = pipeline.run_dag("pulla_personalize_daily", {"window_start": "2026-11-01", "window_end": "2026-11-02"})
+    assert daily.succeeded, daily.log[-6000:]
 
     result = pipeline.run_dag(
-        "pulla_personalize_retrain",
-        {"training_mode": "FULL", "min_ndcg_ratio": 0.5, "min_precision_ratio": 0.5},
-        env={"PULLA_PERSONALIZE_CONFIG": str(strict)},
+        "pulla_personalize_retrain", {"training_mode": "FULL", "min_ndcg_ratio": 0.5, "min_precision_ratio": 0.5}
     )
     assert result.succeeded, result.log[-6000:]
     assert "Decision: KEEP the live version (decided by business rules)" in result.log
@@ -255,41 +293,53 @@ def test_a_challenger_with_poor_size_fit_is_kept_out_and_the_run_says_which_rule
     )
     body = (
         pipeline.services.s3_client()
-        .get_object(Bucket=pipeline.config.s3.bucket, Key=pipeline.config.s3.key(METRICS_HISTORY_KEY))["Body"]
+        .get_object(Bucket=config.s3.bucket, Key=config.s3.key(METRICS_HISTORY_KEY))["Body"]
         .read()
     )
     latest = json.loads(body.decode().splitlines()[-1])
     assert (latest["deployed"], latest["decided_by"]) == (False, "business rules")
-    assert latest["business_metrics"]["size_fit_at_25"] < 0.999
-    assert latest["live_business_metrics"]["size_fit_at_25"] > 0
+    new_fit = latest["business_metrics"]["size_fit_at_25"]
+    live_fit = latest["live_business_metrics"]["size_fit_at_25"]
+    assert new_fit < live_fit - 0.02, (new_fit, live_fit)
     assert "size_fit_at_25" in latest["reason"]
-    assert "at least 0.999 required" in latest["reason"]
+    assert "below the live version's" in latest["reason"]
 
 
 def test_a_launch_audience_from_the_form_lists_the_members_most_likely_to_buy(pipeline: AirflowStack) -> None:
-    """Issue 13, section 2: setup made the Item-Affinity solution and retrain trained it (the fixture); the segment
-    DAG's form names a product line and a size, and crm/segments/<audience>/members.csv lists that many members."""
+    """Issue 13, section 2: setup made the Item-Affinity solution and retrain trained it (the fixture). The form
+    names a new product line (the bras registered in October) and a size; crm/segments/<audience>/members.csv lists
+    that many current members, whose sizes the line comes in more often than chance."""
     config = pipeline.config
     personalize = pipeline.services.client("personalize")
     archive = config.s3.key("runs", f"window={FULL_LABEL}") + "/"
     items = read_csv(pipeline, archive + "items.csv")
-    users = {row["USER_ID"] for row in read_csv(pipeline, archive + "users.csv")}
-    plunge = sorted(row["ITEM_ID"] for row in items if row["CUP_TYPE"].lower() == "plunge")
-    assert plunge
+    users = {row["USER_ID"]: row for row in read_csv(pipeline, archive + "users.csv")}
+    october = datetime(2026, 10, 1, tzinfo=ZoneInfo(config.time_zone)).timestamp()
+    line = [item for item in items if int(item["CREATION_TIMESTAMP"]) >= october]
+    assert len(line) >= 10
 
-    result = pipeline.run_dag(
-        "pulla_personalize_segment", {"audience": "plunge-launch", "cup_type": "plunge", "size": 40}
-    )
+    form = {"audience": "october-arrivals", "registered_from": "2026-10-01", "size": 60}
+    result = pipeline.run_dag("pulla_personalize_segment", form)
     assert result.succeeded, result.log[-6000:]
-    prefix = config.s3.key("crm", "segments", "plunge-launch") + "/"
+    prefix = config.s3.key("crm", "segments", "october-arrivals") + "/"
     assert sorted(pipeline.s3_keys(prefix)) == [prefix + "members.csv", prefix + "summary.json"]
     members = read_csv(pipeline, prefix + "members.csv")
-    assert len(members) == 40
-    assert [int(row["rank"]) for row in members] == list(range(1, 41))
-    assert {row["member_id"] for row in members} <= users
-    assert {row["best_item_id"] for row in members} <= set(plunge)
+    assert len(members) == 60
+    assert [int(row["rank"]) for row in members] == list(range(1, 61))
+    assert {row["member_id"] for row in members} <= set(users)
     summary = read_json(pipeline, prefix + "summary.json")
-    assert sorted(summary["items"]) == plunge
+    assert sorted(summary["items"]) == sorted(item["ITEM_ID"] for item in line)
+
+    def share_of_line_in_her_size(member: dict[str, str]) -> float:
+        return sum(fits(member, item) for item in line) / len(line)
+
+    sized = [user for user in users.values() if user["CUP_SIZE"] and user["BAND_SIZE"]]
+    audience = [users[row["member_id"]] for row in members if users[row["member_id"]]["CUP_SIZE"]]
+    audience = [member for member in audience if member["BAND_SIZE"]]
+    chance = sum(map(share_of_line_in_her_size, sized)) / len(sized)
+    chosen = sum(map(share_of_line_in_her_size, audience)) / len(audience)
+    assert chosen > chance, (chosen, chance)
+
     group = read_json(pipeline, config.s3.key(SETUP_RESOURCES_KEY))["dataset_group_arn"]
     solutions = {s["name"]: s for s in personalize.list_solutions(datasetGroupArn=group)["solutions"]}
     affinity = personalize.describe_solution(solutionArn=solutions["pulla-item-affinity"]["solutionArn"])["solution"]

@@ -262,13 +262,13 @@ def test_publish_writes_picks_and_every_member_without_them(s3: Any, config: Pip
 def test_a_malformed_output_line_names_the_file_and_line_and_publishes_nothing(
     s3: Any, config: PipelineConfig, archives: None
 ) -> None:
-    from pulla_personalize.crm import BatchOutputError
+    from pulla_airflow.failures import PermanentFailure
 
     plan = plan_picks(hook=FakePersonalize(), s3_client=s3, config=config, run_after=END)
     job = _write_output(s3, config, plan, [{"input": {"userId": "m2"}, "output": {"recommendedItems": ["p1"]}}])
     output_key = plan[keys.JOB_OUTPUT].split("/", 3)[3] + "members.json.out"
     s3.put_object(Bucket=config.s3.bucket, Key=output_key, Body=b'{"input": {"userId": "m2"}, "outp\n')
-    with pytest.raises(BatchOutputError, match=r"members\.json\.out.*line 1"):
+    with pytest.raises(PermanentFailure, match=r"members\.json\.out: line 1: not JSON.*no picks were published"):
         publish_picks(s3_client=s3, config=config, plan=plan, job=job)
     assert list_keys(s3, config.s3.bucket, config.s3.key("crm", "picks")) == []
 
@@ -290,3 +290,40 @@ def test_a_member_the_filter_left_nothing_for_is_listed_not_dropped(
     unserved = s3.get_object(Bucket=config.s3.bucket, Key=result["unserved_uri"].split("/", 3)[3])["Body"].read()
     assert "m4,the service returned no item for her: nothing passed the job's filter" in unserved.decode()
     assert (result["members_with_picks"], result["unserved"]) == (1, 3)
+
+
+def test_a_member_without_an_output_line_is_listed_and_latest_only_moves_forward(
+    s3: Any, config: PipelineConfig, archives: None
+) -> None:
+    plan = plan_picks(hook=FakePersonalize(), s3_client=s3, config=config, run_after=END)
+    assert plan[keys.JOB_CONFIG] == {
+        "itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
+    }
+    # The output holds m2 only: m4 was sent but has no line (a cut file).
+    job = _write_output(
+        s3,
+        config,
+        plan,
+        [{"input": {"userId": "m2"}, "output": {"recommendedItems": ["p1"], "scores": [0.9]}, "error": None}],
+    )
+    result = publish_picks(s3_client=s3, config=config, plan=plan, job=job)
+    unserved = s3.get_object(Bucket=config.s3.bucket, Key=result["unserved_uri"].split("/", 3)[3])["Body"].read()
+    assert "m4,no line for her in the job's output s3://" in unserved.decode()
+    assert result["latest_updated"] is True
+
+    # Clearing an old week's run republishes that week, and leaves latest/ with the newer week.
+    old = plan_picks(hook=FakePersonalize(), s3_client=s3, config=config, run_after=datetime(2026, 11, 20, tzinfo=UTC))
+    job = _write_output(
+        s3,
+        config,
+        old,
+        [{"input": {"userId": "m2"}, "output": {"recommendedItems": ["p2"], "scores": [0.5]}, "error": None}],
+    )
+    again = publish_picks(s3_client=s3, config=config, plan=old, job=job)
+    assert (again["week"], again["latest_updated"]) == ("2026-W47", False)
+    latest = json.loads(
+        s3.get_object(Bucket=config.s3.bucket, Key=config.s3.key("crm", "picks", "latest", "summary.json"))[
+            "Body"
+        ].read()
+    )
+    assert latest["week"] == "2026-W49"

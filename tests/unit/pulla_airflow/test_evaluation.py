@@ -155,3 +155,51 @@ def test_without_business_rules_personalize_metrics_decide() -> None:
     final = decide_deployment(PASSED, business(0.1, 0.9), {}, force_deploy=False)
     assert (final["deploy"], final["decided_by"]) == (True, "personalize metrics")
     assert "no business rule configured" in final["reason"]
+
+
+@pytest.mark.parametrize(
+    ("force", "rules", "reason"), [(True, RULES, "force_deploy is on"), (False, {}, "no business rule")]
+)
+def test_no_evaluation_jobs_when_nothing_would_read_them(
+    s3: Any, config: PipelineConfig, force: bool, rules: dict, reason: str
+) -> None:
+    """A forced rollback needs no export and waits for no batch job; without rules nothing is measured."""
+    import dataclasses
+
+    configured = dataclasses.replace(config, business_rules=rules)
+    plan = plan_evaluation(
+        hook=FakePersonalize(),
+        s3_client=s3,
+        config=configured,
+        solution_version_arn=CHALLENGER,
+        campaign_arn="c",
+        force_deploy=force,
+    )
+    assert (plan[keys.EVALUATION_JOBS], plan["skipped"]) == ([], reason)
+    measured = measure_business_metrics(s3_client=s3, config=configured, plan=plan, job_results=[])
+    assert (measured["challenger"], measured["skipped"]) == (None, reason)
+    final = decide_deployment(PASSED, measured, rules, force_deploy=force)
+    assert final["deploy"] is True
+
+
+def test_an_output_of_errors_only_measures_nothing_and_fails_the_rule(
+    s3: Any, config: PipelineConfig, archive: None
+) -> None:
+    plan = plan_evaluation(
+        hook=FakePersonalize(campaign_status=None),
+        s3_client=s3,
+        config=config,
+        solution_version_arn=CHALLENGER,
+        campaign_arn=None,
+    )
+    (job,) = plan[keys.EVALUATION_JOBS]
+    key = job["job_output_s3_path"].split("/", 3)[3] + "members.json.out"
+    line = {"input": {"userId": "m1"}, "output": None, "error": "User not found"}
+    s3.put_object(Bucket=config.s3.bucket, Key=key, Body=(json.dumps(line) + "\n").encode())
+    result = {"job_name": job["job_name"], "status": "ACTIVE", "job_output_s3_path": job["job_output_s3_path"]}
+    measured = measure_business_metrics(s3_client=s3, config=config, plan=plan, job_results=[result])
+    assert measured["challenger"]["size_fit_at_25"] is None
+    first = {"deploy": True, "reason": "nothing is live yet", "solution_version_arn": "new", "live_metrics": None}
+    final = decide_deployment(first, measured, RULES, force_deploy=False)
+    assert (final["deploy"], final["decided_by"]) == (False, "business rules")
+    assert "no size_fit_at_25 measured" in final["reason"]

@@ -66,6 +66,9 @@ def archive_export(s3: Any, config: PipelineConfig) -> None:
     writer.writeheader()
     writer.writerows(ITEMS)
     s3.put_object(Bucket=config.s3.bucket, Key=RUN_PREFIX + "items.csv", Body=buffer.getvalue().encode())
+    # The export's members: m9 withdrew after the Item-Affinity version was trained.
+    users = "USER_ID,AGE,CUP_SIZE,BAND_SIZE\nm3,30,B,75\nm5,28,C,70\nm7,41,B,80\n"
+    s3.put_object(Bucket=config.s3.bucket, Key=RUN_PREFIX + "users.csv", Body=users.encode())
     summary = {
         "window": {"label": "20261127", "start": "2026-11-26T15:00:00+00:00", "end": "2026-11-27T15:00:00+00:00"},
         "validation_passed": True,
@@ -354,6 +357,7 @@ SERVED = [
 
 
 def test_publish_writes_exactly_the_members_and_the_summary(s3: Any, config: PipelineConfig) -> None:
+    archive_export(s3, config)
     plan = planned(config)
     source = write_output(s3, config, plan, SERVED)
     stale = "personalize/crm/segments/winter-launch/old-export.csv"
@@ -374,7 +378,15 @@ def test_publish_writes_exactly_the_members_and_the_summary(s3: Any, config: Pip
     assert summary["solution_version_arn"] == VERSION_ARN
     assert summary["job"]["name"] == plan["job_name"]
     assert summary["job"]["output"] == source
-    assert summary["counts"] == {"size_asked": 3, "members": 3, "items": 3, "items_served": 2, "items_failed": 1}
+    assert summary["counts"] == {
+        "size_asked": 3,
+        "members": 3,
+        "items": 3,
+        "items_served": 2,
+        "items_failed": 1,
+        "departed_members_left_out": 1,  # m9, no longer in the export's Users
+    }
+    assert "m9" not in body(s3, config, prefix + "members.csv").decode()
     assert summary["failed_items"] == [{"item_id": "BRA-103", "reason": "Item not found in the solution version"}]
     assert result["members_uri"] == f"s3://pulla-personalize/{prefix}members.csv"
     assert result["summary_uri"] == summary["summary_uri"] == f"s3://pulla-personalize/{prefix}summary.json"
@@ -403,6 +415,7 @@ def test_a_malformed_output_line_publishes_nothing_and_names_the_file_and_line(s
 
 
 def test_an_output_naming_nobody_publishes_nothing(s3: Any, config: PipelineConfig) -> None:
+    archive_export(s3, config)
     plan = planned(config)
     write_output(s3, config, plan, [SERVED[2]])
     with pytest.raises(PermanentFailure, match=r"found no member for audience 'winter-launch'.*BRA-103: Item not"):
