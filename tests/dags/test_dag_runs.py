@@ -232,13 +232,61 @@ def fits(member: dict[str, str], item: dict[str, str]) -> bool:
     return member["CUP_SIZE"] in item["CUP_SIZE"].split("|") and member["BAND_SIZE"] in item["BAND_SIZE"].split("|")
 
 
+def test_a_launch_audience_from_the_form_lists_the_members_most_likely_to_buy(pipeline: AirflowStack) -> None:
+    """Issue 13, section 2: setup made the Item-Affinity solution and retrain trained it (the fixture). The form
+    names a new product line (the bras registered in October) and a size; crm/segments/<audience>/members.csv lists
+    that many current members, whose sizes the line comes in more often than chance."""
+    config = pipeline.config
+    personalize = pipeline.services.client("personalize")
+    archive = config.s3.key("runs", f"window={FULL_LABEL}") + "/"
+    items = read_csv(pipeline, archive + "items.csv")
+    users = {row["USER_ID"]: row for row in read_csv(pipeline, archive + "users.csv")}
+    october = datetime(2026, 10, 1, tzinfo=ZoneInfo(config.time_zone)).timestamp()
+    line = [item for item in items if int(item["CREATION_TIMESTAMP"]) >= october]
+    assert len(line) >= 10
+
+    form = {"audience": "october-arrivals", "registered_from": "2026-10-01", "size": 60}
+    result = pipeline.run_dag("pulla_personalize_segment", form)
+    assert result.succeeded, result.log[-6000:]
+    prefix = config.s3.key("crm", "segments", "october-arrivals") + "/"
+    assert sorted(pipeline.s3_keys(prefix)) == [prefix + "members.csv", prefix + "summary.json"]
+    members = read_csv(pipeline, prefix + "members.csv")
+    assert len(members) == 60
+    assert [int(row["rank"]) for row in members] == list(range(1, 61))
+    assert {row["member_id"] for row in members} <= set(users)
+    summary = read_json(pipeline, prefix + "summary.json")
+    assert sorted(summary["items"]) == sorted(item["ITEM_ID"] for item in line)
+
+    # Chance: how often one of the line's bras comes in the size of a member picked at random. The audience: how
+    # often the bra a member was picked for (her best_item_id) comes in hers.
+    by_id = {item["ITEM_ID"]: item for item in line}
+    sized = [user for user in users.values() if user["CUP_SIZE"] and user["BAND_SIZE"]]
+    chance = sum(fits(member, item) for member in sized for item in line) / (len(sized) * len(line))
+    picked = [(users[row["member_id"]], by_id[row["best_item_id"]]) for row in members]
+    picked = [(member, item) for member, item in picked if member["CUP_SIZE"] and member["BAND_SIZE"]]
+    chosen = sum(fits(member, item) for member, item in picked) / len(picked)
+    assert chosen > chance, (chosen, chance)
+
+    group = read_json(pipeline, config.s3.key(SETUP_RESOURCES_KEY))["dataset_group_arn"]
+    solutions = {s["name"]: s for s in personalize.list_solutions(datasetGroupArn=group)["solutions"]}
+    affinity = personalize.describe_solution(solutionArn=solutions["pulla-item-affinity"]["solutionArn"])["solution"]
+    assert affinity["recipeArn"] == "arn:aws:personalize:::recipe/aws-item-affinity"
+
+    # A form naming an item the catalogue does not have fails at once and says which.
+    bad = pipeline.run_dag("pulla_personalize_segment", {"audience": "typo", "item_ids": ["no-such-item"], "size": 5})
+    assert not bad.succeeded
+    assert "no-such-item" in bad.log
+    assert pipeline.s3_keys(config.s3.key("crm", "segments", "typo") + "/") == {}
+
+
 def test_a_challenger_trained_on_clicks_outside_her_size_is_kept_out_by_the_size_fit_rule(
     pipeline: AirflowStack,
 ) -> None:
     """Issue 13: a challenger with good precision but poor size fit. On 1 Nov, 400 members browse 12 bras each that
     do not come in their size (gift shopping); the daily run imports that day and the retrain learns it. With
-    Personalize's ratios relaxed to 0.5, only the business rule (size_fit_at_25 at most 0.02 below the live
-    version's) can keep it out, and the run says so."""
+    Personalize's ratios relaxed to 0.5, only the business rule can keep it out: its size fit falls below the
+    configured floor (0.85), which the first version passed, and the run says so. (The live version scores low
+    on this sample too: User-Personalization reads each member's recent clicks when it recommends.)"""
     import random
     import uuid
 
@@ -298,58 +346,13 @@ def test_a_challenger_trained_on_clicks_outside_her_size_is_kept_out_by_the_size
     )
     latest = json.loads(body.decode().splitlines()[-1])
     assert (latest["deployed"], latest["decided_by"]) == (False, "business rules")
+    history = [json.loads(line) for line in body.decode().splitlines()]
+    first_fit = history[0]["business_metrics"]["size_fit_at_25"]
     new_fit = latest["business_metrics"]["size_fit_at_25"]
-    live_fit = latest["live_business_metrics"]["size_fit_at_25"]
-    assert new_fit < live_fit - 0.02, (new_fit, live_fit)
-    assert "size_fit_at_25" in latest["reason"]
-    assert "below the live version's" in latest["reason"]
-
-
-def test_a_launch_audience_from_the_form_lists_the_members_most_likely_to_buy(pipeline: AirflowStack) -> None:
-    """Issue 13, section 2: setup made the Item-Affinity solution and retrain trained it (the fixture). The form
-    names a new product line (the bras registered in October) and a size; crm/segments/<audience>/members.csv lists
-    that many current members, whose sizes the line comes in more often than chance."""
-    config = pipeline.config
-    personalize = pipeline.services.client("personalize")
-    archive = config.s3.key("runs", f"window={FULL_LABEL}") + "/"
-    items = read_csv(pipeline, archive + "items.csv")
-    users = {row["USER_ID"]: row for row in read_csv(pipeline, archive + "users.csv")}
-    october = datetime(2026, 10, 1, tzinfo=ZoneInfo(config.time_zone)).timestamp()
-    line = [item for item in items if int(item["CREATION_TIMESTAMP"]) >= october]
-    assert len(line) >= 10
-
-    form = {"audience": "october-arrivals", "registered_from": "2026-10-01", "size": 60}
-    result = pipeline.run_dag("pulla_personalize_segment", form)
-    assert result.succeeded, result.log[-6000:]
-    prefix = config.s3.key("crm", "segments", "october-arrivals") + "/"
-    assert sorted(pipeline.s3_keys(prefix)) == [prefix + "members.csv", prefix + "summary.json"]
-    members = read_csv(pipeline, prefix + "members.csv")
-    assert len(members) == 60
-    assert [int(row["rank"]) for row in members] == list(range(1, 61))
-    assert {row["member_id"] for row in members} <= set(users)
-    summary = read_json(pipeline, prefix + "summary.json")
-    assert sorted(summary["items"]) == sorted(item["ITEM_ID"] for item in line)
-
-    def share_of_line_in_her_size(member: dict[str, str]) -> float:
-        return sum(fits(member, item) for item in line) / len(line)
-
-    sized = [user for user in users.values() if user["CUP_SIZE"] and user["BAND_SIZE"]]
-    audience = [users[row["member_id"]] for row in members if users[row["member_id"]]["CUP_SIZE"]]
-    audience = [member for member in audience if member["BAND_SIZE"]]
-    chance = sum(map(share_of_line_in_her_size, sized)) / len(sized)
-    chosen = sum(map(share_of_line_in_her_size, audience)) / len(audience)
-    assert chosen > chance, (chosen, chance)
-
-    group = read_json(pipeline, config.s3.key(SETUP_RESOURCES_KEY))["dataset_group_arn"]
-    solutions = {s["name"]: s for s in personalize.list_solutions(datasetGroupArn=group)["solutions"]}
-    affinity = personalize.describe_solution(solutionArn=solutions["pulla-item-affinity"]["solutionArn"])["solution"]
-    assert affinity["recipeArn"] == "arn:aws:personalize:::recipe/aws-item-affinity"
-
-    # A form naming an item the catalogue does not have fails at once and says which.
-    bad = pipeline.run_dag("pulla_personalize_segment", {"audience": "typo", "item_ids": ["no-such-item"], "size": 5})
-    assert not bad.succeeded
-    assert "no-such-item" in bad.log
-    assert pipeline.s3_keys(config.s3.key("crm", "segments", "typo") + "/") == {}
+    assert first_fit >= 0.85 > new_fit, (first_fit, new_fit)
+    assert latest["live_business_metrics"]["size_fit_at_25"] is not None
+    assert f"size_fit_at_25 {new_fit:.4f} < 0.85: at least 0.85 required" in latest["reason"]
+    assert "Personalize's metrics passed" in latest["reason"]
 
 
 class _RecordingHandler(BaseHTTPRequestHandler):
