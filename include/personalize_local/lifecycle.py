@@ -44,6 +44,8 @@ Work = Callable[[str], dict[str, Any] | None]
 #: Given the resource and its update, the members the resource takes on at ACTIVE; raises UpdateFailed.
 Applier = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 Listener = Callable[[str], None]
+#: Given the resource and its update, slow work done before the update takes effect (loading a model), no lock held.
+Preparer = Callable[[dict[str, Any], dict[str, Any]], None]
 
 
 #: How often a resource's work is resumed after the endpoint stopped mid-way before it is failed instead.
@@ -75,6 +77,7 @@ class Lifecycle:
         }
         self._work: dict[str, Work] = {}
         self._appliers: dict[str, Applier] = {}
+        self._preparers: dict[str, Preparer] = {}
         self._when_active: dict[str, list[Listener]] = defaultdict(list)
         self._when_updated: dict[str, list[Listener]] = defaultdict(list)
         #: Test-only fault switches (off unless PERSONALIZE_LOCAL_FAULTS is set); the service asks it per call.
@@ -89,8 +92,10 @@ class Lifecycle:
     def set_work(self, kind: str, work: Work) -> None:
         self._work[kind] = work
 
-    def set_update(self, kind: str, applier: Applier) -> None:
+    def set_update(self, kind: str, applier: Applier, prepare: Preparer | None = None) -> None:
         self._appliers[kind] = applier
+        if prepare is not None:
+            self._preparers[kind] = prepare
 
     def when_active(self, kind: str, listener: Listener) -> None:
         """Call ``listener(arn)`` when a resource of ``kind`` is done (ACTIVE, or COMPLETED for a job)."""
@@ -180,6 +185,11 @@ class Lifecycle:
     def _update_step(self, kind: str, arn: str) -> None:
         """CREATE PENDING → CREATE IN_PROGRESS → ACTIVE; the resource takes on the update only at ACTIVE."""
         key = KINDS[kind].update_key
+        record = self.store.get(kind, arn)
+        prepare = self._preparers.get(kind)
+        if prepare is not None and record and (record.get(key) or {}).get("status") == CREATE_IN_PROGRESS:
+            # Before the lock, so nothing waits on it: the update's model is loaded before the resource serves it.
+            prepare(record, dict(record[key]))
         with self.store.lock:
             record = self.store.get(kind, arn)
             if record is None or not record.get(key):

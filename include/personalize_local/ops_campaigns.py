@@ -25,7 +25,9 @@ class CampaignOps(Handlers):
         self.serving = serving
         self.lifecycle.when_active(CAMPAIGN, serving.campaign_changed)
         self.lifecycle.when_active(SOLUTION_VERSION, self._follow_new_version)
-        self.lifecycle.set_update(CAMPAIGN, self._apply_update)
+        self.lifecycle.set_update(
+            CAMPAIGN, self._apply_update, prepare=lambda _, u: serving.prepare(u["solutionVersionArn"])
+        )
         self.lifecycle.when_updated(CAMPAIGN, serving.campaign_changed)
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +134,12 @@ class CampaignOps(Handlers):
         version = self.store.get(SOLUTION_VERSION, version_arn)
         if version is None:
             return
+        prepared = False
         for campaign in self.store.all(CAMPAIGN):
             config = campaign.get("campaignConfig") or {}
             if config.get("syncWithLatestSolutionVersion") and campaign.get("_solutionArn") == version["solutionArn"]:
+                if not prepared:  # loaded before the campaign switches to it, so its requests never wait for it
+                    self.serving.prepare(version_arn)
+                    prepared = True
                 self.store.update(CAMPAIGN, campaign["campaignArn"], solutionVersionArn=version_arn)
                 self.serving.campaign_changed(campaign["campaignArn"])

@@ -201,9 +201,11 @@ class ServingIndex:
         self.users: dict[str, dict[str, str]] = {}
         if users is not None and len(users):
             present = [column for column in SIZE_FIELDS if column in users.columns]
-            for row in users.drop_duplicates("USER_ID", keep="last").itertuples(index=False):
-                values = {column: getattr(row, column) for column in present}
-                self.users[row.USER_ID] = {k: v for k, v in values.items() if v}
+            # Columns zipped rather than itertuples, whose per-call namedtuple class is cyclic garbage that only a
+            # full collection (a GIL stall) would free.
+            latest = users.drop_duplicates("USER_ID", keep="last")
+            for user_id, *values in zip(latest["USER_ID"], *(latest[column] for column in present), strict=True):
+                self.users[user_id] = {k: v for k, v in zip(present, values, strict=True) if v}
 
     # ---- item attribute masks -------------------------------------------------------------------------------
 

@@ -7,6 +7,10 @@ the users out of the models first, so they are served as users never seen). Hist
 which is how PutEvents changes recommendations before any retraining. The control plane tells serving when what a
 campaign serves changes (:meth:`Serving.campaign_changed`, :meth:`Serving.group_data_changed`), and serving loads
 the model then, so the first request does not wait for it.
+
+Requests never wait on that work (issue 18): an index or history is built holding no lock a request takes, the
+campaign answering from its previous index meanwhile, and replaces it whole. The import, deletion or UpdateCampaign
+that asked for it ends only after that, so once it is done requests use the new data or version.
 """
 
 from __future__ import annotations
@@ -55,13 +59,57 @@ FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "rec
 MAX_CACHED_INDEXES = 8
 
 
+class _PausedCollections:
+    """Automatic cyclic collections off while any thread builds an index; after the last build, what was built is
+    frozen and they are on again.
+
+    A build allocates an object or more per interaction; each automatic collection meanwhile scans all of them
+    holding the GIL (~0.1 s per 300k interactions), and every request waits for it (issue 18). The index holds
+    these long-lived objects (histories) for good: freezing them keeps the cyclic GC from ever scanning them again,
+    and, done before collections are back on, without scanning them once. Nothing is collected first for the same
+    reason: a build leaves no cyclic garbage (its acyclic garbage is freed as it goes), and what little other
+    threads left meanwhile is frozen with it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._builds = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._builds == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._builds += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._builds -= 1
+            if self._builds == 0:
+                gc.freeze()
+                if self._was_enabled:
+                    gc.enable()
+
+
+_COLLECTIONS_PAUSED = _PausedCollections()
+
+
 class Serving(ResourceAccess):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
+        # Requests never wait on a build (issue 18: an import into one group froze serving of every campaign, and
+        # the event loop with it). Built indexes sit in plain dicts a request reads without a lock; a build takes
+        # a lock of its own key only, and holds the shared locks just to put what it built in place.
         self._indexes: dict[tuple[str, int], ServingIndex] = {}
-        self._index_lock = threading.Lock()
+        self._latest: dict[str, ServingIndex] = {}  # version ARN -> its newest index, served while a newer builds
+        self._index_lock = threading.Lock()  # guards the dicts' updates; never held while building
+        self._index_builds: dict[tuple[str, int], threading.Lock] = {}
         self._histories: dict[str, tuple[int, LiveHistory]] = {}
-        self._history_lock = threading.RLock()
+        self._history_lock = threading.RLock()  # PutEvents' append and the swap of a built history; held briefly
+        self._history_builds: dict[str, threading.Lock] = {}
+        #: group ARN -> the events PutEvents streamed while its history was being built, added to it once built.
+        self._streamed_during_build: dict[str, list[dict[str, str]]] = {}
 
     # ---- what the control plane tells serving -----------------------------------------------------------------
 
@@ -102,50 +150,106 @@ class Serving(ResourceAccess):
         group = self.store.get(DATASET_GROUP, version["datasetGroupArn"]) if version else None
         if group is None:
             return True  # an error answer, also immediate
-        return (version["solutionVersionArn"], group.get("_dataVersion", 0)) in self._indexes
+        return self._ready_index(version["solutionVersionArn"], group.get("_dataVersion", 0)) is not None
+
+    def prepare(self, version_arn: str) -> None:
+        """Load a version's index before a campaign switches to it (UpdateCampaign), so its requests never wait."""
+        version = self.store.get(SOLUTION_VERSION, version_arn)
+        group = self.store.get(DATASET_GROUP, version["datasetGroupArn"]) if version else None
+        if group is None or version.get("status") != ACTIVE:
+            return
+        try:
+            self._serving_index(version_arn, group)
+        except Exception:  # the request path will report it; loading ahead is only an optimisation
+            log.exception("could not load the model of solution version %s", version_arn)
 
     # ---- indexes ----------------------------------------------------------------------------------------------
 
     def _history(self, group: dict[str, Any]) -> LiveHistory:
         from personalize_local.recommender import build_history
 
-        version = group.get("_dataVersion", 0)
+        group_arn, version = group["datasetGroupArn"], group.get("_dataVersion", 0)
+        cached = self._histories.get(group_arn)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         with self._history_lock:
-            cached = self._histories.get(group["datasetGroupArn"])
+            build_lock = self._history_builds.setdefault(group_arn, threading.Lock())
+        with build_lock:  # one build per group; PutEvents and other groups go on meanwhile
+            cached = self._histories.get(group_arn)
             if cached is not None and cached[0] == version:
                 return cached[1]
-            bulk, events = self.interactions(group["datasetGroupArn"])
-            history = build_history(bulk, events)
-            self._histories[group["datasetGroupArn"]] = (version, history)
+            with self._history_lock:
+                streamed = self._streamed_during_build[group_arn] = []
+            try:
+                bulk, events = self.interactions(group_arn)  # the slow part: reading and building, no lock held
+                history = build_history(bulk, events)
+            finally:
+                with self._history_lock:
+                    self._streamed_during_build.pop(group_arn, None)
+            with self._history_lock:
+                # Events PutEvents appended after the read above are not in it: add them, as it adds to a built
+                # history. Those the read saw (or whose eventId it had seen, which are not used again) are in it.
+                ids = {row["EVENT_ID"] for row in streamed}
+                seen = set(events.loc[events["EVENT_ID"].isin(ids), "EVENT_ID"]) if ids and events is not None else ()
+                for row in streamed:
+                    if row["EVENT_ID"] not in seen:
+                        _add_event(history, row)
+                self._histories[group_arn] = (version, history)
             return history
 
-    def _serving_index(self, version_arn: str, group: dict[str, Any]) -> ServingIndex:
-        from personalize_local.recommender import ServingIndex
-        from personalize_local.trainer import TrainedModel
+    def _ready_index(self, version_arn: str, data_version: int) -> ServingIndex | None:
+        """The index to answer with at once: the data version's, or while that one is being built, the version's
+        last one (the campaign serves its previous data until the new index is whole); None to build or wait."""
+        index = self._indexes.get((version_arn, data_version))
+        if index is not None:
+            return index
+        building = self._index_builds.get((version_arn, data_version))
+        return self._latest.get(version_arn) if building is not None and building.locked() else None
 
+    def _serving_index(self, version_arn: str, group: dict[str, Any]) -> ServingIndex:
         key = (version_arn, group.get("_dataVersion", 0))
+        index = self._ready_index(*key)
+        if index is not None:
+            return index
         with self._index_lock:
+            build_lock = self._index_builds.setdefault(key, threading.Lock())
+        with build_lock:  # a second request for the same key waits for the first build instead of repeating it
             index = self._indexes.get(key)
             if index is not None:
                 return index
-            model = TrainedModel.load(self.store.model_path(version_arn))
-            items_dataset = self.dataset_of(group["datasetGroupArn"], "Items")
-            users_dataset = self.dataset_of(group["datasetGroupArn"], "Users")
-            index = ServingIndex(
-                model,
-                self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None,
-                self.store.read_bulk(users_dataset["datasetArn"]) if users_dataset else None,
-                self._history(group),
-                alpha=model.alpha,
-            )
-            for old in [k for k in self._indexes if k[0] == version_arn or len(self._indexes) > MAX_CACHED_INDEXES]:
-                self._indexes.pop(old, None)
-            self._indexes[key] = index
-            # The index holds millions of long-lived objects (histories); keep the cyclic GC from re-scanning them
-            # on every full collection, which would stall requests for tens of milliseconds.
-            gc.collect()
-            gc.freeze()
-            return index
+            try:
+                with _COLLECTIONS_PAUSED:
+                    index = self._build_index(version_arn, group)
+            except BaseException:
+                with self._index_lock:
+                    self._index_builds.pop(key, None)
+                raise
+            with self._index_lock:
+                full = len(self._indexes) > MAX_CACHED_INDEXES
+                for old in [k for k in self._indexes if k[0] == version_arn or full]:
+                    self._indexes.pop(old, None)
+                    if old[0] != version_arn:
+                        self._latest.pop(old[0], None)
+                self._indexes[key] = index
+                self._latest[version_arn] = index  # the swap: whole before any request sees it
+                self._index_builds.pop(key, None)
+        return index
+
+    def _build_index(self, version_arn: str, group: dict[str, Any]) -> ServingIndex:
+        """A new index, built whole before anything serves from it; the slow part (files, model), lock-free."""
+        from personalize_local.recommender import ServingIndex
+        from personalize_local.trainer import TrainedModel
+
+        model = TrainedModel.load(self.store.model_path(version_arn))
+        items_dataset = self.dataset_of(group["datasetGroupArn"], "Items")
+        users_dataset = self.dataset_of(group["datasetGroupArn"], "Users")
+        return ServingIndex(
+            model,
+            self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None,
+            self.store.read_bulk(users_dataset["datasetArn"]) if users_dataset else None,
+            self._history(group),
+            alpha=model.alpha,
+        )
 
     # ---- GetRecommendations -----------------------------------------------------------------------------------
 
@@ -284,14 +388,17 @@ class Serving(ResourceAccess):
             cached = self._histories.get(group["datasetGroupArn"])
             if cached is not None:
                 for row in rows:
-                    if row["ITEM_ID"]:
-                        cached[1].add(
-                            (row["USER_ID"], row["SESSION_ID"]),
-                            row["ITEM_ID"],
-                            row["EVENT_TYPE"],
-                            int(row["TIMESTAMP"]),
-                        )
+                    _add_event(cached[1], row)
+            streamed = self._streamed_during_build.get(group["datasetGroupArn"])
+            if streamed is not None:
+                streamed.extend(rows)  # a history being built may have read the file before these
         return {}
+
+
+def _add_event(history: LiveHistory, row: dict[str, str]) -> None:
+    """A streamed event into a built history, under its user and its session."""
+    if row["ITEM_ID"]:
+        history.add((row["USER_ID"], row["SESSION_ID"]), row["ITEM_ID"], row["EVENT_TYPE"], int(row["TIMESTAMP"]))
 
 
 def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: str) -> dict[str, str]:

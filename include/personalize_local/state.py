@@ -67,7 +67,9 @@ class StateStore:
         (self.data_dir / "datasets").mkdir(exist_ok=True)
         (self.data_dir / "models").mkdir(exist_ok=True)
         self.lock = threading.RLock()
-        self._events_lock = threading.Lock()
+        # One lock per events file: reading or rewriting one group's file holds up no other group's PutEvents.
+        self._events_locks: dict[str, threading.Lock] = {}
+        self._events_locks_guard = threading.Lock()
         self.resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         path = self.data_dir / "resources.json"
         if path.exists():
@@ -86,9 +88,12 @@ class StateStore:
     def get(self, kind: str, arn: str) -> dict[str, Any] | None:
         return self.resources[kind].get(arn)
 
+    # Readers (get, all) take no lock, so serving never waits on a writer's save (a json dump and an fsync): a
+    # writer replaces a kind's dict with a new one instead of resizing the one a reader may be iterating.
+
     def put(self, kind: str, record: dict[str, Any], arn: str) -> None:
         with self.lock:
-            self.resources[kind][arn] = record
+            self.resources[kind] = {**self.resources[kind], arn: record}
             self.save()
 
     def update(self, kind: str, arn: str, **changes: Any) -> dict[str, Any] | None:
@@ -103,12 +108,11 @@ class StateStore:
 
     def remove(self, kind: str, arn: str) -> None:
         with self.lock:
-            self.resources[kind].pop(arn, None)
+            self.resources[kind] = {key: record for key, record in self.resources[kind].items() if key != arn}
             self.save()
 
     def all(self, kind: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self.resources[kind].values())
+        return list(self.resources[kind].values())
 
     # ---- checks at start ---------------------------------------------------------------------------------------
 
@@ -172,11 +176,15 @@ class StateStore:
     def write_bulk(self, dataset_arn: str, frame: pd.DataFrame) -> None:
         _atomic_write_csv(self.dataset_dir(dataset_arn) / "bulk.csv", frame)
 
+    def _events_lock(self, dataset_arn: str) -> threading.Lock:
+        with self._events_locks_guard:
+            return self._events_locks.setdefault(dataset_arn, threading.Lock())
+
     def append_events(self, dataset_arn: str, rows: list[dict[str, str]]) -> None:
         path = self.dataset_dir(dataset_arn) / "events.csv"
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=EVENT_COLUMNS, lineterminator="\n")
-        with self._events_lock:
+        with self._events_lock(dataset_arn):
             if not path.exists():
                 writer.writeheader()
             writer.writerows(rows)
@@ -186,10 +194,12 @@ class StateStore:
         import pandas as pd
 
         path = self.dataset_dir(dataset_arn) / "events.csv"
-        with self._events_lock:
+        with self._events_lock(dataset_arn):
             if not path.exists():
                 return None
-            return pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
+            # PutEvents waits for the copy only, not the parse (it is answered on the endpoint's event loop).
+            data = path.read_bytes()
+        return pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, na_filter=False)
 
     def remove_events(self, dataset_arn: str, select: Callable[[pd.DataFrame], pd.Series]) -> int:
         """Rewrite the events file without the rows ``select`` marks; the number removed.
@@ -199,7 +209,7 @@ class StateStore:
         import pandas as pd
 
         path = self.dataset_dir(dataset_arn) / "events.csv"
-        with self._events_lock:
+        with self._events_lock(dataset_arn):
             if not path.exists():
                 return 0
             events = pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
