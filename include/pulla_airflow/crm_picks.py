@@ -78,7 +78,7 @@ def sent_member_ids(input_text: str) -> list[str]:
 
 def plan_picks(*, hook: Any, s3_client: Any, config: PipelineConfig, run_after: datetime) -> dict[str, Any]:
     """Writes the week's batch input for the live solution version and returns what the job operator takes."""
-    from pulla_personalize.crm import active_member_ids, picks_input
+    from pulla_personalize.crm import WITHDRAWN_REASON, active_member_ids, picks_input
 
     resources = resolve_resources(hook, config, require_solution=True)
     campaign = config.personalize.campaign.name
@@ -100,13 +100,17 @@ def plan_picks(*, hook: Any, s3_client: Any, config: PipelineConfig, run_after: 
             f"no member can get picks: {len(active)} members were active in the {picks.active_days} days up to "
             f"{latest.end.isoformat()} (export {latest.label}) and {len(batch.unserved)} of them were left out"
         )
+    # A member no longer in the export's Users withdrew or is a test account: she is counted, never named in a file
+    # the marketing team reads.
+    departed = [row for row in batch.unserved if row["reason"] == WITHDRAWN_REASON]
+    left_out_rows = [row for row in batch.unserved if row["reason"] != WITHDRAWN_REASON]
     body = batch.body()
     week = week_label(run_after, config.time_zone)
     name = job_name("pulla-picks", week, version_id(version), content_fingerprint(body))
     folder = f"week={week}/{name}"
     input_key = config.s3.key("crm", "input", "picks", folder, INPUT_FILE)
     left_out_key = config.s3.key("crm", "input", "picks", folder, LEFT_OUT_FILE)
-    left_out = json.dumps(batch.unserved, ensure_ascii=False, sort_keys=True).encode()
+    left_out = json.dumps(left_out_rows, ensure_ascii=False, sort_keys=True).encode()
     # The left-out list is written first: the input's presence means the folder is complete.
     _put(s3_client, config, left_out_key, left_out, "application/json")
     input_uri = _put(s3_client, config, input_key, body, "application/jsonl")
@@ -123,7 +127,8 @@ def plan_picks(*, hook: Any, s3_client: Any, config: PipelineConfig, run_after: 
         keys.WEEK: week,
         "left_out_uri": s3_uri(config.s3.bucket, left_out_key),
         "members": len(batch.lines),
-        "left_out": len(batch.unserved),
+        "left_out": len(left_out_rows),
+        "departed_left_out": len(departed),
         "export": latest.label,
         "active_days": picks.active_days,
     }
@@ -174,6 +179,7 @@ def publish_picks(
         "picks": len(rows),
         "unserved": len(unserved),
         "unserved_reasons": _reason_counts(unserved),
+        "departed_members_left_out": plan.get("departed_left_out", 0),
     }
     week_prefix = config.s3.key("crm", "picks", f"week={week}") + "/"
     latest_prefix = config.s3.key("crm", "picks", "latest") + "/"

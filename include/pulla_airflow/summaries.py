@@ -430,4 +430,9 @@ def describe_picks(result: Mapping[str, Any]) -> list[str]:
         lines.extend(f"  {count(n)} {reason}" for reason, n in (result.get("unserved_reasons") or {}).items())
     else:
         lines.append("Without picks: nobody")
+    if result.get("departed_members_left_out"):
+        lines.append(
+            f"Left out, not named in any file: {count(result['departed_members_left_out'])} members no longer in "
+            "the export's Users (withdrawn or test accounts)"
+        )
     return lines
