@@ -214,6 +214,22 @@ def s3_client(url: str, **config: Any) -> Any:
     return boto3.client("s3", endpoint_url=url, config=settings, **CREDENTIALS)
 
 
+@pytest.fixture(scope="module")
+def s3_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Moto's S3 inside the test process with the test module's ``BUCKET`` created: where the endpoint reads its
+    import files. It is never killed (test_s3_faults kills a moto process of its own)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=url, **CREDENTIALS).create_bucket(Bucket=request.module.BUCKET)
+    yield url
+    server.stop()
+
+
 def endpoint_process(data_dir: Path, s3_url: str, log_path: Path, status_delay: float = 0.05) -> ServerProcess:
     port = free_port()
     command = [

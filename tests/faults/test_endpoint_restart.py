@@ -41,21 +41,6 @@ USER_PERSONALIZATION = "arn:aws:personalize:::recipe/aws-user-personalization"
 
 
 @pytest.fixture
-def s3_url() -> Iterator[str]:
-    """Moto's S3 in this process: the endpoint reads import files from it; it is never killed here."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, **CREDENTIALS).create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
-
-
-@pytest.fixture
 def endpoint(tmp_path: Path, s3_url: str) -> Iterator[ServerProcess]:
     """The endpoint as a process on a fixed port and data directory (``tmp_path / "personalize-data"``)."""
     server = endpoint_process(tmp_path / "personalize-data", s3_url, tmp_path / "endpoint.log")

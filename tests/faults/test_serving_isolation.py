@@ -40,20 +40,6 @@ PROBE_INTERVAL = 0.02
 P95_BOUND_MS = 200.0
 
 
-@pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, **CREDENTIALS).create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
-
-
 @pytest.fixture
 def endpoint(tmp_path: Path, s3_url: str) -> Iterator[ServerProcess]:
     # Its own process, as users run it: the probes' client code does not share the endpoint's interpreter.

@@ -17,7 +17,6 @@ import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,20 +43,6 @@ class BuiltShop:
     version_arn: str
     campaign_arn: str
     items_location: str
-
-
-@pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, **CREDENTIALS).create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
 
 
 def start_endpoint(data_dir: Path, s3_url: str) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,6 @@ pytestmark = pytest.mark.faults
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "pulla-throttling"
-
-
-@pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, **CREDENTIALS).create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
 
 
 def start_endpoint(tmp_path: Path, s3_url: str, faults: str, monkeypatch: pytest.MonkeyPatch) -> Any:
