@@ -83,8 +83,6 @@ class LocalServices:
     status_delay: float = 0.2
     s3_port: int = 0
     personalize_port: int = 0
-    #: The endpoint's fault switch (``PERSONALIZE_LOCAL_FAULTS``, e.g. ``limit:CreateDatasetImportJob:1``); tests only.
-    endpoint_faults: str | None = None
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     @property
@@ -95,7 +93,7 @@ class LocalServices:
     def personalize_url(self) -> str:
         return f"http://127.0.0.1:{self.personalize_port}"
 
-    def _start(self, name: str, command: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def _start(self, name: str, command: list[str], port: int) -> None:
         ensure_port_free(port, name)
         log_path = self.work_dir / f"{name}.log"
         with log_path.open("ab") as log:
@@ -107,7 +105,7 @@ class LocalServices:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **LOCAL_CREDENTIALS, **(env or {})},
+                env={**os.environ, **LOCAL_CREDENTIALS},
             )
         self.processes.append((name, process))
         wait_for_port(port, process, name, log_path)
@@ -152,7 +150,6 @@ class LocalServices:
                 str(self.status_delay),
             ],
             self.personalize_port,
-            env={"PERSONALIZE_LOCAL_FAULTS": self.endpoint_faults} if self.endpoint_faults else None,
         )
         self.s3_client().create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         return self

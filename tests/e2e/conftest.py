@@ -149,10 +149,6 @@ def record_run_times(e2e: E2E, executor: str, tier_seconds: float) -> None:
     (folder / f"{executor}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
-#: How many CreateDatasetImportJob calls the endpoint refuses at the start of each cluster.
-LIMITED_IMPORTS = 1
-
-
 def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str) -> Iterator[E2E]:
     from pulla_dev.airflow_cluster import AirflowCluster
     from pulla_dev.local_services import LocalServices
@@ -164,15 +160,11 @@ def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str)
             _missing(f"redis server not reachable at {REDIS_URL}")
         broker = REDIS_URL
     config = load_pipeline_config()
-    # The cluster's first CreateDatasetImportJob is refused with LimitExceededException (the endpoint's fault
-    # switch), so the first daily run shows an import operator backing off on a timer the triggerer fires.
-    faults = f"limit:CreateDatasetImportJob:{LIMITED_IMPORTS}"
-    with LocalServices(work_dir / "services", bucket=config.s3.bucket, endpoint_faults=faults) as services:
+    with LocalServices(work_dir / "services", bucket=config.s3.bucket) as services:
         extra = {
             **services.airflow_environment(source_url),
             # One retry, so a test can see that a validation failure does not use it.
             "PULLA_TASK_RETRIES": "1",
-            "PULLA_LIMIT_RETRY_DELAY_SECONDS": "2",
         }
         cluster = AirflowCluster(
             home=work_dir / "airflow", database_url=database_url, executor=executor, broker_url=broker, extra_env=extra

@@ -125,29 +125,6 @@ def test_a_deployment_starts_the_crm_picks_under_the_scheduler(e2e: E2E) -> None
     e2e.runs[batch] = run["dag_run_id"]
 
 
-def test_an_import_refused_with_limit_exceeded_backs_off_under_the_triggerer(e2e: E2E) -> None:
-    """Issue 14: the endpoint refused the cluster's first CreateDatasetImportJob (its fault switch). That import task
-    deferred on a timer the triggerer fired, started its job on the next attempt, deferred again for the job, and
-    succeeded. (The first daily run may be the manual one or the scheduled one unpausing started.)"""
-    daily = "pulla_personalize_daily"
-    refused = {}
-    for run in e2e.api.get(f"/api/v2/dags/{daily}/dagRuns", limit=100)["dag_runs"]:
-        for task_id in DEFERRING_TASKS:
-            item = e2e.api.task_instances(daily, run["dag_run_id"]).get(task_id)
-            if not item or not item["try_number"]:
-                continue
-            log = e2e.api.task_log(daily, run["dag_run_id"], task_id, item["try_number"])
-            if "LimitExceededException" in log:
-                refused[(run["dag_run_id"], task_id)] = (item, log)
-    assert len(refused) == 1, sorted(refused)
-    ((run_id, task_id), (item, log)), *_ = refused.items()
-    assert item["state"] == "success"
-    assert "attempt 2 of" in log, log[-3000:]
-    assert log.count("Pausing task as DEFERRED") >= 2, log[-3000:]  # the back-off timer, then the job's wait
-    triggered = trigger_logs(e2e, daily, run_id, task_id)
-    assert any("Trigger fired event" in text for text in triggered), triggered
-
-
 def test_the_export_log_ends_with_a_summary_a_person_reads(e2e: E2E) -> None:
     run_id = e2e.runs["pulla_personalize_daily"]
     log = e2e.api.task_log("pulla_personalize_daily", run_id, "export_window", 1)
