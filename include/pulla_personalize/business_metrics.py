@@ -19,16 +19,10 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from pulla_personalize.business_rules import BUSINESS_METRICS as BUSINESS_METRICS
-from pulla_personalize.crm import DatasetError
+from pulla_personalize.crm import DatasetError, require_columns
 
 PURCHASE = "purchase"
 DAY_SECONDS = 86_400
-
-
-def _require_columns(frame: pd.DataFrame, dataset: str, columns: Sequence[str]) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise DatasetError(f"{dataset}: no {', '.join(missing)} column (has {', '.join(map(str, frame.columns))})")
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -90,9 +84,9 @@ def business_metrics(
         raise ValueError(f"new_item_days must not be negative, got {new_item_days!r}")
     if not recommendations:
         raise ValueError("no recommendations to measure")
-    _require_columns(users, "users", ("USER_ID", "CUP_SIZE", "BAND_SIZE"))
-    _require_columns(items, "items", ("ITEM_ID", "CREATION_TIMESTAMP", "CUP_SIZE", "BAND_SIZE"))
-    _require_columns(interactions, "interactions", ("USER_ID", "ITEM_ID", "EVENT_TYPE"))
+    require_columns(users, "users", ("USER_ID", "CUP_SIZE", "BAND_SIZE"))
+    require_columns(items, "items", ("ITEM_ID", "CREATION_TIMESTAMP", "CUP_SIZE", "BAND_SIZE"))
+    require_columns(interactions, "interactions", ("USER_ID", "ITEM_ID", "EVENT_TYPE"))
     positions = _positions(recommendations, k)
     if positions.empty:
         raise ValueError(f"no recommended items to measure among {len(recommendations)} members")

@@ -80,7 +80,8 @@ class SegmentOutput:
     failed_items: list[dict[str, str]]
 
 
-def _require_columns(frame: pd.DataFrame, dataset: str, columns: Iterable[str]) -> None:
+def require_columns(frame: pd.DataFrame, dataset: str, columns: Iterable[str]) -> None:
+    """A dataset frame without one of ``columns`` is a DatasetError naming the dataset and what it has."""
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise DatasetError(f"{dataset}: no {', '.join(missing)} column (has {', '.join(map(str, frame.columns))})")
@@ -104,7 +105,7 @@ def _epoch_seconds(values: pd.Series, dataset: str, column: str) -> pd.Series:
 
 def active_member_ids(interactions: pd.DataFrame, *, since_epoch: int) -> set[str]:
     """The members with any interaction at or after ``since_epoch`` (epoch seconds)."""
-    _require_columns(interactions, "interactions", ("USER_ID", "TIMESTAMP"))
+    require_columns(interactions, "interactions", ("USER_ID", "TIMESTAMP"))
     members = _text(interactions["USER_ID"])
     timestamps = _epoch_seconds(interactions["TIMESTAMP"], "interactions", "TIMESTAMP")
     return set(members[(timestamps >= since_epoch) & (members != "")])
@@ -131,7 +132,7 @@ def picks_input(
     fail her line or, worse, filter with an empty value.
     """
     placeholders = dict(filter_placeholders or {})
-    _require_columns(users, "users", ("USER_ID", *placeholders.values()))
+    require_columns(users, "users", ("USER_ID", *placeholders.values()))
     ids = _text(users["USER_ID"])
     duplicated = ids[ids.duplicated() & (ids != "")]
     if not duplicated.empty:
@@ -185,7 +186,7 @@ def evaluation_sample(interactions: pd.DataFrame, size: int, *, salt: str = "pul
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"evaluation sample size must be a whole number of at least 1, got {size!r}")
-    _require_columns(interactions, "interactions", ("USER_ID",))
+    require_columns(interactions, "interactions", ("USER_ID",))
     members = set(_text(interactions["USER_ID"])) - {""}
     return sorted(sorted(members, key=lambda member: _sample_key(salt, member))[:size])
 
@@ -299,7 +300,7 @@ def select_segment_items(
     ``registered_to``, both included. An empty selection or one above Personalize's 500 items is an error that says
     what matched, so the marketing team can correct the request instead of receiving an empty audience.
     """
-    _require_columns(items, "items", ("ITEM_ID",))
+    require_columns(items, "items", ("ITEM_ID",))
     catalogue = _text(items["ITEM_ID"])
     has_criteria = any(value is not None for value in (cup_type, wire, registered_from, registered_to))
     if isinstance(item_ids, str):
@@ -341,14 +342,14 @@ def _product_line(
     for column, wanted in (("CUP_TYPE", cup_type), ("WIRE", wire)):
         if wanted is None:
             continue
-        _require_columns(items, "items", (column,))
+        require_columns(items, "items", (column,))
         values = _text(items[column])
         matches[f"{column.lower()}={wanted!r}"] = values.str.casefold() == wanted.strip().casefold()
         existing[f"{column.lower()}={wanted!r}"] = ", ".join(sorted(set(values) - {""})) or "none"
     if registered_from is not None or registered_to is not None:
         if registered_from is not None and registered_to is not None and registered_from > registered_to:
             raise SegmentSelectionError(f"registered_from {registered_from} is after registered_to {registered_to}")
-        _require_columns(items, "items", ("CREATION_TIMESTAMP",))
+        require_columns(items, "items", ("CREATION_TIMESTAMP",))
         try:
             zone = ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
