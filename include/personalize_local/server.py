@@ -130,10 +130,11 @@ def route(
         match = _REGION_IN_AUTH.search(headers.get("authorization") or "")
         operation = target[len(TARGET_PREFIX) :]
         region = match.group(1) if match else None
+        invocation_id = headers.get("amz-sdk-invocation-id")
         model = request_validation.CONTROL_PLANE
 
         def action(body: dict[str, Any]) -> dict[str, Any]:
-            return service.handle(operation, body, region)
+            return service.handle(operation, body, region, invocation_id)
 
     elif path == "/recommendations":
         action, model, operation = service.get_recommendations, request_validation.RUNTIME, "GetRecommendations"

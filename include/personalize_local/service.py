@@ -136,13 +136,17 @@ class PersonalizeService:
         self.scheduler.stop()
         self.lifecycle.close()
 
-    def handle(self, operation: str, params: dict[str, Any], region: str | None = None) -> dict[str, Any]:
-        """A control-plane call: ``operation`` as in ``X-Amz-Target``, ``region`` from the request's signature."""
+    def handle(
+        self, operation: str, params: dict[str, Any], region: str | None = None, invocation_id: str | None = None
+    ) -> dict[str, Any]:
+        """A control-plane call: ``operation`` as in ``X-Amz-Target``, ``region`` from the request's signature,
+        ``invocation_id`` from its ``amz-sdk-invocation-id`` header (the same on every retry of one SDK call)."""
         handler = self._handlers.get(operation)
         if handler is None:
             raise errors.UnknownOperationError(f"Operation {operation} is not supported by the local endpoint")
         self._request.region = region or self.settings.default_region
-        self.lifecycle.faults.before_call(operation)  # test-only refusals (faults.py); nothing unless switched on
+        # Test-only refusals (faults.py); nothing unless switched on.
+        self.lifecycle.faults.before_call(operation, invocation_id)
         return handler(params) or {}
 
     # ---- runtime and events: served by serving ---------------------------------------------------------------

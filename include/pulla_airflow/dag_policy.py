@@ -44,6 +44,9 @@ ALLOWED_TAGS = frozenset(tag.value for tag in Tag)
 WAITER_DELAY_ENV = "PULLA_WAITER_DELAY_SECONDS"
 #: Retries of each task. Unset: the policy's (2). ``make demo`` and the tests set 0 so a failure shows at once.
 TASK_RETRIES_ENV = "PULLA_TASK_RETRIES"
+#: Seconds a job operator first waits after LimitExceededException (doubling). Unset: the operators' 300 s (right
+#: for AWS, where a job slot frees in minutes). The e2e tier sets 2 s to see the back-off under the triggerer.
+LIMIT_RETRY_DELAY_ENV = "PULLA_LIMIT_RETRY_DELAY_SECONDS"
 
 
 def _env_count(name: str, default: int | None) -> int | None:
@@ -75,6 +78,9 @@ def default_args(*, retries: int = 2, retry_delay: timedelta = timedelta(minutes
     waiter_delay = _env_count(WAITER_DELAY_ENV, None)
     if waiter_delay is not None:
         args["waiter_delay"] = waiter_delay
+    limit_delay = _env_count(LIMIT_RETRY_DELAY_ENV, None)
+    if limit_delay is not None:
+        args["limit_retry_delay"] = limit_delay
     return args
 
 

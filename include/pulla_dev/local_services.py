@@ -8,8 +8,10 @@ an exception or Ctrl-C inside it, stops both processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +85,8 @@ class LocalServices:
     status_delay: float = 0.2
     s3_port: int = 0
     personalize_port: int = 0
+    #: The endpoint's fault switch (``PERSONALIZE_LOCAL_FAULTS``, e.g. ``limit:CreateDatasetImportJob:1``); tests only.
+    endpoint_faults: str | None = None
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     @property
@@ -93,7 +97,7 @@ class LocalServices:
     def personalize_url(self) -> str:
         return f"http://127.0.0.1:{self.personalize_port}"
 
-    def _start(self, name: str, command: list[str], port: int) -> None:
+    def _start(self, name: str, command: list[str], port: int, env: dict[str, str] | None = None) -> None:
         ensure_port_free(port, name)
         log_path = self.work_dir / f"{name}.log"
         with log_path.open("ab") as log:
@@ -105,7 +109,7 @@ class LocalServices:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **LOCAL_CREDENTIALS},
+                env={**os.environ, **LOCAL_CREDENTIALS, **(env or {})},
             )
         self.processes.append((name, process))
         wait_for_port(port, process, name, log_path)
@@ -129,6 +133,11 @@ class LocalServices:
         self._start(
             "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)], self.s3_port
         )
+        self._start_personalize(self.endpoint_faults)
+        self.s3_client().create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        return self
+
+    def _start_personalize(self, faults: str | None) -> None:
         self._start(
             "personalize",
             [
@@ -150,9 +159,21 @@ class LocalServices:
                 str(self.status_delay),
             ],
             self.personalize_port,
+            env={"PERSONALIZE_LOCAL_FAULTS": faults} if faults else None,
         )
-        self.s3_client().create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        return self
+
+    def crash_personalize(self) -> None:
+        """Kills the endpoint and its guardian with SIGKILL, as a crash would (no shutdown code runs); tests only."""
+        for name, process in [entry for entry in self.processes if entry[0] == "personalize"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+            self.processes.remove((name, process))
+
+    def restart_personalize(self, faults: str | None = None) -> None:
+        """Starts the endpoint again on its port and data directory (after ``crash_personalize``), with
+        ``faults`` as its fault switch; tests only."""
+        self._start_personalize(faults)
 
     def stop(self) -> None:
         """Stops both servers and everything they started, newest first (``guardian.stop_guarded``)."""

@@ -149,6 +149,12 @@ def record_run_times(e2e: E2E, executor: str, tier_seconds: float) -> None:
     (folder / f"{executor}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
+#: The endpoint's fault switch for each cluster (personalize_local.faults): its first CreateDatasetImportJob call is
+#: refused with LimitExceededException on every retry botocore sends, so an import operator backs off on a timer the
+#: triggerer fires; its first two DescribeDatasetImportJob requests are throttled, which botocore retries itself.
+ENDPOINT_FAULTS = "limit:CreateDatasetImportJob:1,throttle:DescribeDatasetImportJob:2"
+
+
 def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str) -> Iterator[E2E]:
     from pulla_dev.airflow_cluster import AirflowCluster
     from pulla_dev.local_services import LocalServices
@@ -160,11 +166,14 @@ def start_e2e(executor: str, work_dir: Path, database_url: str, source_url: str)
             _missing(f"redis server not reachable at {REDIS_URL}")
         broker = REDIS_URL
     config = load_pipeline_config()
-    with LocalServices(work_dir / "services", bucket=config.s3.bucket) as services:
+    with LocalServices(work_dir / "services", bucket=config.s3.bucket, endpoint_faults=ENDPOINT_FAULTS) as services:
         extra = {
             **services.airflow_environment(source_url),
             # One retry, so a test can see that a validation failure does not use it.
             "PULLA_TASK_RETRIES": "1",
+            # The operators' first back-off after LimitExceededException (300 s on AWS, where a job slot frees in
+            # minutes); the local endpoint refuses only once.
+            "PULLA_LIMIT_RETRY_DELAY_SECONDS": "2",
         }
         cluster = AirflowCluster(
             home=work_dir / "airflow", database_url=database_url, executor=executor, broker_url=broker, extra_env=extra

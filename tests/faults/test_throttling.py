@@ -2,8 +2,9 @@
 
 The endpoint's fault switch ``PERSONALIZE_LOCAL_FAULTS`` (``personalize_local.faults``) answers the next N calls
 of an operation with the refusal. botocore retries ThrottlingException itself (standard and legacy retry modes),
-so a client with retries left succeeds after the throttled answers; LimitExceededException is ours to handle, and
-the import job operator backs off and tries again until the job is created and imported.
+so a client with retries left succeeds after the throttled answers. A ``limit`` entry refuses whole SDK calls,
+retries included, as the service does while its job slots stay full: LimitExceededException is then ours to handle,
+and the import job operator backs off and tries again until the job is created and imported.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def test_botocore_retries_throttled_calls_until_one_succeeds(
 
 
 def test_import_operator_backs_off_on_limit_exceeded_and_finishes(
-    tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import boto3
 
@@ -98,6 +99,9 @@ def test_import_operator_backs_off_on_limit_exceeded_and_finishes(
 
         connection = aws_connection(s3_url, endpoint.url)
         connection["extra"]["region_name"] = REGION
+        # Two requests a call keep the test quick: the production default (10, adaptive) spends about a minute
+        # of botocore's own back-off on each refused call before the operator sees it.
+        connection["extra"]["config_kwargs"] = {"retries": {"mode": "standard", "total_max_attempts": 2}}
         monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
         monkeypatch.setenv("AIRFLOW_HOME", os.environ.get("AIRFLOW_HOME", str(REPO_ROOT / ".airflow_test_home")))
         from personalize_provider.operators.personalize import PersonalizeDatasetImportJobOperator
@@ -117,12 +121,33 @@ def test_import_operator_backs_off_on_limit_exceeded_and_finishes(
             deferrable=False,
         )
         arn = operator.execute({"ti": TaskInstance()})
+        printed = capsys.readouterr()  # the task logger (structlog) writes to the console
+        backed_off = [line for line in (printed.out + printed.err).splitlines() if "refused (" in line]
+        assert len(backed_off) == 2, backed_off  # both refused calls reached the operator, retries and all
+        assert "LimitExceededException" in backed_off[0], backed_off
+        assert "attempt 3 of 4" in backed_off[1], backed_off
         assert arn.endswith("/interactions-20261127")  # the same name: refusals are not failed jobs
         job = p.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
         assert job["status"] == "ACTIVE"
         assert job["importMode"] == "FULL"  # the dataset's first import
         assert endpoint.service.lifecycle.faults.refusals == {"CreateDatasetImportJob": []}  # both were answered
         assert len(p.list_dataset_import_jobs(datasetArn=dataset)["datasetImportJobs"]) == 1
+    finally:
+        endpoint.stop()
+
+
+def test_a_limit_refuses_every_retry_of_a_call_then_lets_the_next_call_through(
+    tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = start_endpoint(tmp_path, s3_url, "limit:CreateDatasetGroup:1", monkeypatch)
+    try:
+        client, sent = counting_client(endpoint.url, "standard", attempts=3)
+        with pytest.raises(ClientError) as error:
+            client.create_dataset_group(name="limited")
+        assert error.value.response["Error"]["Code"] == "LimitExceededException"
+        assert len(sent) == 3  # botocore retried the call twice; the switch refused the retries as well
+        assert client.create_dataset_group(name="limited")["datasetGroupArn"].endswith("/limited")
+        assert len(sent) == 4  # the next call went through at its first request
     finally:
         endpoint.stop()
 

@@ -8,6 +8,7 @@ import pytest
 
 from pulla_airflow.dag_policy import (
     ALLOWED_TAGS,
+    LIMIT_RETRY_DELAY_ENV,
     TASK_RETRIES_ENV,
     WAITER_DELAY_ENV,
     Tag,
@@ -21,6 +22,7 @@ from pulla_airflow.notify import PullaFailureNotifier
 def no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TASK_RETRIES_ENV, raising=False)
     monkeypatch.delenv(WAITER_DELAY_ENV, raising=False)
+    monkeypatch.delenv(LIMIT_RETRY_DELAY_ENV, raising=False)
 
 
 def test_default_args() -> None:
@@ -74,7 +76,24 @@ def test_no_waiter_delay_when_unset_or_empty(monkeypatch: pytest.MonkeyPatch) ->
     assert "waiter_delay" not in default_args()
 
 
-@pytest.mark.parametrize("name", [TASK_RETRIES_ENV, WAITER_DELAY_ENV])
+def test_the_limit_back_off_from_the_environment_reaches_the_job_operators(monkeypatch: pytest.MonkeyPatch) -> None:
+    from personalize_provider.operators.personalize import PersonalizeDatasetImportJobOperator
+
+    assert "limit_retry_delay" not in default_args()
+    monkeypatch.setenv(LIMIT_RETRY_DELAY_ENV, "2")
+    assert default_args()["limit_retry_delay"] == 2
+    operator = PersonalizeDatasetImportJobOperator(
+        task_id="import_users",
+        job_name="pulla-users-x",
+        dataset_arn="arn:aws:personalize:ap-northeast-2:123456789012:dataset/pulla/USERS",
+        data_location="s3://pulla-personalize/personalize/import/users/window=x/",
+        role_arn="arn:aws:iam::123456789012:role/PullaPersonalizeS3Access",
+        default_args=default_args(),
+    )
+    assert operator.limit_retry_delay == 2
+
+
+@pytest.mark.parametrize("name", [TASK_RETRIES_ENV, WAITER_DELAY_ENV, LIMIT_RETRY_DELAY_ENV])
 @pytest.mark.parametrize("text", ["two", "-1", "1.5"])
 def test_bad_environment_value_is_named(monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> None:
     monkeypatch.setenv(name, text)
