@@ -82,10 +82,15 @@ class Lifecycle:
         self._when_updated: dict[str, list[Listener]] = defaultdict(list)
         #: Test-only fault switches (off unless PERSONALIZE_LOCAL_FAULTS is set); the service asks it per call.
         self.faults = Faults.from_environment()
+        from personalize_local.work_process import WorkProcesses  # it raises this module's WorkFailed
+
+        #: Work too heavy for the endpoint's process (training) runs in processes of its own, through these.
+        self.processes = WorkProcesses()
 
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+        self.processes.close()
 
     # ---- what other modules plug in -------------------------------------------------------------------------
 
