@@ -3,7 +3,8 @@
 Training holds the GIL for long stretches (pandas, the matrix building, the metrics' Python loops); run in the
 endpoint's process it made GetRecommendations wait, p99 hundreds of ms under load. :meth:`WorkProcesses.run` starts
 a fresh interpreter (``spawn``: none of the endpoint's threads, locks or sockets are inherited), runs a module-level
-function there and returns its result; the calling worker thread waits on a pipe and takes no GIL meanwhile.
+function there and returns its result; the calling worker thread waits on a pipe and takes no GIL meanwhile. The
+process runs at a lower CPU priority than the endpoint, so requests come first on a machine with few cores.
 
 A process that ends without an answer (killed, out of memory) fails the work with a reason saying how it ended, so
 the resource settles failed, never in progress forever. A process never outlives the endpoint for long: it watches
@@ -13,6 +14,7 @@ its parent and exits when the parent is gone (a crashed endpoint resumes the wor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("spawn")
 #: How often a work process checks that the endpoint that started it is still there.
 PARENT_CHECK_SECONDS = 1.0
+#: How much lower a work process's CPU priority is than the endpoint's (os.nice).
+WORK_NICENESS = 10
 
 
 class WorkProcesses:
@@ -69,6 +73,7 @@ class WorkProcesses:
             with self._lock:
                 self._running.discard(process)
         if outcome is None:
+            log.error("work process %s (pid %s) ended without a result: %s", name, process.pid, process.exitcode)
             raise WorkFailed(
                 f"The {what} process ended without a result ({_how_it_ended(process.exitcode)}); it may have been "
                 "killed or run out of memory. Check the endpoint's log, then create it anew."
@@ -103,6 +108,10 @@ def _how_it_ended(exitcode: int | None) -> str:
 def _child(sender: multiprocessing.connection.Connection, function: Callable[..., Any], args: tuple) -> None:
     parent = os.getppid()
     threading.Thread(target=_exit_without_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    # Below the endpoint's priority: on a machine with few cores, requests get the CPU before the training. Where
+    # there is no nice() the work only competes on equal terms.
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORK_NICENESS)
     try:
         outcome = ("done", function(*args))
     except WorkFailed as exc:
