@@ -11,6 +11,8 @@ exported folder (``--demo-dir``); or ``--synthetic`` shop data (personalize_loca
    the same CSVs through moto's S3 and import jobs, trains and deploys a campaign; then ``--clients`` (default 50)
    concurrent keep-alive HTTP clients, spread over a few processes, call it on loopback, first back to back (a
    saturation test) and then each pacing itself at ``--rate`` requests per second. Target: p99 at most 20 ms.
+4. The same paced run while the endpoint trains another solution version of the same group: p99 during training
+   as a ratio of the idle paced p99 (training runs in a process of its own, so serving should barely notice).
 
 Run: ``python -m personalize_local.bench`` (the lead wires it as ``make bench``).
 """
@@ -240,7 +242,8 @@ def _client_worker(args: tuple[str, int, str, list[str], int, int, float]) -> li
 
 def _load(
     port: int, campaign: str, users: list[str], clients: int, requests: int, rate: float, *, report: bool = True
-) -> None:
+) -> float:
+    """The run's p99 in ms, printed with its other figures unless ``report`` is off."""
     per_process = [
         clients // CLIENT_PROCESSES + (1 if i < clients % CLIENT_PROCESSES else 0) for i in range(CLIENT_PROCESSES)
     ]
@@ -249,9 +252,9 @@ def _load(
     with ProcessPoolExecutor(len(jobs)) as pool:
         latencies = [latency for result in pool.map(_client_worker, jobs) for latency in result]
     elapsed = time.perf_counter() - started
-    if not report:
-        return
     p99 = _percentile(latencies, 0.99)
+    if not report:
+        return p99
     mode = f"paced at {rate:g} req/s per client" if rate else "back to back"
     load = os.getloadavg()[0]
     print(
@@ -259,6 +262,32 @@ def _load(
         f"p50 {_percentile(latencies, 0.5):.1f} ms, p95 {_percentile(latencies, 0.95):.1f} ms, p99 {p99:.1f} ms "
         f"(target <= {TARGET_P99_MS:.0f} ms) -> {'PASS' if p99 <= TARGET_P99_MS else 'FAIL'}; load average {load:.1f}"
     )
+    return p99
+
+
+def _load_while_training(
+    endpoint_url: str, port: int, campaign: str, users: list[str], clients: int, requests: int, rate: float
+) -> float:
+    """The paced run's p99 while a new version of the campaign's solution trains; says how much of it overlapped."""
+    import boto3
+
+    creds = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+    p = boto3.client("personalize", endpoint_url=endpoint_url, **creds)
+    solution = p.describe_campaign(campaignArn=campaign)["campaign"]["solutionVersionArn"].rsplit("/", 1)[0]
+    version = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    # The load starts once the training does, not while the version waits in CREATE PENDING.
+    while p.describe_solution_version(solutionVersionArn=version)["solutionVersion"]["status"] == "CREATE PENDING":
+        time.sleep(0.05)
+    started = time.monotonic()
+    p99 = _load(port, campaign, users, clients, requests, rate, report=False)
+    elapsed = time.monotonic() - started
+    trained = _wait(lambda: p.describe_solution_version(solutionVersionArn=version), "solutionVersion")
+    training = trained["trainingHours"] * 3600
+    print(
+        f"[serve] {clients} clients paced at {rate:g} req/s per client during a training: p99 {p99:.1f} ms; the "
+        f"run took {elapsed:.1f} s, the training {training:.1f} s (covering {min(1.0, training / elapsed):.0%} of it)"
+    )
+    return p99
 
 
 def bench_serving(folder: Path, clients: int, requests: int, rate: float) -> None:
@@ -284,7 +313,11 @@ def bench_serving(folder: Path, clients: int, requests: int, rate: float) -> Non
             _load(port, campaign, users, clients, 20, 0, report=False)  # warm-up: model load, connections
             _load(port, campaign, users, clients, requests, 0)
             if rate:
-                _load(port, campaign, users, clients, requests, rate)
+                idle = _load(port, campaign, users, clients, requests, rate)
+                training = _load_while_training(
+                    f"http://127.0.0.1:{port}", port, campaign, users, clients, requests, rate
+                )
+                print(f"[serve] p99 during training / idle p99: {training / idle:.1f}x")
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -14,7 +14,9 @@ then, without waiting for it to happen. The variable holds comma-separated entri
     concurrent callers happen to send them.) A request without that header counts as one call;
 ``slow:<kind>:<seconds>``
     the work of every resource of that kind (``dataset-import-job``, ``solution-version``, ...) first sleeps that
-    long while the resource is IN_PROGRESS, so a test can kill the endpoint mid-job.
+    long while the resource is IN_PROGRESS, so a test can kill the endpoint mid-job;
+``slow-process:solution-version:<seconds>``
+    the training's own process (work_process.py) first sleeps that long, so a test can kill that process mid-job.
 
 A malformed entry stops the endpoint at start with a message naming it: a typo must not silently test nothing.
 """
@@ -44,6 +46,8 @@ class ThrottlingError(errors.ServiceError):
 
 
 _REFUSALS = {"throttle": ThrottlingError, "limit": errors.LimitExceededError}
+#: The slow faults, by the Faults member that holds their seconds per kind.
+_SLOW = {"slow": "slow_work", "slow-process": "slow_process"}
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Faults:
     #: Invocation ids of SDK calls refused by a ``limit`` entry, with the refusal: their retries get it too.
     refused_calls: dict[str, str] = field(default_factory=dict)
     slow_work: dict[str, float] = field(default_factory=dict)
+    slow_process: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
@@ -67,18 +72,19 @@ class Faults:
                 raise FaultSwitchError(f"{ENVIRONMENT_VARIABLE} entry {entry!r} must look like kind:target:number")
             what, target, number = pieces
             try:
-                amount = float(number) if what == "slow" else int(number)
+                amount = float(number) if what in _SLOW else int(number)
             except ValueError:
                 raise FaultSwitchError(f"{ENVIRONMENT_VARIABLE} entry {entry!r}: {number!r} is not a number") from None
             if what in _REFUSALS:
                 faults.refusals.setdefault(target, []).append((what, int(amount)))
-            elif what == "slow":
+            elif what in _SLOW:
                 if target not in KINDS:
                     raise FaultSwitchError(f"{ENVIRONMENT_VARIABLE} entry {entry!r}: no resource kind {target!r}")
-                faults.slow_work[target] = amount
+                getattr(faults, _SLOW[what])[target] = amount
             else:
                 raise FaultSwitchError(
-                    f"{ENVIRONMENT_VARIABLE} entry {entry!r}: unknown fault {what!r} (throttle, limit or slow)"
+                    f"{ENVIRONMENT_VARIABLE} entry {entry!r}: unknown fault {what!r} "
+                    "(throttle, limit, slow or slow-process)"
                 )
         return faults
 

@@ -145,7 +145,8 @@ KINDS: dict[str, ResourceKind] = {
             arn_path=DATA_DELETION_JOB,
             parent=_GROUP,
             statuses=JOB_STATUSES,
-            # The import pool: a deletion never rewrites a dataset while an import merges into it, or the reverse.
+            # The import pool, taking turns per dataset with imports (Lifecycle.turns): a deletion never rewrites a
+            # dataset while an import merges into it, or the reverse.
             pool="import",
             job=True,
         ),

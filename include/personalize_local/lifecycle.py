@@ -2,7 +2,8 @@
 
 A created resource is pending (CREATE PENDING; a data deletion job PENDING); ``status_delay`` seconds later it is in
 progress, and then either the step simply takes another ``status_delay`` or, for kinds with a worker pool (import
-jobs, data deletion jobs, solution versions), the kind's work runs on that pool (:meth:`Lifecycle.set_work`). It
+jobs, data deletion jobs, solution versions), the kind's work runs on that pool (:meth:`Lifecycle.set_work`;
+jobs rewriting the same dataset take :class:`Turns`, training runs in a process of its own). It
 ends done (ACTIVE; COMPLETED), taking on the members the work returned, or failed (CREATE FAILED; FAILED) with the
 work's :class:`WorkFailed` message as ``failureReason``. Deletes pass DELETE PENDING. In-place updates
 (``latestCampaignUpdate``, ``latestDatasetUpdate``) move through their own CREATE PENDING → CREATE IN_PROGRESS →
@@ -16,10 +17,12 @@ the endpoint kept restarting mid-job (never IN_PROGRESS forever).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from personalize_local import errors
@@ -50,6 +53,8 @@ Preparer = Callable[[dict[str, Any], dict[str, Any]], None]
 
 #: How often a resource's work is resumed after the endpoint stopped mid-way before it is failed instead.
 MAX_RESUMES = 3
+#: Workers per pool, where more than one: the import pool's jobs wait on S3 most of the time.
+POOL_WORKERS = {"import": 8}
 
 
 class WorkFailed(Exception):
@@ -58,6 +63,43 @@ class WorkFailed(Exception):
 
 class UpdateFailed(Exception):
     """An in-place update that cannot be applied; the message is its failureReason."""
+
+
+class Turns:
+    """Jobs that rewrite the same files take turns, in the order they asked; jobs on other files never wait.
+
+    A job reserves its keys (dataset ARNs) when it starts, does what needs no turn (reading S3), then waits for its
+    turn on every key it reserved; leaving the reservation gives its turns to the next job, even when it failed.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[str, list[object]] = {}
+        self._condition = threading.Condition()
+
+    @contextmanager
+    def reserve(self, keys: Iterable[str]) -> Iterator[Callable[[], None]]:
+        """Queue up on ``keys``; the block gets ``wait_turn()``, which returns once the job is first on each."""
+        token = object()
+        keys = sorted(set(keys))
+        with self._condition:
+            # All keys at once: every queue holds the jobs in one order, so no two jobs wait for each other.
+            for key in keys:
+                self._queues.setdefault(key, []).append(token)
+
+        def wait_turn() -> None:
+            with self._condition:
+                self._condition.wait_for(lambda: all(self._queues[key][0] is token for key in keys))
+
+        try:
+            yield wait_turn
+        finally:
+            with self._condition:
+                for key in keys:
+                    queue = self._queues[key]
+                    queue.remove(token)
+                    if not queue:
+                        del self._queues[key]
+                self._condition.notify_all()
 
 
 def now() -> float:
@@ -70,11 +112,14 @@ class Lifecycle:
         self.scheduler = scheduler
         self.delay = status_delay
         names = sorted({kind.pool for kind in KINDS.values() if kind.pool})
-        # One worker per pool: trainings run one at a time, as memory allows, and so do the jobs that rewrite a
-        # dataset's files (imports and data deletions), which therefore never interleave.
+        # Trainings run one at a time, as memory allows. Jobs that rewrite a dataset's files (imports, data
+        # deletions) run side by side, so one whose S3 read hangs holds up no other, and take turns per dataset
+        # (self.turns) for the rewrite, so two never interleave on the same files.
         self._pools = {
-            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"personalize-{name}") for name in names
+            name: ThreadPoolExecutor(max_workers=POOL_WORKERS.get(name, 1), thread_name_prefix=f"personalize-{name}")
+            for name in names
         }
+        self.turns = Turns()
         self._work: dict[str, Work] = {}
         self._appliers: dict[str, Applier] = {}
         self._preparers: dict[str, Preparer] = {}
@@ -82,10 +127,15 @@ class Lifecycle:
         self._when_updated: dict[str, list[Listener]] = defaultdict(list)
         #: Test-only fault switches (off unless PERSONALIZE_LOCAL_FAULTS is set); the service asks it per call.
         self.faults = Faults.from_environment()
+        from personalize_local.work_process import WorkProcesses  # it raises this module's WorkFailed
+
+        #: Work too heavy for the endpoint's process (training) runs in processes of its own, through these.
+        self.processes = WorkProcesses()
 
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+        self.processes.close()
 
     # ---- what other modules plug in -------------------------------------------------------------------------
 

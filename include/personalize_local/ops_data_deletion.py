@@ -2,7 +2,8 @@
 
 CreateDataDeletionJob checks the request (name, dataset group, location, role, at most five PENDING jobs per group)
 and leaves the job PENDING; at IN_PROGRESS the status engine runs :meth:`DataDeletionJobOps.run_deletion` on the
-import pool, so a deletion and an import never rewrite a dataset at the same time. The work reads the list of users
+import pool, and takes its turn on the datasets it rewrites, so a deletion and an import never rewrite a dataset at
+the same time. The work reads the list of users
 (one object, or every file under a folder and its subfolders; see :mod:`~personalize_local.deletion` for what the
 file must be), then takes the users out of the group's stored data (Interactions and Users rows, streamed events)
 and out of its trained models (their user rows), each file replaced whole, and tells serving, whose next answer for
@@ -94,14 +95,18 @@ class DataDeletionJobOps(Handlers):
         group_arn = job["datasetGroupArn"]
         if self.store.get(DATASET_GROUP, group_arn) is None:
             raise WorkFailed(f"Dataset group {group_arn} no longer exists.")
-        sources = self.s3.read(job["dataSource"]["dataLocation"], max_total_bytes=MAX_INPUT_BYTES)
-        users: set[str] = set()
-        try:
-            for uri, text in sources:
-                users.update(read_user_list(text, source=uri))
-        except DeletionListError as exc:
-            raise WorkFailed(str(exc)) from exc
-        count = self._delete(job, users)
+        rewritten = [d["datasetArn"] for t in ("Interactions", "Users") if (d := self.dataset_of(group_arn, t))]
+        # Its rewrite takes its turn after the imports into those datasets that started before it (Lifecycle.turns).
+        with self.lifecycle.turns.reserve(rewritten) as wait_turn:
+            sources = self.s3.read(job["dataSource"]["dataLocation"], max_total_bytes=MAX_INPUT_BYTES)
+            users: set[str] = set()
+            try:
+                for uri, text in sources:
+                    users.update(read_user_list(text, source=uri))
+            except DeletionListError as exc:
+                raise WorkFailed(str(exc)) from exc
+            wait_turn()
+            count = self._delete(job, users)
         return {"numDeleted": count}
 
     def _delete(self, job: dict[str, Any], users: set[str]) -> int:

@@ -4,11 +4,12 @@ CreateDatasetImportJob checks the request (location, role, mode, at most five jo
 CREATE PENDING; at CREATE IN_PROGRESS the status engine runs :meth:`ImportJobOps.run_import` on the import pool. It
 reads one S3 object or every CSV under a folder, validates each file as an import job does (file, line and column
 in the failure reason), merges FULL or INCREMENTAL into the dataset's bulk data and tells serving that the group's
-data changed.
+data changed. Jobs run side by side; only the merges into one dataset take turns (``Lifecycle.turns``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from personalize_local import errors
@@ -84,17 +85,19 @@ class ImportJobOps(Handlers):
     def run_import(self, job_arn: str) -> None:
         from personalize_local.importer import ImportValidationError, SchemaError
 
-        try:
-            self._import(job_arn)
-        except (ImportValidationError, SchemaError) as exc:
-            raise WorkFailed(str(exc)) from exc
+        job = self.get(IMPORT_JOB, job_arn)
+        # Jobs on one dataset merge in the order they started; a job's S3 read holds up no job on another dataset.
+        with self.lifecycle.turns.reserve([job["datasetArn"]]) as wait_turn:
+            try:
+                self._import(job, wait_turn)
+            except (ImportValidationError, SchemaError) as exc:
+                raise WorkFailed(str(exc)) from exc
 
-    def _import(self, job_arn: str) -> None:
+    def _import(self, job: dict[str, Any], wait_turn: Callable[[], None]) -> None:
         import pandas as pd
 
         from personalize_local.importer import check_import_size, merge_import, parse_schema, validate_csv
 
-        job = self.get(IMPORT_JOB, job_arn)
         dataset = self.get(DATASET, job["datasetArn"])
         dataset_type = SERVICE_DATASET_TYPES[dataset["datasetType"].lower()]
         fields = parse_schema(self.get(SCHEMA, dataset["schemaArn"])["schema"])
@@ -102,6 +105,8 @@ class ImportJobOps(Handlers):
         frames = [validate_csv(text, fields, source=uri) for uri, text in sources]
         new = pd.concat(frames, ignore_index=True)
         check_import_size(dataset_type, len(new), [uri for uri, _ in sources])
+        wait_turn()
+        dataset = self.get(DATASET, job["datasetArn"])  # as it is now, after the jobs that went before
         merged = merge_import(
             self.store.read_bulk(dataset["datasetArn"]), new, dataset_type=dataset_type, mode=job["importMode"]
         )

@@ -1,16 +1,18 @@
 """Control-plane operations on solutions, solution versions and recipes, and the training work.
 
 CreateSolutionVersion leaves the version CREATE PENDING; at CREATE IN_PROGRESS the status engine runs
-:meth:`SolutionOps.run_training` on the training pool. FULL trains on the group's bulk and streamed interactions
-(sessions joined to the user who logged in during them); UPDATE keeps the latest ACTIVE FULL version's factors, as
-new items reach recommendations through the serving index. The model is written atomically at the end, so a
-restart re-runs training from the start.
+:meth:`SolutionOps.run_training` on the training pool, which hands the training to a process of its own
+(:mod:`~personalize_local.training_job`): FULL trains on the group's bulk and streamed interactions, UPDATE keeps the
+latest ACTIVE FULL version's factors. The model is written atomically at the end, so a restart re-runs training
+from the start; a training process that dies fails the version with a reason.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from personalize_local import errors
@@ -28,6 +30,7 @@ from personalize_local.kinds import (
 from personalize_local.lifecycle import WorkFailed
 from personalize_local.recipes import RECIPES, training_config
 from personalize_local.resources import Handlers, public, required, resource_name
+from personalize_local.state import resource_key
 
 
 class SolutionOps(Handlers):
@@ -208,55 +211,51 @@ class SolutionOps(Handlers):
     # ---- the training work ----------------------------------------------------------------------------------
 
     def run_training(self, version_arn: str) -> None:
-        from personalize_local.trainer import InsufficientDataError
-
-        try:
-            self._train(version_arn)
-        except InsufficientDataError as exc:
-            raise WorkFailed(str(exc)) from exc
-
-    def _train(self, version_arn: str) -> None:
-        from personalize_local.trainer import TrainedModel, prepare_interactions, train
+        """Train in a process of its own (training_job.run), so serving never waits for the training's GIL."""
+        from personalize_local import training_job
 
         started = time.monotonic()
         version = self.get(SOLUTION_VERSION, version_arn)
         solution = self.get(SOLUTION, version["solutionArn"])
         group_arn = solution["datasetGroupArn"]
-        if version["trainingMode"] == "UPDATE":
-            # Items added since the FULL version reach recommendations through the serving index; factors stay.
+        job = training_job.TrainingJob(
+            version_arn=version_arn,
+            group_arn=group_arn,
+            mode=version["trainingMode"],
+            config=training_config(solution, self.settings.train_threads),
+            model_path=self.store.model_path(version_arn),
+            pause=self.lifecycle.faults.slow_process.get(SOLUTION_VERSION, 0.0),
+        )
+        events_copy = None
+        if job.mode == "UPDATE":
             base = self._latest_version(solution["solutionArn"], active_full=True)
             if base is None:
                 raise WorkFailed("No ACTIVE FULL solution version to update.")
-            model = TrainedModel.load(self.store.model_path(base["solutionVersionArn"]))
-            model.metrics = {}
-            model.save(self.store.model_path(version_arn))
-            self.store.update(
-                SOLUTION_VERSION,
-                version_arn,
-                _metrics={},
-                trainingHours=round((time.monotonic() - started) / 3600, 6),
+            job = replace(job, base_model_path=self.store.model_path(base["solutionVersionArn"]))
+        else:
+            interactions = self.dataset_of(group_arn, "Interactions")
+            items = self.dataset_of(group_arn, "Items")
+            paths = {}
+            if interactions is not None:
+                paths["interactions_path"] = self._existing(self.store.bulk_path(interactions["datasetArn"]))
+                # A copy, so events streamed while it trains never reach it half-written.
+                events_copy = self.store.training_dir() / f"{resource_key(version_arn)}.events.csv"
+                if self.store.copy_events(interactions["datasetArn"], events_copy):
+                    paths["events_path"] = events_copy
+            if items is not None:
+                paths["items_path"] = self._existing(self.store.bulk_path(items["datasetArn"]))
+            job = replace(job, **paths)
+        try:
+            results = self.lifecycle.processes.run(
+                f"personalize-training-{resource_key(version_arn)}", "training", training_job.run, job
             )
-            return
-        bulk, events = self.interactions(group_arn)
-        if bulk is None and events is None:
-            raise WorkFailed(
-                f"Dataset group {group_arn} has no Interactions data; import interactions before training."
-            )
-        links: dict[str, str] = {}
-        if events is not None and len(events):
-            # A streamed event with both ids joins the session's anonymous events to the user.
-            linked = events[(events["SESSION_ID"] != "") & (events["USER_ID"] != "")]
-            links = dict(zip(linked["SESSION_ID"], linked["USER_ID"], strict=True))
-        frame = prepare_interactions(bulk, events, links)
-        items_dataset = self.dataset_of(group_arn, "Items")
-        items = self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None
-        catalog = set(items["ITEM_ID"]) if items is not None else set()
-        model, baseline = train(frame, training_config(solution, self.settings.train_threads), catalog)
-        model.save(self.store.model_path(version_arn))
+        finally:
+            if events_copy is not None:
+                events_copy.unlink(missing_ok=True)
         self.store.update(
-            SOLUTION_VERSION,
-            version_arn,
-            _metrics=model.metrics,
-            _baselineMetrics=baseline,
-            trainingHours=round((time.monotonic() - started) / 3600, 6),
+            SOLUTION_VERSION, version_arn, **results, trainingHours=round((time.monotonic() - started) / 3600, 6)
         )
+
+    @staticmethod
+    def _existing(path: Path) -> Path | None:
+        return path if path.exists() else None

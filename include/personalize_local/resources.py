@@ -87,6 +87,14 @@ def _readable_timestamps(events: pd.DataFrame) -> pd.DataFrame:
     return events[readable]
 
 
+def usable_events(events: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The streamed events that count for models and filters, as read from an events file."""
+    if events is None:
+        return None
+    # A repeated eventId is not used again, as the service documents.
+    return _readable_timestamps(events.drop_duplicates("EVENT_ID", keep="first"))
+
+
 class ResourceAccess:
     def __init__(self, settings: EndpointSettings, store: StateStore) -> None:
         self.settings = settings
@@ -117,11 +125,7 @@ class ResourceAccess:
         if dataset is None:
             return None, None
         events = self.store.read_events(dataset["datasetArn"])
-        if events is not None:
-            # A repeated eventId is not used again, as the service documents.
-            events = events.drop_duplicates("EVENT_ID", keep="first")
-            events = _readable_timestamps(events)
-        return self.store.read_bulk(dataset["datasetArn"]), events
+        return self.store.read_bulk(dataset["datasetArn"]), usable_events(events)
 
 
 class Handlers(ResourceAccess):

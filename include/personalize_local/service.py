@@ -9,8 +9,9 @@ operation. Each handler takes the request's JSON members and returns the respons
   batch inference and batch segment jobs);
 - :mod:`~personalize_local.kinds` and :mod:`~personalize_local.lifecycle`: the table of resource kinds and the
   status engine that moves resources through the service's statuses on a scheduler (``status_delay`` seconds per
-  step), runs import, deletion, training and batch work on their own worker threads so the API stays responsive,
-  and on start resumes what was in flight when the endpoint stopped;
+  step), runs import, deletion and batch work on their own worker threads and training in a process of its own
+  (:mod:`~personalize_local.work_process`) so the API stays responsive, and on start resumes what was in flight
+  when the endpoint stopped;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
   control plane notifies when what a campaign serves changes.
 """

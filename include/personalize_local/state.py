@@ -6,6 +6,7 @@ Layout of the data directory::
     datasets/<key>/bulk.csv             the dataset's bulk data after the last import (strings, '' = null)
     datasets/<key>/events.csv           interactions streamed by PutEvents (Interactions datasets only)
     models/<key>.npz                    a trained solution version
+    training/<key>.events.csv           the events a running training reads, copied when it started
 
 Writes go to a temporary file in the same folder, flushed to disk, that then replaces the old one (and the folder
 is flushed too), so a crash or a power loss leaves the old file or the new one, never half of one. PutEvents appends
@@ -30,6 +31,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import zipfile
@@ -122,6 +124,7 @@ class StateStore:
             *self.data_dir.glob("resources.json.tmp"),
             *self.data_dir.glob("datasets/*/*.tmp"),
             *self.data_dir.glob("models/*.tmp.npz"),
+            *self.data_dir.glob("training/*"),  # a training's copy of the events, made for it alone
         ):
             # A write the last run did not finish; the file it was to replace is whole.
             log.warning("removing %s, left by a write that did not finish", leftover)
@@ -162,16 +165,20 @@ class StateStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def training_dir(self) -> Path:
+        """Where a training process finds its copy of the streamed events (removed when it ends)."""
+        path = self.data_dir / "training"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def model_path(self, solution_version_arn: str) -> Path:
         return self.data_dir / "models" / f"{resource_key(solution_version_arn)}.npz"
 
-    def read_bulk(self, dataset_arn: str) -> pd.DataFrame | None:
-        import pandas as pd
+    def bulk_path(self, dataset_arn: str) -> Path:
+        return self.dataset_dir(dataset_arn) / "bulk.csv"
 
-        path = self.dataset_dir(dataset_arn) / "bulk.csv"
-        if not path.exists():
-            return None
-        return pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
+    def read_bulk(self, dataset_arn: str) -> pd.DataFrame | None:
+        return read_data_file(self.bulk_path(dataset_arn))
 
     def write_bulk(self, dataset_arn: str, frame: pd.DataFrame) -> None:
         _atomic_write_csv(self.dataset_dir(dataset_arn) / "bulk.csv", frame)
@@ -201,6 +208,15 @@ class StateStore:
             data = path.read_bytes()
         return pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, na_filter=False)
 
+    def copy_events(self, dataset_arn: str, target: Path) -> bool:
+        """Copy the events file as it stands to ``target`` (whole lines only); False if there is none."""
+        path = self.dataset_dir(dataset_arn) / "events.csv"
+        with self._events_lock(dataset_arn):
+            if not path.exists():
+                return False
+            shutil.copyfile(path, target)  # a kernel copy: PutEvents waits for it, without a GIL held
+        return True
+
     def remove_events(self, dataset_arn: str, select: Callable[[pd.DataFrame], pd.Series]) -> int:
         """Rewrite the events file without the rows ``select`` marks; the number removed.
 
@@ -218,6 +234,15 @@ class StateStore:
             if count:
                 _atomic_write_csv(path, events[~removed])
             return count
+
+
+def read_data_file(path: Path) -> pd.DataFrame | None:
+    """A bulk data or events file as strings ('' for null); None if there is none."""
+    import pandas as pd
+
+    if not path.exists():
+        return None
+    return pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
 
 
 def _atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:

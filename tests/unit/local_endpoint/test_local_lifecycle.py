@@ -239,3 +239,76 @@ def test_every_dispatched_operation_is_a_personalize_operation(api_model, tmp_pa
 
 def test_a_dataset_group_is_deleted_after_its_children() -> None:
     assert children_of(DATASET_GROUP) == [DATASET, DATA_DELETION_JOB, SOLUTION, EVENT_TRACKER, FILTER]
+
+
+def test_jobs_on_one_dataset_take_turns_in_order_and_jobs_on_others_never_wait() -> None:
+    from personalize_local.lifecycle import Turns
+
+    turns = Turns()
+    order: list[str] = []
+    with turns.reserve(["a"]) as first_turn:
+        second_started = threading.Event()
+
+        def second() -> None:
+            with turns.reserve(["a", "b"]) as wait_turn:
+                second_started.set()
+                wait_turn()
+                order.append("second")
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        second_started.wait(5)
+        with turns.reserve(["c"]) as other_turn:
+            other_turn()  # another dataset: its turn is at once, while "a" is held
+            order.append("other")
+        first_turn()
+        time.sleep(0.05)  # the second job, queued behind this one on "a", must still be waiting
+        order.append("first")
+    thread.join(5)
+    assert order == ["other", "first", "second"]
+    with turns.reserve(["a", "b"]) as wait_turn:
+        wait_turn()  # every turn was given up: nothing is left queued
+
+
+def test_work_in_a_process_returns_its_result_or_fails_with_the_reason() -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    from personalize_local import training_job
+    from personalize_local.trainer import TrainingConfig
+    from personalize_local.work_process import WorkProcesses
+
+    processes = WorkProcesses()
+    assert processes.run("work-test", "test", pow, 2, 10) == 1024
+    job = training_job.TrainingJob("v", "group-arn", "FULL", TrainingConfig(), Path("unused.npz"))
+    with pytest.raises(WorkFailed, match="Dataset group group-arn has no Interactions data"):
+        processes.run("work-test", "training", training_job.run, job)
+    with pytest.raises(WorkFailed, match="Internal error in the local endpoint's test process: ValueError"):
+        processes.run("work-test", "test", int, "not a number")
+    with pytest.raises(WorkFailed, match=r"test process ended without a result \(exit code 3\)"):
+        processes.run("work-test", "test", os._exit, 3)
+
+    outcome: list[BaseException] = []
+
+    def run_long() -> None:
+        try:
+            processes.run("work-test-long", "test", time.sleep, 60)
+        except WorkFailed as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run_long)
+    thread.start()
+    (child,) = wait_until(lambda: [c for c in multiprocessing.active_children() if c.name == "work-test-long"])
+    os.kill(child.pid, signal.SIGKILL)
+    thread.join(10)
+    assert "stopped by signal SIGKILL" in str(outcome[0])
+
+    thread = threading.Thread(target=run_long)
+    thread.start()
+    wait_until(lambda: [c for c in multiprocessing.active_children() if c.name == "work-test-long"])
+    processes.close()  # the endpoint stops: its work processes end with it
+    thread.join(10)
+    assert "stopped by signal SIGTERM" in str(outcome[1])
+    with pytest.raises(WorkFailed, match="stopped before the test started"):
+        processes.run("work-test", "test", pow, 2, 10)
