@@ -124,6 +124,9 @@ class DataDeletionJobOps(Handlers):
                 changed = True
         if interactions is not None:
             changed |= self.store.remove_events(interactions["datasetArn"], lambda ev: events_of(ev, users)) > 0
+        users_dataset = self.dataset_of(group_arn, "Users")
+        if users_dataset is not None:  # records PutUsers sent go too
+            changed |= self.store.remove_records(users_dataset["datasetArn"], "USER_ID", users) > 0
         changed |= self._remove_from_models(group_arn, users)
         if changed:
             # After the files: an index built for the new data version never sees the users.

@@ -249,7 +249,7 @@ class SolutionOps(Handlers):
             links = dict(zip(linked["SESSION_ID"], linked["USER_ID"], strict=True))
         frame = prepare_interactions(bulk, events, links)
         items_dataset = self.dataset_of(group_arn, "Items")
-        items = self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None
+        items = self.store.read_current(items_dataset["datasetArn"], "ITEM_ID") if items_dataset else None
         catalog = set(items["ITEM_ID"]) if items is not None else set()
         model, baseline = train(frame, training_config(solution, self.settings.train_threads), catalog)
         model.save(self.store.model_path(version_arn))

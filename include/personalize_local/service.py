@@ -12,7 +12,8 @@ operation. Each handler takes the request's JSON members and returns the respons
   step), runs import, deletion, training and batch work on their own worker threads so the API stays responsive,
   and on start resumes what was in flight when the endpoint stopped;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
-  control plane notifies when what a campaign serves changes.
+  control plane notifies when what a campaign serves changes;
+- :mod:`~personalize_local.records`: PutItems and PutUsers, records added to the Items and Users data at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from personalize_local.ops_filters import FilterOps
 from personalize_local.ops_imports import ImportJobOps
 from personalize_local.ops_schemas import SchemaOps
 from personalize_local.ops_solutions import SolutionOps
+from personalize_local.records import RecordOps
 from personalize_local.s3_data import S3Reader
 from personalize_local.serving import Serving
 from personalize_local.state import Scheduler, StateStore
@@ -72,6 +74,7 @@ class PersonalizeService:
         self.event_trackers = EventTrackerOps(*parts)
         self.filters = FilterOps(*parts)
         self.batch_jobs = BatchJobOps(*parts, serving=self.serving, s3=self.s3)
+        self.records = RecordOps(*parts, serving=self.serving)
         self._handlers = self._operations()
         self.lifecycle.resume()
         # Load deployed models in the background, so the first requests after a restart do not wait for them.
@@ -145,13 +148,19 @@ class PersonalizeService:
         self.lifecycle.faults.before_call(operation)  # test-only refusals (faults.py); nothing unless switched on
         return handler(params) or {}
 
-    # ---- runtime and events: served by serving ---------------------------------------------------------------
+    # ---- runtime and events: served by serving (PutItems and PutUsers by records) ----------------------------
 
     def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.get_recommendations(params)
 
     def put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.put_events(params)
+
+    def put_items(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.records.put_items(params)
+
+    def put_users(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.records.put_users(params)
 
     def runtime_is_warm(self, campaign_arn: Any) -> bool:
         """Whether GetRecommendations for this campaign would be answered from memory (no model to load)."""
