@@ -440,14 +440,17 @@ def _compare(actual: str, operator: str, wanted: str) -> bool:
 
 
 def allowed_items(parsed: Filter, context: FilterContext, filter_values: dict[str, str] | None) -> np.ndarray:
-    """Boolean mask of the candidates the filter lets through: every INCLUDE holds and no EXCLUDE does.
+    """Boolean mask of the candidates the filter lets through.
 
-    An expression whose IF condition the current user does not satisfy is left out.
+    Expressions chained with ``|`` combine as the service documents: the INCLUDE expressions' results are joined
+    (Include A | Include B keeps what either keeps), then what any EXCLUDE expression selects is taken away. An
+    expression left out (its IF condition does not hold, or all its comparisons await values) counts for nothing.
     """
     import numpy as np
 
     bound = parse_filter_values(filter_values)
-    allowed = np.ones(context.size, dtype=bool)
+    included: np.ndarray | None = None
+    excluded = np.zeros(context.size, dtype=bool)
     for expression in parsed.expressions:
         if expression.user_condition and not _user_condition_holds(expression.user_condition, context, bound):
             continue
@@ -455,7 +458,8 @@ def allowed_items(parsed: Filter, context: FilterContext, filter_values: dict[st
         if mask is None:
             continue
         if expression.action == "INCLUDE":
-            allowed &= mask
+            included = mask.copy() if included is None else included | mask
         else:
-            allowed &= ~mask
-    return allowed
+            excluded |= mask
+    allowed = np.ones(context.size, dtype=bool) if included is None else included
+    return allowed & ~excluded

@@ -115,7 +115,9 @@ class DataDeletionJobOps(Handlers):
         if count is None:
             # Counted before anything is removed and kept: a run resumed after a crash may find the data gone.
             events = self.store.read_events(interactions["datasetArn"]) if interactions else None
-            count = len(users_with_data(users, [*bulks.values(), events]))
+            users_dataset = self.dataset_of(group_arn, "Users")
+            records = self.store.read_records(users_dataset["datasetArn"]) if users_dataset else None
+            count = len(users_with_data(users, [*bulks.values(), events, records]))
             self.store.update(DATA_DELETION_JOB, job["dataDeletionJobArn"], _numDeleted=count)
         changed = False
         for arn, frame in bulks.items():

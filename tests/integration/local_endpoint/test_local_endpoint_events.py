@@ -10,7 +10,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import make_clients, unique, wait_for
+from .conftest import ROLE_ARN, make_clients, unique, wait_for
+
+ONLY_D_FILTER = 'INCLUDE ItemID WHERE Items.CUP_SIZE IN ("D") IF CurrentUser.CUP_SIZE IN ("D")'
 
 
 def recommend(shop, user_id: str, **kwargs) -> list[str]:
@@ -163,7 +165,7 @@ def test_put_items_reaches_filters_at_once_and_survives_a_restart(shop, start_en
 
 def test_put_users_changes_what_a_current_user_filter_gives(shop):
     # Only for members whose CurrentUser.CUP_SIZE is D, recommendations keep to items offered in D.
-    only_d = create_filter(shop, 'INCLUDE ItemID WHERE Items.CUP_SIZE IN ("D") IF CurrentUser.CUP_SIZE IN ("D")')
+    only_d = create_filter(shop, ONLY_D_FILTER)
     users = shop.data.users
     member = users.loc[users["CUP_SIZE"] == "A", "USER_ID"].iloc[0]
     band = users.loc[users["USER_ID"] == member, "BAND_SIZE"].iloc[0]
@@ -177,6 +179,35 @@ def test_put_users_changes_what_a_current_user_filter_gives(shop):
     as_d = recommend(shop, member, numResults=25, filterArn=only_d)
     assert len(as_d) == 25
     assert set(as_d) <= offered_in_d
+
+
+def test_a_data_deletion_takes_away_what_put_users_sent(shop, s3_server):
+    p = shop.clients.personalize
+    only_d = create_filter(shop, ONLY_D_FILTER)
+    offered_in_d = set(shop.data.items.loc[shop.data.items["CUP_SIZE"].str.contains("D"), "ITEM_ID"])
+    member = unique("member")  # known by her PutUsers record alone
+    shop.clients.events.put_users(
+        datasetArn=shop.group.datasets["Users"],
+        users=[{"userId": member, "properties": json.dumps({"cupSize": "D", "bandSize": "80"})}],
+    )
+    assert set(recommend(shop, member, filterArn=only_d)) <= offered_in_d
+    location = s3_server.put_csv(f"{unique('delete')}/users.csv", f"USER_ID\n{member}\n")
+    job_arn = p.create_data_deletion_job(
+        jobName=unique("forget"),
+        datasetGroupArn=shop.group.arn,
+        dataSource={"dataLocation": location},
+        roleArn=ROLE_ARN,
+    )["dataDeletionJobArn"]
+    deadline = time.monotonic() + 30
+    while (job := p.describe_data_deletion_job(dataDeletionJobArn=job_arn)["dataDeletionJob"])["status"] not in (
+        "COMPLETED",
+        "FAILED",
+    ):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.02)
+    assert job["status"] == "COMPLETED", job.get("failureReason")
+    assert job["numDeleted"] == 1
+    assert not set(recommend(shop, member, filterArn=only_d)) <= offered_in_d  # her size is forgotten
 
 
 def test_bad_items_and_users_are_refused_naming_the_record_and_field(shop):

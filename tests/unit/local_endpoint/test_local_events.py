@@ -110,3 +110,31 @@ def test_a_user_record_checks_types_against_the_users_schema():
     assert named in refusal(
         record_row, "users[0]", {"userId": "m1", "properties": '{"age": 3.5}'}, USERS, "USER_ID", "userId"
     )
+
+
+def test_records_overlay_the_bulk_data_survive_a_torn_append_and_go_with_a_deletion(tmp_path):
+    import pandas as pd
+
+    from personalize_local.state import StateStore
+
+    arn = "arn:aws:personalize:us-east-1:123456789012:dataset/g/USERS"
+    store = StateStore(tmp_path)
+    store.write_bulk(arn, pd.DataFrame({"USER_ID": ["m1", "m2"], "CUP_SIZE": ["A", "B"]}))
+    store.append_records(arn, [{"USER_ID": "m1", "CUP_SIZE": "D"}, {"USER_ID": "m3", "CUP_SIZE": "C"}])
+    store.append_records(arn, [{"USER_ID": "m1", "CUP_SIZE": "E"}])
+    current = store.read_current(arn, "USER_ID").set_index("USER_ID")["CUP_SIZE"].to_dict()
+    assert current == {"m1": "E", "m2": "B", "m3": "C"}
+    assert store.read_bulk(arn)["CUP_SIZE"].tolist() == ["A", "B"]  # a FULL import replaces only this
+
+    path = store.dataset_dir(arn) / "records.jsonl"
+    with path.open("ab") as handle:
+        handle.write(b'{"USER_ID": "m4", "CUP')  # a crash in the middle of an append
+    restarted = StateStore(tmp_path)
+    assert restarted.read_current(arn, "USER_ID")["USER_ID"].tolist() == ["m2", "m3", "m1"]
+
+    assert restarted.remove_records(arn, "USER_ID", {"m1"}) == 2
+    assert restarted.read_current(arn, "USER_ID").set_index("USER_ID")["CUP_SIZE"].to_dict() == {
+        "m1": "A",
+        "m2": "B",
+        "m3": "C",
+    }

@@ -186,3 +186,14 @@ def test_an_if_condition_on_the_current_user_decides_whether_the_expression_appl
 def test_if_conditions_and_names_the_service_does_not_take_are_syntax_errors(expression):
     with pytest.raises(FilterSyntaxError, match="Invalid Expression"):
         parse_filter(expression)
+
+
+def test_chained_include_expressions_keep_what_either_keeps_and_excludes_take_away():
+    # The service's rule: Include A | Include B | Exclude C = (A or B) - C.
+    history = [("p2", "favorite")]
+    either = (
+        'INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) | INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("favorite")'
+    )
+    assert allowed(either, {"CUP": '"D"'}, history=history) == ["p2", "p3"]
+    assert allowed(either + " | EXCLUDE ItemID WHERE Items.PRICE >= 30", {"CUP": '"D"'}, history=history) == ["p2"]
+    assert allowed(either, {}, history=history) == ["p2"]  # the first expression awaits its value: left out
