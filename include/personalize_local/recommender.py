@@ -9,13 +9,16 @@
   back from the latest interaction in the training data (age from CREATION_TIMESTAMP, else the item's oldest
   interaction, else it counts as new), take up to ``round(numResults * explorationWeight / 2)`` slots, spread
   evenly through the list; 0 turns exploration off. Explored items that fit the user's sizes come first, then
-  the most relevant; items the model has never seen, newest first.
+  the most relevant; items the model has never seen, newest first. An item the user was shown in a PutEvents
+  impression (given, or the list of the recommendationId the event names) and never interacted with is not explored
+  for her again: the service, too, uses impressions to explore less what was shown and not chosen.
 - Filters narrow the candidates before ranking (see filters.py).
 - Scores are a softmax over all candidate items, so they are comparable within one response as the service's are.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,6 +47,22 @@ class LiveHistory:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: key -> the newest timestamp in its history, so "anything since training?" needs no scan of the history.
     newest: dict[str, int] = field(default_factory=dict)
+    #: key -> items shown to it (PutEvents' impressions), for exploration.
+    shown: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_impression(self, keys: tuple[str, ...], items: list[str]) -> None:
+        with self.lock:
+            for key in keys:
+                if key:
+                    self.shown.setdefault(key, set()).update(items)
+
+    def ignored(self, key: str) -> set[str]:
+        """Items shown to the key in an impression that it never interacted with."""
+        with self.lock:
+            shown = self.shown.get(key)
+            if not shown:
+                return set()
+            return shown - {item for item, _, _ in self.by_key.get(key, ())}
 
     def add(self, keys: tuple[str, ...], item_id: str, event_type: str, timestamp: int) -> None:
         with self.lock:
@@ -87,7 +106,21 @@ def build_history(interactions: pd.DataFrame | None, events: pd.DataFrame | None
         ):
             if item:
                 history.add((user, session), item, event_type, int(ts))
+        if "PROPERTIES" in events:
+            with_impression = events[events["PROPERTIES"].str.contains('"IMPRESSION"', regex=False)]
+            for user, session, properties in zip(
+                with_impression["USER_ID"], with_impression["SESSION_ID"], with_impression["PROPERTIES"], strict=True
+            ):
+                history.add_impression((user, session), impression_of(properties))
     return history
+
+
+def impression_of(properties: str) -> list[str]:
+    """The items of an event's impression, from the events file's PROPERTIES ({"IMPRESSION": "a|b"}); [] if none."""
+    if '"IMPRESSION"' not in properties:
+        return []
+    value = json.loads(properties).get("IMPRESSION") or ""
+    return value.split("|") if value else []
 
 
 @dataclass(frozen=True)
@@ -457,6 +490,9 @@ class ServingIndex:
             return exploit[:num_results]
         candidates = allowed & self.new_items(exploration.age_cutoff_days)
         candidates[exploit] = False
+        # Items the user was shown (impressions) and passed over are not explored for her again.
+        ignored = [self.position[item] for item in self.history.ignored(user_id) if item in self.position]
+        candidates[ignored] = False
         found = np.flatnonzero(candidates)
         if found.size == 0:
             return exploit[:num_results]

@@ -151,7 +151,9 @@ class PersonalizeService:
     # ---- runtime and events: served by serving (PutItems and PutUsers by records) ----------------------------
 
     def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.serving.get_recommendations(params)
+        response = self.serving.get_recommendations(params)
+        self.serving.remember_recommendations(response)  # an event naming its recommendationId was shown these
+        return response
 
     def put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.put_events(params)

@@ -59,6 +59,8 @@ MAX_IMPRESSIONS = 25
 EARLIEST_SENT_AT = 946_684_800  # 2000-01-01T00:00:00Z
 SENT_AT_AHEAD_SECONDS = 86_400
 FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
+#: GetRecommendations answers remembered for PutEvents events that name their recommendationId.
+MAX_REMEMBERED_RECOMMENDATIONS = 10_000
 #: Serving indexes kept in memory; older ones are dropped (each holds a model and the group's histories).
 MAX_CACHED_INDEXES = 8
 
@@ -115,6 +117,8 @@ class Serving(ResourceAccess):
         #: group ARN -> the events PutEvents streamed while its history was being built, added to it once built.
         self._streamed_during_build: dict[str, list[dict[str, str]]] = {}
         self._schema_fields: dict[str, dict[str, Field]] = {}
+        #: recommendationId -> the items it listed (newest last), for PutEvents' implied impressions.
+        self._recommended: dict[str, list[str]] = {}
 
     # ---- what the control plane tells serving -----------------------------------------------------------------
 
@@ -389,6 +393,8 @@ class Serving(ResourceAccess):
         fields = self._interactions_fields(dataset.get("schemaArn"))
         # Every event is checked before any is stored: a bad one refuses the whole call.
         rows = [_event_row(position, event, user_id, session_id, fields) for position, event in enumerate(events)]
+        for row in rows:
+            self._implied_impression(row)
         with self._history_lock:
             self.store.append_events(dataset["datasetArn"], rows)
             cached = self._histories.get(group["datasetGroupArn"])
@@ -399,6 +405,22 @@ class Serving(ResourceAccess):
             if streamed is not None:
                 streamed.extend(rows)  # a history being built may have read the file before these
         return {}
+
+    def remember_recommendations(self, response: dict[str, Any]) -> None:
+        """Keep a GetRecommendations answer's items under its recommendationId, for the events that name it."""
+        with self._history_lock:
+            self._recommended[response["recommendationId"]] = [entry["itemId"] for entry in response["itemList"]]
+            while len(self._recommended) > MAX_REMEMBERED_RECOMMENDATIONS:
+                self._recommended.pop(next(iter(self._recommended)))
+
+    def _implied_impression(self, row: dict[str, str]) -> None:
+        """An event naming a recommendationId but no impression was shown that recommendation's items, as the
+        service records it; a recommendationId this endpoint did not give (or no longer holds) implies nothing."""
+        metadata = json.loads(row["PROPERTIES"]) if row["PROPERTIES"] else {}
+        recommended = self._recommended.get(metadata.get("RECOMMENDATION_ID", ""))
+        if recommended and "IMPRESSION" not in metadata:
+            metadata["IMPRESSION"] = "|".join(item for item in recommended if "|" not in item)
+            row["PROPERTIES"] = json.dumps(metadata, sort_keys=True)
 
     def _interactions_fields(self, schema_arn: str | None) -> dict[str, Field]:
         """The Interactions schema's fields by :func:`field_key` (schemas never change, so kept once read); none
@@ -413,9 +435,14 @@ class Serving(ResourceAccess):
 
 
 def _add_event(history: LiveHistory, row: dict[str, str]) -> None:
-    """A streamed event into a built history, under its user and its session."""
+    """A streamed event into a built history, under its user and its session, with its impression."""
+    from personalize_local.recommender import impression_of
+
     if row["ITEM_ID"]:
         history.add((row["USER_ID"], row["SESSION_ID"]), row["ITEM_ID"], row["EVENT_TYPE"], int(row["TIMESTAMP"]))
+    shown = impression_of(row["PROPERTIES"])
+    if shown:
+        history.add_impression((row["USER_ID"], row["SESSION_ID"]), shown)
 
 
 def _event_row(

@@ -249,3 +249,52 @@ def test_bad_items_and_users_are_refused_naming_the_record_and_field(shop):
     assert error.response["Error"]["Code"] == "ValidationException"
     error = refused(events.put_items, datasetArn=datasets["Items"] + "-gone", items=[{"itemId": "x"}])
     assert error.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def exploring_campaign(shop) -> str:
+    p = shop.clients.personalize
+    arn = p.create_campaign(
+        name=unique("explore"),
+        solutionVersionArn=shop.version["solutionVersionArn"],
+        campaignConfig={"itemExplorationConfig": {"explorationWeight": "1", "explorationItemAgeCutOff": "5"}},
+    )["campaignArn"]
+    assert wait_for(lambda: p.describe_campaign(campaignArn=arn)["campaign"])["status"] == "ACTIVE"
+    return arn
+
+
+def test_an_impression_passed_over_is_not_explored_again_and_a_recommendation_id_implies_one(shop, tracking_id):
+    runtime, events = shop.clients.runtime, shop.clients.events
+    campaign = exploring_campaign(shop)
+    new_items = set(shop.new_items)
+
+    def explored(user_id: str) -> set[str]:
+        answer = runtime.get_recommendations(campaignArn=campaign, userId=user_id, numResults=20)
+        return {entry["itemId"] for entry in answer["itemList"]} & new_items
+
+    shown, control, implied = "u3", "u4", "u5"
+    assert explored(shown) == explored(control) == new_items
+    clicked = shop.data.items["ITEM_ID"].iloc[0]
+    now = time.time()
+    # She was shown two new items beside the one she clicked: they are not explored for her again.
+    passed_over = sorted(new_items)[:2]
+    for user_id, impression in ((shown, [clicked, *passed_over]), (control, None)):
+        event = {"eventType": "click", "itemId": clicked, "sentAt": now}
+        if impression:
+            event["impression"] = impression
+        events.put_events(trackingId=tracking_id, userId=user_id, sessionId=unique("s"), eventList=[event])
+    assert explored(shown) == new_items - set(passed_over)
+    assert explored(control) == new_items
+
+    # An event naming the recommendationId of what she was served: all of that list counts as shown.
+    answer = runtime.get_recommendations(campaignArn=campaign, userId=implied, numResults=20)
+    listed = [entry["itemId"] for entry in answer["itemList"]]
+    assert new_items & set(listed)  # so the implied impression has new items to pass over
+    events.put_events(
+        trackingId=tracking_id,
+        userId=implied,
+        sessionId=unique("s"),
+        eventList=[
+            {"eventType": "click", "itemId": listed[0], "sentAt": now, "recommendationId": answer["recommendationId"]}
+        ],
+    )
+    assert explored(implied) == new_items - set(listed)

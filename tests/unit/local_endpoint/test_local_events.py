@@ -138,3 +138,19 @@ def test_records_overlay_the_bulk_data_survive_a_torn_append_and_go_with_a_delet
         "m2": "B",
         "m3": "C",
     }
+
+
+def test_a_history_rebuilt_from_the_events_file_keeps_what_each_user_was_shown():
+    import pandas as pd
+
+    from personalize_local.recommender import build_history
+
+    rows = [
+        row({"itemId": "p1", "impression": ["p1", "p2", "p3"]}),
+        row({"itemId": "p3"}),
+        {**row({"properties": '{"itemId": "p9"}'}), "USER_ID": "u2", "SESSION_ID": "s2"},
+    ]
+    history = build_history(None, pd.DataFrame(rows, dtype="str"))
+    assert history.ignored("u1") == history.ignored("s1") == {"p2"}  # shown, and never interacted with
+    assert history.ignored("u2") == set()
+    assert [item for item, _, _ in history.get("u2")] == ["p9"]
