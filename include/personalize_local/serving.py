@@ -560,6 +560,9 @@ def property_text(raw: object, field: Field, where: str) -> str:
         number = _number(raw)
         if number is None or (field.type in ("int", "long") and not number.is_integer()):
             raise errors.InvalidInputError(f"{where} must be a number ({field.type}) for {field.name}")
+        bits = {"int": 31, "long": 63}.get(field.type)
+        if bits is not None and not -(2**bits) <= number < 2**bits:
+            raise errors.InvalidInputError(f"{where} does not fit a {bits + 1}-bit {field.type} for {field.name}")
         return str(int(number)) if field.type in ("int", "long") else repr(number)
     if field.type == "boolean":
         if not isinstance(raw, bool) and raw not in ("true", "false"):

@@ -91,6 +91,7 @@ def test_an_item_record_takes_the_schemas_fields_in_camel_case():
         ({"itemId": "n1", "properties": '{"creationTimestamp": 1, "cup": "B"}'}, "items[1].properties: 'cup' names no"),
         ({"itemId": "n1", "properties": '{"creationTimestamp": 1, "itemId": "n2"}'}, "'itemId' the ITEM_ID is"),
         ({"itemId": "n1", "properties": "not json"}, "items[1].properties must be a JSON object string"),
+        ({"itemId": "n1", "properties": '{"creationTimestamp": 1e30}'}, "creationTimestamp does not fit a 64-bit long"),
         (
             {"itemId": "n1", "properties": json.dumps({"creationTimestamp": 1, "wire": "x" * 1001})},
             "items[1].properties.wire: a categorical value is at most 1000",
