@@ -119,6 +119,7 @@ class Serving(ResourceAccess):
         self._schema_fields: dict[str, dict[str, Field]] = {}
         #: recommendationId -> the items it listed (newest last), for PutEvents' implied impressions.
         self._recommended: dict[str, list[str]] = {}
+        self._recommended_lock = threading.Lock()  # its own: a request never waits on PutEvents' history lock
 
     # ---- what the control plane tells serving -----------------------------------------------------------------
 
@@ -408,7 +409,7 @@ class Serving(ResourceAccess):
 
     def remember_recommendations(self, response: dict[str, Any]) -> None:
         """Keep a GetRecommendations answer's items under its recommendationId, for the events that name it."""
-        with self._history_lock:
+        with self._recommended_lock:
             self._recommended[response["recommendationId"]] = [entry["itemId"] for entry in response["itemList"]]
             while len(self._recommended) > MAX_REMEMBERED_RECOMMENDATIONS:
                 self._recommended.pop(next(iter(self._recommended)))
@@ -417,7 +418,8 @@ class Serving(ResourceAccess):
         """An event naming a recommendationId but no impression was shown that recommendation's items, as the
         service records it; a recommendationId this endpoint did not give (or no longer holds) implies nothing."""
         metadata = json.loads(row["PROPERTIES"]) if row["PROPERTIES"] else {}
-        recommended = self._recommended.get(metadata.get("RECOMMENDATION_ID", ""))
+        with self._recommended_lock:
+            recommended = self._recommended.get(metadata.get("RECOMMENDATION_ID", ""))
         if recommended and "IMPRESSION" not in metadata:
             metadata["IMPRESSION"] = "|".join(item for item in recommended if "|" not in item)
             row["PROPERTIES"] = json.dumps(metadata, sort_keys=True)
