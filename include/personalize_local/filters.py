@@ -2,17 +2,27 @@
 
 Supported (unknown syntax raises :class:`FilterSyntaxError`, which CreateFilter turns into InvalidInputException):
 
-    INCLUDE|EXCLUDE ItemID WHERE <condition> [ | INCLUDE|EXCLUDE ItemID WHERE <condition> ... ]
+    INCLUDE|EXCLUDE ItemID WHERE <condition> [IF <user condition>] [ | INCLUDE|EXCLUDE ItemID WHERE ... ]
     condition := term (OR term)*;  term := atom (AND atom)*;  atom := ( condition ) | comparison
     comparison := Items.FIELD [NOT] IN (values) | Items.FIELD (= | < | <= | > | >=) value
                 | Interactions.EVENT_TYPE [NOT] IN (values)
+    user condition := user comparison (AND user comparison)*
+    user comparison := CurrentUser.FIELD [NOT] IN (values) | CurrentUser.FIELD (= | < | <= | > | >=) value
     value := "string" | number | $PLACEHOLDER
+
+Case, as the service reads it: keywords, ``ItemID`` and the dataset names (``Items``, ``Interactions``,
+``CurrentUser``) in any case (its own API reference once wrote ``EXCLUDE itemId WHERE INTERACTIONS.event_type in
+(...)``); field names in any case too, matched to the schema's field of that name (the guide writes
+``Items.genres`` for a ``GENRES`` field; a schema cannot hold two names that differ only in case). Values are
+matched exactly, except event types, the only values matched ignoring case; ``"*"`` stands for every event type.
+An ``IF`` clause, once at the end of an expression, makes the expression apply only to users whose Users record
+satisfies it; a user without that record or value does not.
 
 ``$PLACEHOLDER`` values come from GetRecommendations' ``filterValues``: a string of comma-separated quoted values
 such as ``"\\"B\\",\\"C\\""``. As the service does, a comparison whose placeholder has no value is left out of the
 expression (and an expression left with no comparison is left out of the filter). Multi-valued item fields
 (``A|B|C``) match IN when any of their values is in the set. ``Interactions.EVENT_TYPE`` comparisons hold for the
-items the current user has an interaction of such a type with; CurrentUser and boolean fields are not supported.
+items the current user has an interaction of such a type with; boolean fields and CurrentItem are not supported.
 """
 
 from __future__ import annotations
@@ -39,7 +49,11 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_KEYWORDS = {"INCLUDE", "EXCLUDE", "WHERE", "AND", "OR", "NOT", "IN"}
+_KEYWORDS = {"INCLUDE", "EXCLUDE", "WHERE", "AND", "OR", "NOT", "IN", "IF"}
+#: Dataset names as written in any case -> the name they stand for.
+_DATASETS = {"items": "Items", "interactions": "Interactions", "currentuser": "CurrentUser"}
+#: Every event type, in an Interactions.EVENT_TYPE list.
+ANY_EVENT_TYPE = "*"
 
 
 class FilterSyntaxError(ValueError):
@@ -72,8 +86,8 @@ Value = Literal | Placeholder
 
 @dataclass(frozen=True)
 class Comparison:
-    dataset: str  # "Items" | "Interactions"
-    field: str
+    dataset: str  # "Items" | "Interactions" | "CurrentUser"
+    field: str  # as written; the schema's field of that name ignoring case (Interactions: always EVENT_TYPE)
     operator: str  # "IN", "NOT IN", "=", "<", "<=", ">", ">="
     values: tuple[Value, ...]
 
@@ -91,6 +105,8 @@ Condition = Comparison | BoolOp
 class Expression:
     action: str  # "INCLUDE" | "EXCLUDE"
     condition: Condition
+    #: CurrentUser comparisons, all of which must hold for the expression to apply (empty: always applies).
+    user_condition: tuple[Comparison, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,13 +117,20 @@ class Filter:
         names: set[str] = set()
         for expression in self.expressions:
             _collect_placeholders(expression.condition, names)
+            for comparison in expression.user_condition:
+                _collect_placeholders(comparison, names)
         return names
 
     def item_fields(self) -> set[str]:
+        """The Items fields the filter names, as written."""
         fields: set[str] = set()
         for expression in self.expressions:
             _collect_fields(expression.condition, fields)
         return fields
+
+    def user_fields(self) -> set[str]:
+        """The CurrentUser (Users) fields the filter names, as written."""
+        return {comparison.field for expression in self.expressions for comparison in expression.user_condition}
 
 
 def _collect_placeholders(condition: Condition, names: set[str]) -> None:
@@ -187,10 +210,16 @@ class _Parser:
             raise FilterSyntaxError("Invalid Expression: an expression starts with INCLUDE or EXCLUDE")
         self.index += 1
         item_id = self.take("word")
-        if item_id.text != "ItemID":
+        if item_id.text.upper() != "ITEMID":
             raise FilterSyntaxError(f"Invalid Expression: only ItemID filters are supported, got {item_id.text!r}")
         self.take("keyword", "WHERE")
-        return Expression(token.text, self.condition())
+        condition = self.condition()
+        user_condition: list[Comparison] = []
+        if self.accept("keyword", "IF"):
+            user_condition.append(self.comparison(user=True))
+            while self.accept("keyword", "AND"):
+                user_condition.append(self.comparison(user=True))
+        return Expression(token.text, condition, tuple(user_condition))
 
     def condition(self) -> Condition:
         parts = [self.term()]
@@ -216,16 +245,31 @@ class _Parser:
             self.take("punct", ")")
             self.depth -= 1
             return inner
+        return self.comparison(user=False)
+
+    def comparison(self, *, user: bool) -> Comparison:
+        """One comparison: of a WHERE condition (Items or Interactions) or, ``user``, of an IF (CurrentUser)."""
         reference = self.take("word")
-        dataset, _, field = reference.text.partition(".")
-        if dataset not in ("Items", "Interactions") or not field:
+        written, _, field = reference.text.partition(".")
+        dataset = _DATASETS.get(written.lower())
+        if user and (dataset != "CurrentUser" or not field):
+            raise FilterSyntaxError(
+                f"Invalid Expression: an IF condition checks CurrentUser.FIELD only, got {reference.text!r}"
+            )
+        if not user and dataset == "CurrentUser":
+            raise FilterSyntaxError(
+                f"Invalid Expression: {reference.text} may only be used in an IF condition at the end of an expression"
+            )
+        if not user and (dataset not in ("Items", "Interactions") or not field):
             raise FilterSyntaxError(
                 f"Invalid Expression: {reference.text!r} is not supported (use Items.FIELD or Interactions.EVENT_TYPE)"
             )
-        if dataset == "Interactions" and field != "EVENT_TYPE":
-            raise FilterSyntaxError(
-                f"Invalid Expression: Interactions.{field} is not supported (only Interactions.EVENT_TYPE)"
-            )
+        if dataset == "Interactions":
+            if field.upper() != "EVENT_TYPE":
+                raise FilterSyntaxError(
+                    f"Invalid Expression: Interactions.{field} is not supported (only Interactions.EVENT_TYPE)"
+                )
+            field = "EVENT_TYPE"
         if self.accept("keyword", "NOT"):
             self.take("keyword", "IN")
             return Comparison(dataset, field, "NOT IN", self.value_list())
@@ -310,6 +354,10 @@ class FilterContext(Protocol):
 
     def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray: ...
 
+    def user_value(self, field: str) -> str | None:
+        """The current user's value of a Users field (its name in any case); None when unknown or empty."""
+        ...
+
 
 def _resolve(values: tuple[Value, ...], bound: dict[str, tuple[str, ...]]) -> set[str] | None:
     resolved: set[str] = set()
@@ -339,9 +387,11 @@ def _evaluate(condition: Condition, context: FilterContext, bound: dict[str, tup
     if values is None:
         return None
     if condition.dataset == "Interactions":
+        # Event types are the only values matched ignoring case; "*" is every type.
+        folded = {value.lower() for value in values}
         if condition.operator == "IN":
-            return context.interacted_with(values)
-        return context.interacted_with_other_than(values)
+            return context.interacted_with(folded)
+        return context.interacted_with_other_than(folded)
     if condition.operator == "IN":
         return context.items_in(condition.field, values)
     if condition.operator == "NOT IN":
@@ -351,18 +401,65 @@ def _evaluate(condition: Condition, context: FilterContext, bound: dict[str, tup
     return context.items_compare(condition.field, condition.operator, next(iter(values)))
 
 
+def _user_condition_holds(comparisons: tuple[Comparison, ...], context: FilterContext, bound: dict) -> bool:
+    """Whether the current user satisfies every IF comparison; one whose placeholder has no value is left out."""
+    for comparison in comparisons:
+        values = _resolve(comparison.values, bound)
+        if values is None:
+            continue
+        actual = context.user_value(comparison.field)
+        if actual is None:
+            return False
+        if comparison.operator in ("IN", "NOT IN"):
+            # A multi-valued field (A|B) is in the list when any of its values is.
+            found = bool(set(actual.split("|")) & values)
+            if found != (comparison.operator == "IN"):
+                return False
+            continue
+        if len(values) != 1:
+            raise FilterValueError(f"{comparison.operator} on CurrentUser.{comparison.field} takes exactly one value")
+        if not _compare(actual, comparison.operator, next(iter(values))):
+            return False
+    return True
+
+
+def _compare(actual: str, operator: str, wanted: str) -> bool:
+    try:
+        left, right = float(actual), float(wanted)
+    except ValueError:
+        if operator == "=":
+            return actual == wanted
+        return False  # an order on a value that is not a number holds for nothing
+    return {
+        "=": left == right,
+        "<": left < right,
+        "<=": left <= right,
+        ">": left > right,
+        ">=": left >= right,
+    }[operator]
+
+
 def allowed_items(parsed: Filter, context: FilterContext, filter_values: dict[str, str] | None) -> np.ndarray:
-    """Boolean mask of the candidates the filter lets through: every INCLUDE holds and no EXCLUDE does."""
+    """Boolean mask of the candidates the filter lets through.
+
+    Expressions chained with ``|`` combine as the service documents: the INCLUDE expressions' results are joined
+    (Include A | Include B keeps what either keeps), then what any EXCLUDE expression selects is taken away. An
+    expression left out (its IF condition does not hold, or all its comparisons await values) counts for nothing.
+    """
     import numpy as np
 
     bound = parse_filter_values(filter_values)
-    allowed = np.ones(context.size, dtype=bool)
+    included: np.ndarray | None = None
+    excluded = np.zeros(context.size, dtype=bool)
     for expression in parsed.expressions:
+        if expression.user_condition and not _user_condition_holds(expression.user_condition, context, bound):
+            continue
         mask = _evaluate(expression.condition, context, bound)
         if mask is None:
             continue
         if expression.action == "INCLUDE":
-            allowed &= mask
+            included = mask.copy() if included is None else included | mask
         else:
-            allowed &= ~mask
-    return allowed
+            excluded |= mask
+    allowed = np.ones(context.size, dtype=bool) if included is None else included
+    return allowed & ~excluded

@@ -120,7 +120,9 @@ class DataDeletionJobOps(Handlers):
         if count is None:
             # Counted before anything is removed and kept: a run resumed after a crash may find the data gone.
             events = self.store.read_events(interactions["datasetArn"]) if interactions else None
-            count = len(users_with_data(users, [*bulks.values(), events]))
+            users_dataset = self.dataset_of(group_arn, "Users")
+            records = self.store.read_records(users_dataset["datasetArn"]) if users_dataset else None
+            count = len(users_with_data(users, [*bulks.values(), events, records]))
             self.store.update(DATA_DELETION_JOB, job["dataDeletionJobArn"], _numDeleted=count)
         changed = False
         for arn, frame in bulks.items():
@@ -129,6 +131,9 @@ class DataDeletionJobOps(Handlers):
                 changed = True
         if interactions is not None:
             changed |= self.store.remove_events(interactions["datasetArn"], lambda ev: events_of(ev, users)) > 0
+        users_dataset = self.dataset_of(group_arn, "Users")
+        if users_dataset is not None:  # records PutUsers sent go too
+            changed |= self.store.remove_records(users_dataset["datasetArn"], "USER_ID", users) > 0
         changed |= self._remove_from_models(group_arn, users)
         if changed:
             # After the files: an index built for the new data version never sees the users.

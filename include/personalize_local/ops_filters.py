@@ -1,4 +1,5 @@
-"""Control-plane operations on filters: CreateFilter checks the expression against the group's Items schema.
+"""Control-plane operations on filters: CreateFilter checks the expression against the group's Items and Users
+schemas (fields named in any case, as the service matches them).
 
 The expression language and its evaluation are :mod:`personalize_local.filters`; GetRecommendations applies them.
 """
@@ -17,7 +18,6 @@ MAX_EXPRESSION_LENGTH = 2500
 class FilterOps(Handlers):
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         from personalize_local.filters import FilterSyntaxError, parse_filter
-        from personalize_local.importer import parse_schema
 
         name = resource_name(params)
         group = self.get(DATASET_GROUP, required(params, "datasetGroupArn"))
@@ -28,19 +28,8 @@ class FilterOps(Handlers):
             parsed = parse_filter(expression)
         except FilterSyntaxError as exc:
             raise errors.InvalidInputError(str(exc)) from exc
-        fields = parsed.item_fields()
-        if fields:
-            items = self.dataset_of(group["datasetGroupArn"], "Items")
-            if items is None:
-                raise errors.InvalidInputError(
-                    f"Invalid Expression: Items.{sorted(fields)[0]} needs an Items dataset in the dataset group"
-                )
-            schema_fields = {f.name: f for f in parse_schema(self.get(SCHEMA, items["schemaArn"])["schema"])}
-            for field in sorted(fields):
-                if field not in schema_fields:
-                    raise errors.InvalidInputError(f"Invalid Expression: the Items schema has no field {field}")
-                if schema_fields[field].type == "boolean":
-                    raise errors.InvalidInputError(f"Invalid Expression: boolean field {field} cannot be filtered on")
+        self._check_fields(group["datasetGroupArn"], "Items", "Items", parsed.item_fields())
+        self._check_fields(group["datasetGroupArn"], "Users", "CurrentUser", parsed.user_fields())
         arn = self.new_arn(FILTER, name)
         record = {
             "name": name,
@@ -50,6 +39,26 @@ class FilterOps(Handlers):
         }
         self.create_resource(FILTER, arn, record)
         return {"filterArn": arn}
+
+    def _check_fields(self, group_arn: str, dataset_type: str, written_as: str, fields: set[str]) -> None:
+        """Every field the filter names is a field of the dataset's schema, named in any case, and not boolean."""
+        from personalize_local.importer import parse_schema
+
+        if not fields:
+            return
+        dataset = self.dataset_of(group_arn, dataset_type)
+        if dataset is None:
+            raise errors.InvalidInputError(
+                f"Invalid Expression: {written_as}.{sorted(fields)[0]} needs a {dataset_type} dataset in the "
+                "dataset group"
+            )
+        schema_fields = {f.name.upper(): f for f in parse_schema(self.get(SCHEMA, dataset["schemaArn"])["schema"])}
+        for field in sorted(fields):
+            found = schema_fields.get(field.upper())
+            if found is None:
+                raise errors.InvalidInputError(f"Invalid Expression: the {dataset_type} schema has no field {field}")
+            if found.type == "boolean":
+                raise errors.InvalidInputError(f"Invalid Expression: boolean field {field} cannot be filtered on")
 
     def describe(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.describe_resource(FILTER, params)

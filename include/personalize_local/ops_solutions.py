@@ -226,7 +226,7 @@ class SolutionOps(Handlers):
             model_path=self.store.model_path(version_arn),
             pause=self.lifecycle.faults.slow_process.get(SOLUTION_VERSION, 0.0),
         )
-        events_copy = None
+        events_copy = items_copy = None
         if job.mode == "UPDATE":
             base = self._latest_version(solution["solutionArn"], active_full=True)
             if base is None:
@@ -244,14 +244,21 @@ class SolutionOps(Handlers):
                     paths["events_path"] = events_copy
             if items is not None:
                 paths["items_path"] = self._existing(self.store.bulk_path(items["datasetArn"]))
+                current = self.store.read_current(items["datasetArn"], "ITEM_ID")
+                if current is not None and self.store.read_records(items["datasetArn"]) is not None:
+                    # Items sent by PutItems belong to the catalogue too: the training reads them with the bulk.
+                    items_copy = self.store.training_dir() / f"{resource_key(version_arn)}.items.csv"
+                    current.to_csv(items_copy, index=False, lineterminator="\n")
+                    paths["items_path"] = items_copy
             job = replace(job, **paths)
         try:
             results = self.lifecycle.processes.run(
                 f"personalize-training-{resource_key(version_arn)}", "training", training_job.run, job
             )
         finally:
-            if events_copy is not None:
-                events_copy.unlink(missing_ok=True)
+            for copy in (events_copy, items_copy):
+                if copy is not None:
+                    copy.unlink(missing_ok=True)
         self.store.update(
             SOLUTION_VERSION, version_arn, **results, trainingHours=round((time.monotonic() - started) / 3600, 6)
         )

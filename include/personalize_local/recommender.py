@@ -9,18 +9,21 @@
   back from the latest interaction in the training data (age from CREATION_TIMESTAMP, else the item's oldest
   interaction, else it counts as new), take up to ``round(numResults * explorationWeight / 2)`` slots, spread
   evenly through the list; 0 turns exploration off. Explored items that fit the user's sizes come first, then
-  the most relevant; items the model has never seen, newest first.
+  the most relevant; items the model has never seen, newest first. An item the user was shown in a PutEvents
+  impression (given, or the list of the recommendationId the event names) and never interacted with is not explored
+  for her again: the service, too, uses impressions to explore less what was shown and not chosen.
 - Filters narrow the candidates before ranking (see filters.py).
 - Scores are a softmax over all candidate items, so they are comparable within one response as the service's are.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from personalize_local.filters import Filter, allowed_items
+from personalize_local.filters import ANY_EVENT_TYPE, Filter, allowed_items
 from personalize_local.trainer import POPULARITY_RECIPE
 
 if TYPE_CHECKING:
@@ -44,6 +47,22 @@ class LiveHistory:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: key -> the newest timestamp in its history, so "anything since training?" needs no scan of the history.
     newest: dict[str, int] = field(default_factory=dict)
+    #: key -> items shown to it (PutEvents' impressions), for exploration.
+    shown: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_impression(self, keys: tuple[str, ...], items: list[str]) -> None:
+        with self.lock:
+            for key in keys:
+                if key:
+                    self.shown.setdefault(key, set()).update(items)
+
+    def ignored(self, key: str) -> set[str]:
+        """Items shown to the key in an impression that it never interacted with."""
+        with self.lock:
+            shown = self.shown.get(key)
+            if not shown:
+                return set()
+            return shown - {item for item, _, _ in self.by_key.get(key, ())}
 
     def add(self, keys: tuple[str, ...], item_id: str, event_type: str, timestamp: int) -> None:
         with self.lock:
@@ -87,7 +106,21 @@ def build_history(interactions: pd.DataFrame | None, events: pd.DataFrame | None
         ):
             if item:
                 history.add((user, session), item, event_type, int(ts))
+        if "PROPERTIES" in events:
+            with_impression = events[events["PROPERTIES"].str.contains('"IMPRESSION"', regex=False)]
+            for user, session, properties in zip(
+                with_impression["USER_ID"], with_impression["SESSION_ID"], with_impression["PROPERTIES"], strict=True
+            ):
+                history.add_impression((user, session), impression_of(properties))
     return history
+
+
+def impression_of(properties: str) -> list[str]:
+    """The items of an event's impression, from the events file's PROPERTIES ({"IMPRESSION": "a|b"}); [] if none."""
+    if '"IMPRESSION"' not in properties:
+        return []
+    value = json.loads(properties).get("IMPRESSION") or ""
+    return value.split("|") if value else []
 
 
 @dataclass(frozen=True)
@@ -109,18 +142,23 @@ class ExplorationConfig:
 
 
 class _RequestFilterContext:
-    """FilterContext over the serving universe for one user."""
+    """FilterContext over the serving universe for one user.
 
-    def __init__(self, index: ServingIndex, history: list[tuple[str, str, int]]) -> None:
+    Field names are matched to the data's columns ignoring case, as the service matches a filter's fields to the
+    schema's; event types, given lower-cased, are matched ignoring case, ``*`` standing for every type.
+    """
+
+    def __init__(self, index: ServingIndex, history: list[tuple[str, str, int]], user_id: str) -> None:
         self.index = index
         self.size = index.size
         self.history = history
+        self.user_id = user_id
 
     def items_in(self, field: str, values: set[str]) -> np.ndarray:
-        return self.index.items_in(field, values)
+        return self.index.items_in(self.index.item_column(field), values)
 
     def items_compare(self, field: str, operator: str, value: str) -> np.ndarray:
-        return self.index.items_compare(field, operator, value)
+        return self.index.items_compare(self.index.item_column(field), operator, value)
 
     def _interacted(self, keep) -> np.ndarray:
         import numpy as np
@@ -131,10 +169,21 @@ class _RequestFilterContext:
         return mask
 
     def interacted_with(self, event_types: set[str]) -> np.ndarray:
-        return self._interacted(lambda event_type: event_type in event_types)
+        if ANY_EVENT_TYPE in event_types:
+            return self._interacted(lambda event_type: True)
+        return self._interacted(lambda event_type: event_type.lower() in event_types)
 
     def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray:
-        return self._interacted(lambda event_type: event_type not in event_types)
+        if ANY_EVENT_TYPE in event_types:
+            return self._interacted(lambda event_type: False)
+        return self._interacted(lambda event_type: event_type.lower() not in event_types)
+
+    def user_value(self, field: str) -> str | None:
+        record = self.index.user_records.get(self.user_id)
+        if not record:
+            return None
+        value = record.get(field.upper())
+        return value or None
 
 
 class ServingIndex:
@@ -199,7 +248,15 @@ class ServingIndex:
             self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float64)
             self.gram = self.item_factors.T @ self.item_factors
         self.users: dict[str, dict[str, str]] = {}
+        #: user id -> every Users field (upper-cased name -> value, '' left out), for filters' CurrentUser.
+        self.user_records: dict[str, dict[str, str]] = {}
+        #: upper-cased Items column name -> the column, for filters naming a field in another case.
+        self._item_columns = {column.upper(): column for column in self.metadata}
         if users is not None and len(users):
+            columns = [column for column in users.columns if column != "USER_ID"]
+            last = users.drop_duplicates("USER_ID", keep="last")
+            for user_id, *values in zip(last["USER_ID"], *(last[column] for column in columns), strict=True):
+                self.user_records[user_id] = {k.upper(): v for k, v in zip(columns, values, strict=True) if v}
             present = [column for column in SIZE_FIELDS if column in users.columns]
             # Columns zipped rather than itertuples, whose per-call namedtuple class is cyclic garbage that only a
             # full collection (a GIL stall) would free.
@@ -208,6 +265,10 @@ class ServingIndex:
                 self.users[user_id] = {k: v for k, v in zip(present, values, strict=True) if v}
 
     # ---- item attribute masks -------------------------------------------------------------------------------
+
+    def item_column(self, field: str) -> str:
+        """The Items column a filter's field names (any case); the field itself when there is none."""
+        return self._item_columns.get(field.upper(), field)
 
     def _inverted_index(self, field: str) -> dict[str, np.ndarray]:
         import numpy as np
@@ -383,7 +444,7 @@ class ServingIndex:
 
         scores, _ = self.user_scores(user_id, event_weights or {}, vector)
         if parsed_filter is not None:
-            context = _RequestFilterContext(self, self.history.get(user_id))
+            context = _RequestFilterContext(self, self.history.get(user_id), user_id)
             allowed = allowed_items(parsed_filter, context, filter_values)
             ranked_scores = np.where(allowed, scores, -np.inf)
         else:
@@ -429,6 +490,9 @@ class ServingIndex:
             return exploit[:num_results]
         candidates = allowed & self.new_items(exploration.age_cutoff_days)
         candidates[exploit] = False
+        # Items the user was shown (impressions) and passed over are not explored for her again.
+        ignored = [self.position[item] for item in self.history.ignored(user_id) if item in self.position]
+        candidates[ignored] = False
         found = np.flatnonzero(candidates)
         if found.size == 0:
             return exploit[:num_results]

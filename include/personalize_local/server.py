@@ -3,8 +3,8 @@
 - ``POST /`` with ``X-Amz-Target: AmazonPersonalize.<Operation>``: the control plane, JSON 1.1. Errors are HTTP
   400 with ``{"__type": "<Code>", "message": ...}``, as botocore's JSON parser expects.
 - ``POST /recommendations``: personalize-runtime GetRecommendations, REST-JSON.
-- ``POST /events``: personalize-events PutEvents, REST-JSON (errors carry ``x-amzn-ErrorType`` and the model's
-  HTTP status).
+- ``POST /events``, ``POST /items``, ``POST /users``: personalize-events PutEvents, PutItems and PutUsers,
+  REST-JSON (errors carry ``x-amzn-ErrorType`` and the model's HTTP status).
 
 boto3 clients created with ``endpoint_url`` send every request to that host with the model's path, so one port
 serves all three services. Signatures are not checked (so the endpoint must not be exposed beyond loopback or a
@@ -56,6 +56,8 @@ REST_JSON = "application/json"
 _REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 
 Response = tuple[int, bytes, str, dict[str, str]]
+#: personalize-events' PutItems and PutUsers, which rebuild serving indexes (off the event loop).
+RECORD_PATHS = ("/items", "/users")
 #: Largest request body taken. Personalize documents no byte limit for these APIs, but its models bound every
 #: member: the largest real request (a CreateSchema at the model's 10,000 characters, or a PutEvents of 10 events
 #: with 1 KB of properties each) is well under 100 KB. 10 MB refuses nothing real and keeps a hostile upload from
@@ -140,6 +142,10 @@ def route(
         action, model, operation = service.get_recommendations, request_validation.RUNTIME, "GetRecommendations"
     elif path == "/events":
         action, model, operation = service.put_events, request_validation.EVENTS, "PutEvents"
+    elif path == "/items":
+        action, model, operation = service.put_items, request_validation.EVENTS, "PutItems"
+    elif path == "/users":
+        action, model, operation = service.put_users, request_validation.EVENTS, "PutUsers"
     else:
         message = (
             f"Operation for {method} {errors.shorten(path)} (target {errors.shorten(target)!r}) "
@@ -165,11 +171,11 @@ def quick_request_body(
 ) -> dict[str, Any] | None:
     """None if the request must leave the event loop; else its JSON object, or {} when not decoded here.
 
-    Control-plane calls write state files and a GetRecommendations whose model is not in memory yet loads it:
-    both go to a thread pool. GetRecommendations bodies are decoded here once, to find the campaign, and handed
-    to :func:`route` as ``parsed``.
+    Control-plane calls write state files, PutItems and PutUsers build serving indexes anew, and a
+    GetRecommendations whose model is not in memory yet loads it: all go to a thread pool. GetRecommendations
+    bodies are decoded here once, to find the campaign, and handed to :func:`route` as ``parsed``.
     """
-    if is_control_plane(headers):
+    if is_control_plane(headers) or path in RECORD_PATHS:
         return None
     if path != "/recommendations":
         return {}

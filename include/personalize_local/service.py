@@ -13,7 +13,8 @@ operation. Each handler takes the request's JSON members and returns the respons
   (:mod:`~personalize_local.work_process`) so the API stays responsive, and on start resumes what was in flight
   when the endpoint stopped;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
-  control plane notifies when what a campaign serves changes.
+  control plane notifies when what a campaign serves changes;
+- :mod:`~personalize_local.records`: PutItems and PutUsers, records added to the Items and Users data at once.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from personalize_local.ops_filters import FilterOps
 from personalize_local.ops_imports import ImportJobOps
 from personalize_local.ops_schemas import SchemaOps
 from personalize_local.ops_solutions import SolutionOps
+from personalize_local.records import RecordOps
 from personalize_local.s3_data import S3Reader
 from personalize_local.serving import Serving
 from personalize_local.state import Scheduler, StateStore
@@ -73,6 +75,7 @@ class PersonalizeService:
         self.event_trackers = EventTrackerOps(*parts)
         self.filters = FilterOps(*parts)
         self.batch_jobs = BatchJobOps(*parts, serving=self.serving, s3=self.s3)
+        self.records = RecordOps(*parts, serving=self.serving)
         self._handlers = self._operations()
         self.lifecycle.resume()
         # Load deployed models in the background, so the first requests after a restart do not wait for them.
@@ -150,13 +153,21 @@ class PersonalizeService:
         self.lifecycle.faults.before_call(operation, invocation_id)
         return handler(params) or {}
 
-    # ---- runtime and events: served by serving ---------------------------------------------------------------
+    # ---- runtime and events: served by serving (PutItems and PutUsers by records) ----------------------------
 
     def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.serving.get_recommendations(params)
+        response = self.serving.get_recommendations(params)
+        self.serving.remember_recommendations(response)  # an event naming its recommendationId was shown these
+        return response
 
     def put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.put_events(params)
+
+    def put_items(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.records.put_items(params)
+
+    def put_users(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.records.put_users(params)
 
     def runtime_is_warm(self, campaign_arn: Any) -> bool:
         """Whether GetRecommendations for this campaign would be answered from memory (no model to load)."""

@@ -4,9 +4,10 @@ A campaign's requests are scored by a :class:`~personalize_local.recommender.Ser
 version's model, the group's Items and Users data and its live interaction history; indexes are cached per (version,
 group data version), so an import or a data deletion makes the next request use the new data (a deletion also takes
 the users out of the models first, so they are served as users never seen). Histories take streamed events at once,
-which is how PutEvents changes recommendations before any retraining. The control plane tells serving when what a
-campaign serves changes (:meth:`Serving.campaign_changed`, :meth:`Serving.group_data_changed`), and serving loads
-the model then, so the first request does not wait for it.
+which is how PutEvents changes recommendations before any retraining; an event's item, value and metadata count
+alike whether sent as ``itemId``/``eventValue`` or in its ``properties`` (see :func:`_event_row`). The control plane
+tells serving when what a campaign serves changes (:meth:`Serving.campaign_changed`,
+:meth:`Serving.group_data_changed`), and serving loads the model then, so the first request does not wait for it.
 
 Requests never wait on that work (issue 18): an index or history is built holding no lock a request takes, the
 campaign answering from its previous index meanwhile, and replaces it whole. The import, deletion or UpdateCampaign
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from personalize_local import errors
+from personalize_local.importer import MAX_CATEGORICAL_LENGTH, Field, parse_schema
 from personalize_local.kinds import (
     ACTIVE,
     CAMPAIGN,
@@ -33,10 +35,12 @@ from personalize_local.kinds import (
     DATASET_GROUP,
     EVENT_TRACKER,
     FILTER,
+    SCHEMA,
     SOLUTION,
     SOLUTION_VERSION,
 )
 from personalize_local.recipes import training_config
+from personalize_local.records import camel_case, field_key
 from personalize_local.resources import ResourceAccess, required
 
 if TYPE_CHECKING:
@@ -55,6 +59,8 @@ MAX_IMPRESSIONS = 25
 EARLIEST_SENT_AT = 946_684_800  # 2000-01-01T00:00:00Z
 SENT_AT_AHEAD_SECONDS = 86_400
 FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
+#: GetRecommendations answers remembered for PutEvents events that name their recommendationId.
+MAX_REMEMBERED_RECOMMENDATIONS = 10_000
 #: Serving indexes kept in memory; older ones are dropped (each holds a model and the group's histories).
 MAX_CACHED_INDEXES = 8
 
@@ -110,6 +116,10 @@ class Serving(ResourceAccess):
         self._history_builds: dict[str, threading.Lock] = {}
         #: group ARN -> the events PutEvents streamed while its history was being built, added to it once built.
         self._streamed_during_build: dict[str, list[dict[str, str]]] = {}
+        self._schema_fields: dict[str, dict[str, Field]] = {}
+        #: recommendationId -> the items it listed (newest last), for PutEvents' implied impressions.
+        self._recommended: dict[str, list[str]] = {}
+        self._recommended_lock = threading.Lock()  # its own: a request never waits on PutEvents' history lock
 
     # ---- what the control plane tells serving -----------------------------------------------------------------
 
@@ -245,8 +255,8 @@ class Serving(ResourceAccess):
         users_dataset = self.dataset_of(group["datasetGroupArn"], "Users")
         return ServingIndex(
             model,
-            self.store.read_bulk(items_dataset["datasetArn"]) if items_dataset else None,
-            self.store.read_bulk(users_dataset["datasetArn"]) if users_dataset else None,
+            self.store.read_current(items_dataset["datasetArn"], "ITEM_ID") if items_dataset else None,
+            self.store.read_current(users_dataset["datasetArn"], "USER_ID") if users_dataset else None,
             self._history(group),
             alpha=model.alpha,
         )
@@ -381,8 +391,11 @@ class Serving(ResourceAccess):
         dataset = self.dataset_of(group["datasetGroupArn"], "Interactions")
         if dataset is None:
             raise errors.InvalidInputError(f"Dataset group {group['datasetGroupArn']} has no Interactions dataset")
+        fields = self._interactions_fields(dataset.get("schemaArn"))
         # Every event is checked before any is stored: a bad one refuses the whole call.
-        rows = [_event_row(position, event, user_id, session_id) for position, event in enumerate(events)]
+        rows = [_event_row(position, event, user_id, session_id, fields) for position, event in enumerate(events)]
+        for row in rows:
+            self._implied_impression(row)
         with self._history_lock:
             self.store.append_events(dataset["datasetArn"], rows)
             cached = self._histories.get(group["datasetGroupArn"])
@@ -394,15 +407,56 @@ class Serving(ResourceAccess):
                 streamed.extend(rows)  # a history being built may have read the file before these
         return {}
 
+    def remember_recommendations(self, response: dict[str, Any]) -> None:
+        """Keep a GetRecommendations answer's items under its recommendationId, for the events that name it."""
+        with self._recommended_lock:
+            self._recommended[response["recommendationId"]] = [entry["itemId"] for entry in response["itemList"]]
+            while len(self._recommended) > MAX_REMEMBERED_RECOMMENDATIONS:
+                self._recommended.pop(next(iter(self._recommended)))
+
+    def _implied_impression(self, row: dict[str, str]) -> None:
+        """An event naming a recommendationId but no impression was shown that recommendation's items, as the
+        service records it; a recommendationId this endpoint did not give (or no longer holds) implies nothing."""
+        metadata = json.loads(row["PROPERTIES"]) if row["PROPERTIES"] else {}
+        with self._recommended_lock:
+            recommended = self._recommended.get(metadata.get("RECOMMENDATION_ID", ""))
+        if recommended and "IMPRESSION" not in metadata:
+            metadata["IMPRESSION"] = "|".join(item for item in recommended if "|" not in item)
+            row["PROPERTIES"] = json.dumps(metadata, sort_keys=True)
+
+    def _interactions_fields(self, schema_arn: str | None) -> dict[str, Field]:
+        """The Interactions schema's fields by :func:`field_key` (schemas never change, so kept once read); none
+        for a dataset recorded without its schema, which then takes the item and value in properties only."""
+        if schema_arn is None:
+            return {}
+        fields = self._schema_fields.get(schema_arn)
+        if fields is None:
+            schema = self.get(SCHEMA, schema_arn)
+            fields = self._schema_fields[schema_arn] = {field_key(f.name): f for f in parse_schema(schema["schema"])}
+        return fields
+
 
 def _add_event(history: LiveHistory, row: dict[str, str]) -> None:
-    """A streamed event into a built history, under its user and its session."""
+    """A streamed event into a built history, under its user and its session, with its impression."""
+    from personalize_local.recommender import impression_of
+
     if row["ITEM_ID"]:
         history.add((row["USER_ID"], row["SESSION_ID"]), row["ITEM_ID"], row["EVENT_TYPE"], int(row["TIMESTAMP"]))
+    shown = impression_of(row["PROPERTIES"])
+    if shown:
+        history.add_impression((row["USER_ID"], row["SESSION_ID"]), shown)
 
 
-def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: str) -> dict[str, str]:
-    """One PutEvents event as a row of the dataset's events file; InvalidInputException naming the event."""
+def _event_row(
+    position: int, event: dict[str, Any], user_id: str, session_id: str, fields: dict[str, Field]
+) -> dict[str, str]:
+    """One PutEvents event as a row of the dataset's events file; InvalidInputException naming the event.
+
+    ``fields``: the Interactions schema's fields by :func:`field_key`. The event's ``properties`` carry its item
+    (``itemId``), value (``eventValue``) and the schema's other fields under camel-case names (``numberOfRatings``
+    for NUMBER_OF_RATINGS), all read as the service reads them: an item sent there counts exactly like one sent
+    as ``itemId``.
+    """
     where = f"eventList[{position}]"
     event_type = event.get("eventType")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 256:
@@ -415,29 +469,43 @@ def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: s
     event_id = event.get("eventId") or ""
     if not isinstance(event_id, str) or len(event_id) > 256:
         raise errors.InvalidInputError(f"{where}.eventId must be a string of at most 256 characters")
-    properties = event.get("properties") or ""
-    if not isinstance(properties, str):
-        raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
-    if properties:
-        if len(properties) > MAX_PROPERTIES_LENGTH:
-            raise errors.InvalidInputError(f"{where}.properties is longer than {MAX_PROPERTIES_LENGTH} characters")
-        try:
-            parsed = json.loads(properties)
-        except (ValueError, RecursionError):  # at most 1,024 characters, so at most 512 levels: still guarded
-            raise errors.InvalidInputError(f"{where}.properties must be a JSON object string") from None
-        if not isinstance(parsed, dict):
-            raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
-        forbidden = sorted(k for k in parsed if k.lower() in FORBIDDEN_PROPERTY_KEYS)
-        if forbidden:
-            raise errors.InvalidInputError(f"{where}.properties may not use the reserved keys {forbidden}")
-    impression = event.get("impression") or []
-    if not isinstance(impression, list) or not all(isinstance(item, str) for item in impression):
-        raise errors.InvalidInputError(f"{where}.impression must be a list of item IDs")
-    if len(impression) > MAX_IMPRESSIONS:
-        raise errors.InvalidInputError(f"{where}.impression holds more than {MAX_IMPRESSIONS} item IDs")
+    if event.get("metricAttribution") is not None:
+        raise errors.InvalidInputError(
+            f"{where}.metricAttribution: metric attributions are not supported by the local endpoint"
+        )
     value = event.get("eventValue")
     if value is not None and not _finite_number(value):
         raise errors.InvalidInputError(f"{where}.eventValue must be a finite number")
+    metadata = _event_properties(event.get("properties"), where, fields)
+    listed_item = metadata.pop("ITEM_ID", None)
+    if listed_item is not None:
+        if item_id and listed_item != item_id:
+            raise errors.InvalidInputError(
+                f"{where}: itemId and properties.itemId name different items; give the item once"
+            )
+        if len(listed_item) > 256:
+            raise errors.InvalidInputError(f"{where}.properties.itemId is longer than 256 characters")
+        item_id = listed_item
+    listed_value = metadata.pop("EVENT_VALUE", None)
+    if listed_value is not None:
+        number = _number(listed_value)
+        if number is None:
+            raise errors.InvalidInputError(f"{where}.properties.eventValue must be a finite number")
+        if value is not None and float(value) != number:
+            raise errors.InvalidInputError(f"{where}: eventValue and properties.eventValue differ; give the value once")
+        value = number
+    impression = event.get("impression") or []
+    if not isinstance(impression, list) or not all(isinstance(item, str) and item for item in impression):
+        raise errors.InvalidInputError(f"{where}.impression must be a list of item IDs")
+    if len(impression) > MAX_IMPRESSIONS:
+        raise errors.InvalidInputError(f"{where}.impression holds more than {MAX_IMPRESSIONS} item IDs")
+    if any("|" in item for item in impression):
+        raise errors.InvalidInputError(f"{where}.impression: an item ID in an impression cannot hold '|'")
+    if impression:
+        metadata["IMPRESSION"] = "|".join(impression)
+    recommendation_id = event.get("recommendationId")
+    if recommendation_id:
+        metadata["RECOMMENDATION_ID"] = recommendation_id
     return {
         "USER_ID": user_id,
         "ITEM_ID": item_id,
@@ -446,8 +514,83 @@ def _event_row(position: int, event: dict[str, Any], user_id: str, session_id: s
         "EVENT_VALUE": "" if value is None else repr(float(value)),
         "SESSION_ID": session_id,
         "EVENT_ID": event_id or uuid.uuid4().hex,
-        "PROPERTIES": properties,
+        "PROPERTIES": json.dumps(metadata, sort_keys=True) if metadata else "",
     }
+
+
+def _event_properties(properties: object, where: str, fields: dict[str, Field]) -> dict[str, str]:
+    """An event's ``properties`` as {schema field name: value as text}; InvalidInputException naming the key."""
+    if properties is None or properties == "":
+        return {}
+    if not isinstance(properties, str):
+        raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
+    if len(properties) > MAX_PROPERTIES_LENGTH:
+        raise errors.InvalidInputError(f"{where}.properties is longer than {MAX_PROPERTIES_LENGTH} characters")
+    try:
+        parsed = json.loads(properties)
+    except (ValueError, RecursionError):  # at most 1,024 characters, so at most 512 levels: still guarded
+        raise errors.InvalidInputError(f"{where}.properties must be a JSON object string") from None
+    if not isinstance(parsed, dict):
+        raise errors.InvalidInputError(f"{where}.properties must be a JSON object string")
+    forbidden = sorted(k for k in parsed if k.lower() in FORBIDDEN_PROPERTY_KEYS)
+    if forbidden:
+        raise errors.InvalidInputError(f"{where}.properties may not use the reserved keys {forbidden}")
+    known = {**fields, "itemid": Field("ITEM_ID", "string", False), "eventvalue": Field("EVENT_VALUE", "float", True)}
+    metadata: dict[str, str] = {}
+    for key, raw in parsed.items():
+        field = known.get(field_key(key))
+        shown = errors.shorten(key, 64)
+        if field is None or field.name in ("USER_ID", "TIMESTAMP", "EVENT_TYPE"):
+            names = sorted(f.name for f in fields.values() if f.name not in ("USER_ID", "TIMESTAMP", "EVENT_TYPE"))
+            raise errors.InvalidInputError(
+                f"{where}.properties: {shown!r} names no field of the Interactions schema (its fields, in camel "
+                f"case: {', '.join(camel_case(name) for name in names)})"
+            )
+        if field.name in metadata:
+            raise errors.InvalidInputError(f"{where}.properties names {field.name} twice")
+        metadata[field.name] = property_text(raw, field, f"{where}.properties.{shown}")
+    return metadata
+
+
+def property_text(raw: object, field: Field, where: str) -> str:
+    """A property's value as the events file keeps it (text), checked against the schema field's type."""
+    if raw is None:
+        if not field.nullable:
+            raise errors.InvalidInputError(f"{where} cannot be null: {field.name} is not nullable")
+        return ""
+    if field.type in ("int", "long", "float", "double"):
+        number = _number(raw)
+        if number is None or (field.type in ("int", "long") and not number.is_integer()):
+            raise errors.InvalidInputError(f"{where} must be a number ({field.type}) for {field.name}")
+        bits = {"int": 31, "long": 63}.get(field.type)
+        if bits is not None and not -(2**bits) <= number < 2**bits:
+            raise errors.InvalidInputError(f"{where} does not fit a {bits + 1}-bit {field.type} for {field.name}")
+        return str(int(number)) if field.type in ("int", "long") else repr(number)
+    if field.type == "boolean":
+        if not isinstance(raw, bool) and raw not in ("true", "false"):
+            raise errors.InvalidInputError(f"{where} must be true or false for {field.name}")
+        return str(raw).lower()
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise errors.InvalidInputError(f"{where} must be a string for {field.name}")
+    text = raw if isinstance(raw, str) else str(raw)
+    if field.categorical and len(text) > MAX_CATEGORICAL_LENGTH:
+        raise errors.InvalidInputError(
+            f"{where}: a categorical value is at most {MAX_CATEGORICAL_LENGTH} characters for {field.name}"
+        )
+    return text
+
+
+def _number(raw: object) -> float | None:
+    """A finite number from a JSON number or numeric string; None otherwise."""
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            return None
+    if not _finite_number(raw):
+        return None
+    number = float(raw)
+    return number if math.isfinite(number) else None
 
 
 def _finite_number(value: object) -> bool:

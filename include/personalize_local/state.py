@@ -5,13 +5,14 @@ Layout of the data directory::
     resources.json                      every resource, keyed by kind then ARN (written atomically)
     datasets/<key>/bulk.csv             the dataset's bulk data after the last import (strings, '' = null)
     datasets/<key>/events.csv           interactions streamed by PutEvents (Interactions datasets only)
+    datasets/<key>/records.jsonl        items or users sent by PutItems/PutUsers, one JSON object a line
     models/<key>.npz                    a trained solution version
     training/<key>.events.csv           the events a running training reads, copied when it started
 
 Writes go to a temporary file in the same folder, flushed to disk, that then replaces the old one (and the folder
 is flushed too), so a crash or a power loss leaves the old file or the new one, never half of one. PutEvents appends
-to ``events.csv`` one whole batch of lines per ``os.write`` on an O_APPEND descriptor; a data deletion rewrites the
-file with appends held off.
+to ``events.csv`` one whole batch of lines per ``os.write`` on an O_APPEND descriptor, and PutItems/PutUsers to
+``records.jsonl`` the same way; a data deletion rewrites either file with appends held off.
 
 At start the store checks what it reads (issue 18): a ``resources.json`` that is not valid JSON stops the endpoint
 with :class:`StateFileError` naming the file (no bare traceback, no guessing); an ``events.csv`` that ends in half a
@@ -129,8 +130,10 @@ class StateStore:
             # A write the last run did not finish; the file it was to replace is whole.
             log.warning("removing %s, left by a write that did not finish", leftover)
             leftover.unlink(missing_ok=True)
-        for events in sorted(self.data_dir.glob("datasets/*/events.csv")):
-            _drop_partial_last_line(events)
+        for appended in sorted(
+            [*self.data_dir.glob("datasets/*/events.csv"), *self.data_dir.glob("datasets/*/records.jsonl")]
+        ):
+            _drop_partial_last_line(appended)
         for arn in list(self.resources[DATASET]):
             path = self.data_dir / "datasets" / resource_key(arn) / "bulk.csv"
             problem = _csv_problem(path) if path.exists() else None
@@ -216,6 +219,49 @@ class StateStore:
                 return False
             shutil.copyfile(path, target)  # a kernel copy: PutEvents waits for it, without a GIL held
         return True
+
+    def append_records(self, dataset_arn: str, rows: list[dict[str, str]]) -> None:
+        """Items or users sent one by one (PutItems/PutUsers), kept beside the bulk data in one whole append."""
+        data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+        with self._events_lock(dataset_arn):
+            _append_whole(self.dataset_dir(dataset_arn) / "records.jsonl", data)
+
+    def read_records(self, dataset_arn: str) -> pd.DataFrame | None:
+        """The records PutItems/PutUsers sent, oldest first (strings, '' = null); None when there are none."""
+        import pandas as pd
+
+        path = self.dataset_dir(dataset_arn) / "records.jsonl"
+        with self._events_lock(dataset_arn):
+            if not path.exists():
+                return None
+            lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line]
+        return pd.DataFrame(rows, dtype="str").fillna("") if rows else None
+
+    def read_current(self, dataset_arn: str, key: str) -> pd.DataFrame | None:
+        """A Users or Items dataset as it stands: the bulk data, each record sent since replacing its id's row."""
+        import pandas as pd
+
+        bulk, records = self.read_bulk(dataset_arn), self.read_records(dataset_arn)
+        if records is None:
+            return bulk
+        latest = records.drop_duplicates(subset=[key], keep="last")
+        if bulk is None:
+            return latest.reset_index(drop=True)
+        kept = bulk[~bulk[key].isin(latest[key])]
+        return pd.concat([kept, latest.reindex(columns=bulk.columns, fill_value="")], ignore_index=True)
+
+    def remove_records(self, dataset_arn: str, key: str, ids: set[str]) -> int:
+        """Rewrite the dataset's records file without those ids' records (a data deletion); the number removed."""
+        path = self.dataset_dir(dataset_arn) / "records.jsonl"
+        with self._events_lock(dataset_arn):
+            if not path.exists():
+                return 0
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+            kept = [line for line in lines if json.loads(line).get(key) not in ids]
+            if len(kept) != len(lines):
+                _atomic_write(path, "".join(line + "\n" for line in kept))
+            return len(lines) - len(kept)
 
     def remove_events(self, dataset_arn: str, select: Callable[[pd.DataFrame], pd.Series]) -> int:
         """Rewrite the events file without the rows ``select`` marks; the number removed.

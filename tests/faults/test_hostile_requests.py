@@ -34,7 +34,7 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
 CAMPAIGN_ARN = "arn:aws:personalize:us-east-1:123456789012:campaign/none"
 VERSION_ARN = "arn:aws:personalize:us-east-1:123456789012:solution/none/abcdef12"
 #: The three JSON routes: the control plane (one operation for it), GetRecommendations, PutEvents.
-ROUTES = [("/", "ListDatasetGroups"), ("/recommendations", None), ("/events", None)]
+ROUTES = [("/", "ListDatasetGroups"), ("/recommendations", None), ("/events", None), ("/items", None), ("/users", None)]
 
 
 @pytest.fixture(scope="module")

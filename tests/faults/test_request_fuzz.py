@@ -170,10 +170,12 @@ def operations(endpoint: LocalEndpoint) -> list[tuple[str, str, str | None]]:
         *control,
         (request_validation.RUNTIME, "GetRecommendations", None),
         (request_validation.EVENTS, "PutEvents", None),
+        (request_validation.EVENTS, "PutItems", None),
+        (request_validation.EVENTS, "PutUsers", None),
     ]
 
 
-PATHS = {"GetRecommendations": "/recommendations", "PutEvents": "/events"}
+PATHS = {"GetRecommendations": "/recommendations", "PutEvents": "/events", "PutItems": "/items", "PutUsers": "/users"}
 
 
 def test_no_generated_request_gets_a_server_error(tmp_path):

@@ -49,9 +49,14 @@ class FakeCatalog:
     def interacted_with_other_than(self, event_types):
         return np.array([any(i == item and t not in event_types for item, t in self.history) for i in ORDER])
 
+    def user_value(self, field):
+        return self.user.get(field.upper())
 
-def allowed(expression: str, values: dict[str, str] | None = None, history=()) -> list[str]:
-    mask = allowed_items(parse_filter(expression), FakeCatalog(list(history)), values)
+
+def allowed(expression: str, values: dict[str, str] | None = None, history=(), user=None) -> list[str]:
+    catalog = FakeCatalog(list(history))
+    catalog.user = user or {}
+    mask = allowed_items(parse_filter(expression), catalog, values)
     return [item for item, keep in zip(ORDER, mask, strict=True) if keep]
 
 
@@ -133,3 +138,62 @@ def test_filter_values_are_comma_separated_quoted_strings():
     for bad in ("B", '"B" "C"', '"B",', ""):
         with pytest.raises(FilterValueError, match="CUP"):
             parse_filter_values({"CUP": bad})
+
+
+def test_keywords_itemid_dataset_and_field_names_are_read_in_any_case():
+    # The form of the service's own early API reference and of the sample notebooks.
+    parsed = parse_filter('exclude itemId where INTERACTIONS.event_type in ("Watch")')
+    (expression,) = parsed.expressions
+    assert expression.action == "EXCLUDE"
+    assert expression.condition == Comparison("Interactions", "EVENT_TYPE", "IN", (Literal("Watch"),))
+    assert parse_filter('INCLUDE ItemID WHERE items.cup_size IN ("B")').item_fields() == {"cup_size"}
+
+
+def test_event_types_match_ignoring_case_and_the_star_matches_every_type():
+    history = [("p1", "Watch"), ("p2", "click")]
+    # Event types reach the context lower-cased; the context matches its own types lower-cased (recommender.py).
+    catalog = FakeCatalog([(item, kind.lower()) for item, kind in history])
+    catalog.user = {}
+    mask = allowed_items(parse_filter('EXCLUDE ItemID WHERE Interactions.event_type IN ("WATCH")'), catalog, None)
+    assert [item for item, keep in zip(ORDER, mask, strict=True) if keep] == ["p2", "p3", "p4"]
+    parsed = parse_filter('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")')
+    assert parsed.expressions[0].condition.values == (Literal("*"),)
+
+
+def test_an_if_condition_on_the_current_user_decides_whether_the_expression_applies():
+    expression = 'INCLUDE ItemID WHERE Items.CUP_SIZE IN ("D") IF CurrentUser.CUP_SIZE IN ("D")'
+    assert allowed(expression, user={"CUP_SIZE": "D"}) == ["p3"]
+    assert allowed(expression, user={"CUP_SIZE": "B"}) == ORDER
+    assert allowed(expression, user={}) == ORDER  # no Users record: the condition does not hold
+    ranged = "EXCLUDE ItemID WHERE Items.PRICE < 25 IF currentuser.age >= 18 AND CurrentUser.AGE < $MAX"
+    assert allowed(ranged, {"MAX": "30"}, user={"AGE": "20"}) == ["p3", "p4"]
+    assert allowed(ranged, {"MAX": "30"}, user={"AGE": "40"}) == ORDER
+    assert allowed(ranged, {}, user={"AGE": "40"}) == ["p3", "p4"]  # the unbound comparison is left out
+    parsed = parse_filter(ranged)
+    assert parsed.user_fields() == {"age", "AGE"}
+    assert parsed.placeholders() == {"MAX"}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'INCLUDE ItemID WHERE Items.CUP_SIZE IN ("B") IF Items.CUP_SIZE IN ("B")',
+        'INCLUDE ItemID WHERE Items.CUP_SIZE IN ("B") IF CurrentUser.CUP_SIZE IN ("B") OR CurrentUser.AGE > 3',
+        'INCLUDE ItemID WHERE Interactions.EVENTTYPE IN ("click")',
+        'INCLUDE ItemID WHERE Itemz.CUP_SIZE IN ("B")',
+    ],
+)
+def test_if_conditions_and_names_the_service_does_not_take_are_syntax_errors(expression):
+    with pytest.raises(FilterSyntaxError, match="Invalid Expression"):
+        parse_filter(expression)
+
+
+def test_chained_include_expressions_keep_what_either_keeps_and_excludes_take_away():
+    # The service's rule: Include A | Include B | Exclude C = (A or B) - C.
+    history = [("p2", "favorite")]
+    either = (
+        'INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) | INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("favorite")'
+    )
+    assert allowed(either, {"CUP": '"D"'}, history=history) == ["p2", "p3"]
+    assert allowed(either + " | EXCLUDE ItemID WHERE Items.PRICE >= 30", {"CUP": '"D"'}, history=history) == ["p2"]
+    assert allowed(either, {}, history=history) == ["p2"]  # the first expression awaits its value: left out
