@@ -12,6 +12,11 @@
   the most relevant; items the model has never seen, newest first.
 - Filters narrow the candidates before ranking (see filters.py).
 - Scores are a softmax over all candidate items, so they are comparable within one response as the service's are.
+- SIMS models (RELATED_ITEMS): :meth:`ServingIndex.related` ranks by co-occurrence with the given item; an item
+  the model never saw gets popular items, as a user never seen does.
+- Personalized-Ranking: :meth:`ServingIndex.rank_input` orders the request's items by the user's scores, a softmax
+  over those items only; items the training never saw come last, in the request's order, with score 0 (the
+  service's documentation: "appended to the end of the reranked list", "receives a score of 0").
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from personalize_local.filters import Filter, allowed_items
-from personalize_local.trainer import POPULARITY_RECIPE
+from personalize_local.trainer import POPULARITY_RECIPE, SIMS_RECIPE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -198,6 +203,17 @@ class ServingIndex:
             # every request gives the very same products.
             self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float64)
             self.gram = self.item_factors.T @ self.item_factors
+        self.cooccurrence = None
+        if model.recipe == SIMS_RECIPE:
+            import scipy.sparse as sp
+
+            from personalize_local.trainer import Cooccurrence
+
+            matrix = sp.csr_matrix(
+                (model.user_items_weights, model.user_items_indices, model.user_items_indptr),
+                shape=(len(model.user_ids), self.model_size),
+            )
+            self.cooccurrence = Cooccurrence(matrix)
         self.users: dict[str, dict[str, str]] = {}
         if users is not None and len(users):
             present = [column for column in SIZE_FIELDS if column in users.columns]
@@ -379,9 +395,21 @@ class ServingIndex:
         event_weights: dict[str, float] | None,
         vector: np.ndarray | None,
     ) -> list[tuple[str, float]]:
+        scores, _ = self.user_scores(user_id, event_weights or {}, vector)
+        return self._rank_scores(scores, user_id, num_results, parsed_filter, filter_values, exploration)
+
+    def _rank_scores(
+        self,
+        scores: np.ndarray,
+        user_id: str,
+        num_results: int,
+        parsed_filter: Filter | None,
+        filter_values: dict[str, str] | None,
+        exploration: ExplorationConfig,
+    ) -> list[tuple[str, float]]:
+        """The best ``num_results`` of these scores (one per universe item) the filter allows, with exploration."""
         import numpy as np
 
-        scores, _ = self.user_scores(user_id, event_weights or {}, vector)
         if parsed_filter is not None:
             context = _RequestFilterContext(self, self.history.get(user_id))
             allowed = allowed_items(parsed_filter, context, filter_values)
@@ -412,6 +440,81 @@ class ServingIndex:
         probabilities = np.where(np.isfinite(chosen_scores), np.exp(chosen_scores - best) / total, 0.0).tolist()
         ids = self.item_id_list
         return [(ids[i], round(p, 7)) for i, p in zip(chosen, probabilities, strict=True)]
+
+    def related(
+        self,
+        item_id: str,
+        user_id: str,
+        num_results: int,
+        *,
+        parsed_filter: Filter | None = None,
+        filter_values: dict[str, str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """A SIMS answer: the items that co-occur most with ``item_id``, best first, never the item itself.
+
+        ``user_id`` ('' when the request gave none) is what the filter's Interactions and CurrentUser parts read.
+        An item the model never saw gets the most popular items (the service answers such items with popular ones).
+        """
+        import numpy as np
+
+        if self.cooccurrence is None:
+            raise ValueError("the model is not a SIMS model")
+        row = self.position.get(item_id)
+        if row is not None and row < self.model_size:
+            query = np.zeros((1, self.model_size))
+            query[0, row] = 1.0
+            related = self.cooccurrence.scores(query)[0]
+            scores = np.full(self.size, -np.inf)
+            # Items that share no user with it are not related: they are left out, not ranked at zero.
+            scores[: self.model_size] = np.where(related > 0, related, -np.inf)
+            scores[row] = -np.inf
+        else:
+            total = self.popularity.sum() or 1.0
+            scores = self.popularity / total
+            if row is not None:
+                scores = scores.copy()
+                scores[row] = -np.inf
+        no_exploration = ExplorationConfig(weight=0.0)
+        return self._rank_scores(scores, user_id, num_results, parsed_filter, filter_values, no_exploration)
+
+    def rank_input(
+        self,
+        user_id: str,
+        input_list: list[str],
+        *,
+        parsed_filter: Filter | None = None,
+        filter_values: dict[str, str] | None = None,
+        event_weights: dict[str, float] | None = None,
+    ) -> list[tuple[str, float]]:
+        """A personalized ranking of ``input_list`` for the user: [(itemId, score)], scores a softmax over the known
+        input items; items the training never saw last, in input order, score 0; items the filter drops left out."""
+        import numpy as np
+
+        scores, _ = self.user_scores(user_id, event_weights or {})
+        if parsed_filter is not None:
+            context = _RequestFilterContext(self, self.history.get(user_id))
+            allowed = allowed_items(parsed_filter, context, filter_values)
+        else:
+            allowed = self._all_items
+        known: list[tuple[str, float]] = []
+        unknown: list[str] = []
+        for item in input_list:
+            position = self.position.get(item)
+            if position is not None and not allowed[position]:
+                continue
+            if position is None or position >= self.model_size or not np.isfinite(scores[position]):
+                unknown.append(item)
+            else:
+                known.append((item, float(scores[position])))
+        if known:
+            values = np.array([score for _, score in known])
+            weights = np.exp(values - values.max())
+            probabilities = (weights / weights.sum()).tolist()
+            order = sorted(range(len(known)), key=lambda i: -values[i])  # stable: ties keep the input order
+            ranked = [(known[i][0], round(probabilities[i], 7)) for i in order]
+        else:
+            ranked = []
+        return ranked + [(item, 0.0) for item in unknown]
 
     def _explore(
         self,

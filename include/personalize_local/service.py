@@ -150,6 +150,9 @@ class PersonalizeService:
     def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.get_recommendations(params)
 
+    def get_personalized_ranking(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.serving.get_personalized_ranking(params)
+
     def put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.put_events(params)
 

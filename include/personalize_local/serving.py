@@ -19,6 +19,7 @@ import gc
 import json
 import logging
 import math
+import random
 import threading
 import time
 import uuid
@@ -36,7 +37,13 @@ from personalize_local.kinds import (
     SOLUTION,
     SOLUTION_VERSION,
 )
-from personalize_local.recipes import training_config
+from personalize_local.recipes import (
+    PERSONALIZED_RANKING,
+    RECIPES,
+    RELATED_ITEMS,
+    USER_PERSONALIZATION,
+    training_config,
+)
 from personalize_local.resources import ResourceAccess, required
 
 if TYPE_CHECKING:
@@ -50,6 +57,7 @@ MAX_NUM_RESULTS = 500
 MAX_EVENTS_PER_CALL = 10
 MAX_PROPERTIES_LENGTH = 1024
 MAX_IMPRESSIONS = 25
+MAX_RANKING_INPUT = 500
 #: sentAt is epoch seconds. The service documents no range; an event before 2000 or more than a day ahead is
 #: almost surely milliseconds or garbage, and an unbounded one (1e300) would break every later read of the events.
 EARLIEST_SENT_AT = 946_684_800  # 2000-01-01T00:00:00Z
@@ -304,28 +312,14 @@ class Serving(ResourceAccess):
 
         return recommend
 
-    def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
-        from personalize_local.filters import FilterSyntaxError, FilterValueError
-        from personalize_local.recommender import ExplorationConfig
-
-        if params.get("recommenderArn"):
-            raise errors.InvalidInputError(
-                "Recommenders (domain dataset groups) are not supported locally; use a campaignArn"
-            )
+    def _campaign_version(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(campaign, its solution version, the version's dataset group) of a runtime request; it must be ACTIVE."""
         campaign_arn = required(params, "campaignArn")
         campaign = self.store.get(CAMPAIGN, campaign_arn)
         if campaign is None:
             raise errors.ResourceNotFoundError(f"Campaign {campaign_arn} does not exist.")
         if campaign["status"] != ACTIVE:
             raise errors.InvalidInputError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE.")
-        user_id = params.get("userId")
-        if not user_id:
-            raise errors.InvalidInputError("userId is required for a User-Personalization campaign")
-        if len(user_id) > 256:
-            raise errors.InvalidInputError("userId is longer than 256 characters")
-        num_results = params.get("numResults", DEFAULT_NUM_RESULTS)
-        if not isinstance(num_results, int) or not 1 <= num_results <= MAX_NUM_RESULTS:
-            raise errors.InvalidInputError(f"numResults must be between 1 and {MAX_NUM_RESULTS}")
         version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"])
         if version is None:
             raise errors.ResourceNotFoundError(f"Solution version {campaign['solutionVersionArn']} does not exist.")
@@ -335,23 +329,146 @@ class Serving(ResourceAccess):
                 f"Solution version {version['solutionVersionArn']} of campaign {campaign_arn} is CREATE FAILED: "
                 f"{version.get('failureReason', '')}"
             )
-        group = self.get(DATASET_GROUP, version["datasetGroupArn"])
+        return campaign, version, self.get(DATASET_GROUP, version["datasetGroupArn"])
+
+    def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
+        from personalize_local.filters import FilterSyntaxError, FilterValueError
+        from personalize_local.recommender import ExplorationConfig
+
+        if params.get("recommenderArn"):
+            raise errors.InvalidInputError(
+                "Recommenders (domain dataset groups) are not supported locally; use a campaignArn"
+            )
+        _refuse_unsupported(params)
+        campaign, version, group = self._campaign_version(params)
+        kind = _recipe_type(version)
+        if kind == PERSONALIZED_RANKING:
+            raise errors.InvalidInputError(
+                f"Campaign {campaign['campaignArn']} serves a PERSONALIZED_RANKING recipe: use GetPersonalizedRanking"
+            )
+        user_id = params.get("userId") or ""
+        item_id = params.get("itemId") or ""
+        if kind == RELATED_ITEMS:
+            if not item_id:
+                raise errors.InvalidInputError("itemId is required for a RELATED_ITEMS (SIMS) campaign")
+        else:
+            if not user_id:
+                raise errors.InvalidInputError("userId is required for a User-Personalization campaign")
+            if item_id:
+                raise errors.InvalidInputError(
+                    "itemId is not used by a USER_PERSONALIZATION campaign; it is for RELATED_ITEMS (SIMS) campaigns"
+                )
+        if len(user_id) > 256 or len(item_id) > 256:
+            raise errors.InvalidInputError("userId and itemId are at most 256 characters")
+        num_results = params.get("numResults", DEFAULT_NUM_RESULTS)
+        if not isinstance(num_results, int) or not 1 <= num_results <= MAX_NUM_RESULTS:
+            raise errors.InvalidInputError(f"numResults must be between 1 and {MAX_NUM_RESULTS}")
         filter_arn = params.get("filterArn")
         if not filter_arn and params.get("filterValues"):
             raise errors.InvalidInputError("filterValues need a filterArn")
-        recommend = self.recommender(
-            version,
-            group,
-            filter_arn=filter_arn,
-            exploration=ExplorationConfig.from_campaign_config(campaign.get("campaignConfig")),
-            against="the campaign",
+        promotion = _promotion(params.get("promotions"))
+        promotion_filter = (
+            self.parsed_filter(promotion["filterArn"], group, against="the campaign (promotions[0].filterArn)")
+            if promotion
+            else None
         )
+        if kind == RELATED_ITEMS:
+            parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+            index = self._serving_index(version["solutionVersionArn"], group)
+
+            def recommend(count: int, chosen_filter: Filter | None, values: dict[str, str] | None):
+                return index.related(item_id, user_id, count, parsed_filter=chosen_filter, filter_values=values)
+
+        else:
+            exploration = ExplorationConfig.from_campaign_config(campaign.get("campaignConfig"))
+            parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+            index = self._serving_index(version["solutionVersionArn"], group)
+            solution = self.store.get(SOLUTION, version["solutionArn"]) or version
+            event_weights = training_config(solution, self.settings.train_threads).event_weights
+
+            def recommend(count: int, chosen_filter: Filter | None, values: dict[str, str] | None):
+                return index.recommend(
+                    user_id,
+                    count,
+                    parsed_filter=chosen_filter,
+                    filter_values=values,
+                    exploration=exploration,
+                    event_weights=event_weights,
+                )
+
         try:
-            items = recommend(user_id, num_results, params.get("filterValues"))
+            items = recommend(num_results, parsed, params.get("filterValues"))
+            promoted: list[tuple[str, float]] = []
+            if promotion:
+                from personalize_local.promotions import place_promoted, promoted_count
+
+                wanted = promoted_count(num_results, promotion["percentPromotedItems"])
+                promoted = recommend(wanted, promotion_filter, promotion.get("filterValues"))
+                if promoted:
+                    taken = {item for item, _ in promoted}
+                    # The others come from a longer list, so leaving the promoted ones out still fills numResults.
+                    others = recommend(num_results + len(promoted), parsed, params.get("filterValues"))
+                    others = [entry for entry in others if entry[0] not in taken][: num_results - len(promoted)]
+                    items = place_promoted(promoted, others, random.Random())
+        except (FilterValueError, FilterSyntaxError) as exc:
+            raise errors.InvalidInputError(str(exc)) from exc
+        promoted_ids = {item for item, _ in promoted}
+        return {
+            "itemList": [
+                {
+                    "itemId": item,
+                    "score": score,
+                    **({"promotionName": promotion["name"]} if item in promoted_ids else {}),
+                }
+                for item, score in items
+            ],
+            "recommendationId": f"RID-{uuid.uuid4()}",
+        }
+
+    # ---- GetPersonalizedRanking -------------------------------------------------------------------------------
+
+    def get_personalized_ranking(self, params: dict[str, Any]) -> dict[str, Any]:
+        from personalize_local.filters import FilterSyntaxError, FilterValueError
+
+        _refuse_unsupported(params)
+        campaign, version, group = self._campaign_version(params)
+        if _recipe_type(version) != PERSONALIZED_RANKING:
+            raise errors.InvalidInputError(
+                f"Campaign {campaign['campaignArn']} does not serve a PERSONALIZED_RANKING recipe "
+                f"({version['recipeArn']}): use GetRecommendations"
+            )
+        user_id = params.get("userId")
+        if not user_id:
+            raise errors.InvalidInputError("userId is required for GetPersonalizedRanking")
+        input_list = params.get("inputList")
+        if not input_list:
+            raise errors.InvalidInputError("inputList is required: the itemIds to rank (1 to 500)")
+        if len(input_list) > MAX_RANKING_INPUT:
+            raise errors.InvalidInputError(f"inputList holds {len(input_list)} items; at most {MAX_RANKING_INPUT}")
+        seen: set[str] = set()
+        for position, item in enumerate(input_list):
+            if item in seen:
+                raise errors.InvalidInputError(f"inputList[{position}] repeats itemId {errors.shorten(item, 60)!r}")
+            seen.add(item)
+        filter_arn = params.get("filterArn")
+        if not filter_arn and params.get("filterValues"):
+            raise errors.InvalidInputError("filterValues need a filterArn")
+        parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+        index = self._serving_index(version["solutionVersionArn"], group)
+        solution = self.store.get(SOLUTION, version["solutionArn"]) or version
+        event_weights = training_config(solution, self.settings.train_threads).event_weights
+        try:
+            ranked = index.rank_input(
+                user_id,
+                input_list,
+                parsed_filter=parsed,
+                filter_values=params.get("filterValues"),
+                event_weights=event_weights,
+            )
         except (FilterValueError, FilterSyntaxError) as exc:
             raise errors.InvalidInputError(str(exc)) from exc
         return {
-            "itemList": [{"itemId": item, "score": score} for item, score in items],
+            "personalizedRanking": [{"itemId": item, "score": score} for item, score in ranked],
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
 
@@ -393,6 +510,35 @@ class Serving(ResourceAccess):
             if streamed is not None:
                 streamed.extend(rows)  # a history being built may have read the file before these
         return {}
+
+
+def _recipe_type(version: dict[str, Any]) -> str:
+    recipe = RECIPES.get(version.get("recipeArn", ""))
+    return recipe.recipe_type if recipe else USER_PERSONALIZATION
+
+
+def _refuse_unsupported(params: dict[str, Any]) -> None:
+    """Runtime request members the local endpoint does not serve: refused, never ignored."""
+    if params.get("context"):
+        raise errors.InvalidInputError(
+            "context is not supported locally: the local models are not trained on contextual metadata"
+        )
+    if params.get("metadataColumns"):
+        raise errors.InvalidInputError("metadataColumns (metadata in recommendations) is not supported locally")
+
+
+def _promotion(promotions: Any) -> dict[str, Any] | None:
+    """The request's promotion (the model allows one), checked as the service checks it; None without one."""
+    if not promotions:
+        return None
+    promotion = promotions[0]
+    for member in ("name", "percentPromotedItems", "filterArn"):
+        if promotion.get(member) in (None, ""):
+            raise errors.InvalidInputError(f"promotions[0].{member} is required")
+    percent = promotion["percentPromotedItems"]
+    if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
+        raise errors.InvalidInputError("promotions[0].percentPromotedItems must be an integer from 1 to 100")
+    return promotion
 
 
 def _add_event(history: LiveHistory, row: dict[str, str]) -> None:

@@ -1,0 +1,34 @@
+"""Promotions in GetRecommendations: how many promoted items a list holds and where they go.
+
+What the service documents (Personalize developer guide, "Promoting items in real-time recommendations"):
+
+- the promotion's filter applies to the promoted items only, and the request's filter to the other items only;
+- promoted items are "positioned randomly relative to other recommended items, but in sorted order relative to
+  other promoted items"; the other items keep their own order (relevance);
+- if too few items meet the promotion's criteria, the list holds as many promoted items as there are, and the
+  other items fill the rest of ``numResults``.
+
+The share's rounding is not documented. Here it is ``percentPromotedItems`` of ``numResults`` rounded to the
+nearest item (halves up), and at least one item, so a promotion asked for is never silently empty. An item is
+listed once: a promoted item is left out of the other items.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def promoted_count(num_results: int, percent: int) -> int:
+    """How many of ``num_results`` slots a promotion of ``percent`` (1-100) takes."""
+    return min(num_results, max(1, (num_results * percent * 2 + 100) // 200))
+
+
+def place_promoted(promoted: list[T], others: list[T], rng: random.Random) -> list[T]:
+    """Promoted items at random positions of the merged list, in their own order; the others in theirs."""
+    total = len(promoted) + len(others)
+    slots = set(rng.sample(range(total), len(promoted)))
+    promoted_iter, others_iter = iter(promoted), iter(others)
+    return [next(promoted_iter) if position in slots else next(others_iter) for position in range(total)]
