@@ -43,6 +43,11 @@ class SolutionOps(Handlers):
         recipe = params.get("recipeArn")
         if params.get("performAutoML") or params.get("performHPO"):
             raise errors.InvalidInputError("performAutoML and performHPO are not supported by the local endpoint")
+        if recipe in DOMAIN_RECIPES:
+            raise errors.InvalidInputError(
+                f"recipeArn {recipe!r} is a {DOMAIN_RECIPES[recipe].domain} use case, for recommenders of domain "
+                f"dataset groups, which are not supported locally; use one of {sorted(RECIPES)}"
+            )
         if recipe not in RECIPES:
             raise errors.InvalidInputError(
                 f"recipeArn {recipe!r} is not supported locally; use one of {sorted(RECIPES)}"

@@ -397,19 +397,20 @@ class Serving(ResourceAccess):
                 )
 
         try:
-            items = recommend(num_results, parsed, params.get("filterValues"))
             promoted: list[tuple[str, float]] = []
             if promotion:
-                from personalize_local.promotions import place_promoted, promoted_count
+                from personalize_local.promotions import promoted_count
 
                 wanted = promoted_count(num_results, promotion["percentPromotedItems"])
                 promoted = recommend(wanted, promotion_filter, promotion.get("filterValues"))
-                if promoted:
-                    taken = {item for item, _ in promoted}
-                    # The others come from a longer list, so leaving the promoted ones out still fills numResults.
-                    others = recommend(num_results + len(promoted), parsed, params.get("filterValues"))
-                    others = [entry for entry in others if entry[0] not in taken][: num_results - len(promoted)]
-                    items = place_promoted(promoted, others, random.Random())
+            # With promoted items, the others come from a longer list: leaving those out still fills numResults.
+            items = recommend(num_results + len(promoted), parsed, params.get("filterValues"))
+            if promoted:
+                from personalize_local.promotions import place_promoted
+
+                taken = {item for item, _ in promoted}
+                others = [entry for entry in items if entry[0] not in taken][: num_results - len(promoted)]
+                items = place_promoted(promoted, others, random.Random())
         except (FilterValueError, FilterSyntaxError) as exc:
             raise errors.InvalidInputError(str(exc)) from exc
         promoted_ids = {item for item, _ in promoted}

@@ -157,6 +157,16 @@ def test_sims_takes_filters_and_needs_an_item(catalog):
     )["itemList"]
     assert kept
     assert not {r["itemId"] for r in kept} & met
+    # A promotion on a SIMS campaign: its share comes from the promotion filter, never the item asked about.
+    promoted = runtime.get_recommendations(
+        campaignArn=catalog.campaigns[SIMS],
+        itemId="A3",
+        numResults=10,
+        promotions=[{"name": "b", "percentPromotedItems": 30, "filterArn": only, "filterValues": {"TASTE": '"B"'}}],
+    )["itemList"]
+    assert len(promoted) == 10
+    assert [taste_of(r["itemId"]) for r in promoted if r.get("promotionName") == "b"] == ["B"] * 3
+    assert "A3" not in {r["itemId"] for r in promoted}
     code, message = error_of(runtime.get_recommendations, campaignArn=catalog.campaigns[SIMS], userId="uA0")
     assert code == "InvalidInputException"
     assert "itemId is required" in message
@@ -330,9 +340,16 @@ def test_list_recipes_by_domain_and_the_recipe_types(catalog):
         RANKING: "PERSONALIZED_RANKING",
         USER_PERSONALIZATION: "USER_PERSONALIZATION",
     }
-    first = p.list_recipes(maxResults=2)
-    assert len(first["recipes"]) == 2
-    assert first["nextToken"]
+    paged, token = [], None
+    while True:
+        page = p.list_recipes(maxResults=3, **({"nextToken": token} if token else {}))
+        assert len(page["recipes"]) <= 3
+        paged += [r["recipeArn"] for r in page["recipes"]]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert sorted(paged) == sorted(everything)
+    assert len(paged) == len(everything)
     code, message = error_of(
         p.create_solution,
         name=unique("sol"),
