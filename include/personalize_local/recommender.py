@@ -142,6 +142,36 @@ class _RequestFilterContext:
         return self._interacted(lambda event_type: event_type not in event_types)
 
 
+class _OutsideItemsContext:
+    """FilterContext over items the serving universe does not hold (a ranking's input may name any item): they have
+    no metadata, so no Items condition holds for them, but the user's history may still hold them."""
+
+    def __init__(self, items: list[str], history: list[tuple[str, str, int]]) -> None:
+        self.items = items
+        self.size = len(items)
+        self.history = history
+
+    def items_in(self, field: str, values: set[str]) -> np.ndarray:
+        import numpy as np
+
+        return np.zeros(self.size, dtype=bool)
+
+    def items_compare(self, field: str, operator: str, value: str) -> np.ndarray:
+        return self.items_in(field, {value})
+
+    def _interacted(self, keep) -> np.ndarray:
+        import numpy as np
+
+        met = {item for item, event_type, _ in self.history if keep(event_type)}
+        return np.array([item in met for item in self.items], dtype=bool)
+
+    def interacted_with(self, event_types: set[str]) -> np.ndarray:
+        return self._interacted(lambda event_type: event_type in event_types)
+
+    def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray:
+        return self._interacted(lambda event_type: event_type not in event_types)
+
+
 class ServingIndex:
     """A trained model joined with the dataset group's current item and user data, ready to answer quickly."""
 
@@ -491,16 +521,19 @@ class ServingIndex:
         import numpy as np
 
         scores, _ = self.user_scores(user_id, event_weights or {})
+        outside = [item for item in input_list if item not in self.position]
         if parsed_filter is not None:
-            context = _RequestFilterContext(self, self.history.get(user_id))
-            allowed = allowed_items(parsed_filter, context, filter_values)
+            history = self.history.get(user_id)
+            allowed = allowed_items(parsed_filter, _RequestFilterContext(self, history), filter_values)
+            outside_allowed = allowed_items(parsed_filter, _OutsideItemsContext(outside, history), filter_values)
+            dropped = {item for item, kept in zip(outside, outside_allowed.tolist(), strict=True) if not kept}
         else:
-            allowed = self._all_items
+            allowed, dropped = self._all_items, set()
         known: list[tuple[str, float]] = []
         unknown: list[str] = []
         for item in input_list:
             position = self.position.get(item)
-            if position is not None and not allowed[position]:
+            if item in dropped or (position is not None and not allowed[position]):
                 continue
             if position is None or position >= self.model_size or not np.isfinite(scores[position]):
                 unknown.append(item)

@@ -94,3 +94,24 @@ def test_a_ranking_orders_known_items_by_the_member_and_puts_unknown_ones_last()
     assert sum(score for _, score in ranked) == pytest.approx(1.0, abs=1e-5)
     scores = [score for _, score in ranked[:4]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_ranking_filter_judges_items_outside_the_catalog_by_what_they_lack_and_the_history():
+    from personalize_local.filters import parse_filter
+
+    frame = prepare_interactions(tasteful_interactions(1), None, {})
+    model, _ = train(frame, TrainingConfig(recipe="als", threads=1, factors=8))
+    items = pd.DataFrame({"ITEM_ID": [str(i) for i in model.item_ids], "CUP_SIZE": [str(i)[0] for i in model.item_ids]})
+    history = LiveHistory()
+    history.add(("u2",), "ghost", "purchase", 1_800_000_000)
+    index = ServingIndex(model, items, None, history, alpha=model.alpha)
+    input_list = ["C2", "A1", "ghost", "other"]
+
+    def ranked(expression: str) -> list[str]:
+        return [item for item, _ in index.rank_input("u2", input_list, parsed_filter=parse_filter(expression))]
+
+    # No metadata: an INCLUDE on Items never holds for them, an EXCLUDE on Items never drops them.
+    assert ranked('INCLUDE ItemID WHERE Items.CUP_SIZE IN ("C")') == ["C2"]
+    assert ranked('EXCLUDE ItemID WHERE Items.CUP_SIZE IN ("C")') == ["A1", "ghost", "other"]
+    # The member's history reaches them all the same.
+    assert ranked('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")') == ["C2", "A1", "other"]
