@@ -16,7 +16,9 @@ listed once: a promoted item is left out of the other items.
 from __future__ import annotations
 
 import random
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from personalize_local import errors
 
 T = TypeVar("T")
 
@@ -32,3 +34,17 @@ def place_promoted(promoted: list[T], others: list[T], rng: random.Random) -> li
     slots = set(rng.sample(range(total), len(promoted)))
     promoted_iter, others_iter = iter(promoted), iter(others)
     return [next(promoted_iter) if position in slots else next(others_iter) for position in range(total)]
+
+
+def checked_promotion(promotions: Any) -> dict[str, Any] | None:
+    """The request's promotion (the model allows one), checked as the service checks it; None without one."""
+    if not promotions:
+        return None
+    promotion = promotions[0]
+    for member in ("name", "percentPromotedItems", "filterArn"):
+        if promotion.get(member) in (None, ""):
+            raise errors.InvalidInputError(f"promotions[0].{member} is required")
+    percent = promotion["percentPromotedItems"]
+    if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
+        raise errors.InvalidInputError("promotions[0].percentPromotedItems must be an integer from 1 to 100")
+    return promotion

@@ -1,5 +1,10 @@
 """Serving: GetRecommendations, PutEvents, and the in-memory indexes they answer from.
 
+GetRecommendations (promotions included, see promotions.py) and GetPersonalizedRanking answer by the campaign's
+recipe type: USER_PERSONALIZATION campaigns take a userId, RELATED_ITEMS (SIMS) ones an itemId (a userId too when
+a filter reads the member's interactions), and PERSONALIZED_RANKING ones answer GetPersonalizedRanking only.
+Request members the local models cannot serve (context, metadataColumns) are refused.
+
 A campaign's requests are scored by a :class:`~personalize_local.recommender.ServingIndex` built from its solution
 version's model, the group's Items and Users data and its live interaction history; indexes are cached per (version,
 group data version), so an import or a data deletion makes the next request use the new data (a deletion also takes
@@ -37,6 +42,7 @@ from personalize_local.kinds import (
     SOLUTION,
     SOLUTION_VERSION,
 )
+from personalize_local.promotions import checked_promotion, place_promoted, promoted_count
 from personalize_local.recipes import (
     PERSONALIZED_RANKING,
     RECIPES,
@@ -53,11 +59,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_NUM_RESULTS = 25
+MAX_RANKING_INPUT = 500  # GetPersonalizedRanking inputList
 MAX_NUM_RESULTS = 500
 MAX_EVENTS_PER_CALL = 10
 MAX_PROPERTIES_LENGTH = 1024
 MAX_IMPRESSIONS = 25
-MAX_RANKING_INPUT = 500
 #: sentAt is epoch seconds. The service documents no range; an event before 2000 or more than a day ahead is
 #: almost surely milliseconds or garbage, and an unbounded one (1e300) would break every later read of the events.
 EARLIEST_SENT_AT = 946_684_800  # 2000-01-01T00:00:00Z
@@ -65,6 +71,21 @@ SENT_AT_AHEAD_SECONDS = 86_400
 FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "recommendationid", "impression"}
 #: Serving indexes kept in memory; older ones are dropped (each holds a model and the group's histories).
 MAX_CACHED_INDEXES = 8
+
+
+def _recipe_type(version: dict[str, Any]) -> str:
+    recipe = RECIPES.get(version.get("recipeArn", ""))
+    return recipe.recipe_type if recipe else USER_PERSONALIZATION
+
+
+def _refuse_unsupported(params: dict[str, Any]) -> None:
+    """Runtime request members the local endpoint does not serve: refused, never ignored."""
+    if params.get("context"):
+        raise errors.InvalidInputError(
+            "context is not supported locally: the local models are not trained on contextual metadata"
+        )
+    if params.get("metadataColumns"):
+        raise errors.InvalidInputError("metadataColumns (metadata in recommendations) is not supported locally")
 
 
 class _PausedCollections:
@@ -366,7 +387,7 @@ class Serving(ResourceAccess):
         filter_arn = params.get("filterArn")
         if not filter_arn and params.get("filterValues"):
             raise errors.InvalidInputError("filterValues need a filterArn")
-        promotion = _promotion(params.get("promotions"))
+        promotion = checked_promotion(params.get("promotions"))
         promotion_filter = (
             self.parsed_filter(promotion["filterArn"], group, against="the campaign (promotions[0].filterArn)")
             if promotion
@@ -399,15 +420,11 @@ class Serving(ResourceAccess):
         try:
             promoted: list[tuple[str, float]] = []
             if promotion:
-                from personalize_local.promotions import promoted_count
-
                 wanted = promoted_count(num_results, promotion["percentPromotedItems"])
                 promoted = recommend(wanted, promotion_filter, promotion.get("filterValues"))
             # With promoted items, the others come from a longer list: leaving those out still fills numResults.
             items = recommend(num_results + len(promoted), parsed, params.get("filterValues"))
             if promoted:
-                from personalize_local.promotions import place_promoted
-
                 taken = {item for item, _ in promoted}
                 others = [entry for entry in items if entry[0] not in taken][: num_results - len(promoted)]
                 items = place_promoted(promoted, others, random.Random())
@@ -511,35 +528,6 @@ class Serving(ResourceAccess):
             if streamed is not None:
                 streamed.extend(rows)  # a history being built may have read the file before these
         return {}
-
-
-def _recipe_type(version: dict[str, Any]) -> str:
-    recipe = RECIPES.get(version.get("recipeArn", ""))
-    return recipe.recipe_type if recipe else USER_PERSONALIZATION
-
-
-def _refuse_unsupported(params: dict[str, Any]) -> None:
-    """Runtime request members the local endpoint does not serve: refused, never ignored."""
-    if params.get("context"):
-        raise errors.InvalidInputError(
-            "context is not supported locally: the local models are not trained on contextual metadata"
-        )
-    if params.get("metadataColumns"):
-        raise errors.InvalidInputError("metadataColumns (metadata in recommendations) is not supported locally")
-
-
-def _promotion(promotions: Any) -> dict[str, Any] | None:
-    """The request's promotion (the model allows one), checked as the service checks it; None without one."""
-    if not promotions:
-        return None
-    promotion = promotions[0]
-    for member in ("name", "percentPromotedItems", "filterArn"):
-        if promotion.get(member) in (None, ""):
-            raise errors.InvalidInputError(f"promotions[0].{member} is required")
-    percent = promotion["percentPromotedItems"]
-    if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
-        raise errors.InvalidInputError("promotions[0].percentPromotedItems must be an integer from 1 to 100")
-    return promotion
 
 
 def _add_event(history: LiveHistory, row: dict[str, str]) -> None:
