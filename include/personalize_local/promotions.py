@@ -37,7 +37,11 @@ def place_promoted(promoted: list[T], others: list[T], rng: random.Random) -> li
 
 
 def checked_promotion(promotions: Any) -> dict[str, Any] | None:
-    """The request's promotion (the model allows one), checked as the service checks it; None without one."""
+    """The request's promotion (the model allows one); None without one.
+
+    botocore's model marks no member of a promotion required, but one without a name, a share or a filter could
+    only be ignored or answered unmarked: it is refused, naming the member. The share's range is the model's.
+    """
     if not promotions:
         return None
     promotion = promotions[0]
