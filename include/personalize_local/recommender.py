@@ -253,6 +253,14 @@ class ServingIndex:
             for user_id, *values in zip(latest["USER_ID"], *(latest[column] for column in present), strict=True):
                 self.users[user_id] = {k: v for k, v in zip(present, values, strict=True) if v}
 
+    def item_metadata(self, item_id: str, columns: list[str]) -> dict[str, str]:
+        """The item's values in these Items columns (as imported; columns without a value are left out)."""
+        position = self.position.get(item_id)
+        if position is None:
+            return {}
+        values = {column: self.metadata[column][position] for column in columns}
+        return {column: value for column, value in values.items() if value}
+
     # ---- item attribute masks -------------------------------------------------------------------------------
 
     def _inverted_index(self, field: str) -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 GetRecommendations (promotions included, see promotions.py) and GetPersonalizedRanking answer by the campaign's
 recipe type: USER_PERSONALIZATION campaigns take a userId, RELATED_ITEMS (SIMS) ones an itemId (a userId too when
 a filter reads the member's interactions), and PERSONALIZED_RANKING ones answer GetPersonalizedRanking only.
-Request members the local models cannot serve (context, metadataColumns) are refused.
+``metadataColumns`` adds the Items columns asked for when the campaign enables metadata; ``context``, which the
+local models are not trained on, is refused.
 
 A campaign's requests are scored by a :class:`~personalize_local.recommender.ServingIndex` built from its solution
 version's model, the group's Items and Users data and its live interaction history; indexes are cached per (version,
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NUM_RESULTS = 25
 MAX_RANKING_INPUT = 500  # GetPersonalizedRanking inputList
+MAX_RANKING_INPUT_WITH_METADATA = 50
+MAX_METADATA_COLUMNS = 10
 MAX_NUM_RESULTS = 500
 MAX_EVENTS_PER_CALL = 10
 MAX_PROPERTIES_LENGTH = 1024
@@ -84,8 +87,37 @@ def _refuse_unsupported(params: dict[str, Any]) -> None:
         raise errors.InvalidInputError(
             "context is not supported locally: the local models are not trained on contextual metadata"
         )
-    if params.get("metadataColumns"):
-        raise errors.InvalidInputError("metadataColumns (metadata in recommendations) is not supported locally")
+
+
+def _metadata_columns(params: dict[str, Any], campaign: dict[str, Any], index: ServingIndex) -> list[str]:
+    """The Items columns ``metadataColumns`` asks for ([] without it); the campaign must have metadata enabled
+    (campaignConfig.enableMetadataWithRecommendations) and each column must be one of the Items dataset's."""
+    asked = params.get("metadataColumns")
+    if not asked:
+        return []
+    unknown_keys = sorted(key for key in asked if key != "ITEMS")
+    if unknown_keys:
+        raise errors.InvalidInputError(f"metadataColumns takes the key ITEMS only, not {unknown_keys}")
+    if not (campaign.get("campaignConfig") or {}).get("enableMetadataWithRecommendations"):
+        raise errors.InvalidInputError(
+            f"Campaign {campaign['campaignArn']} does not have metadata in recommendations enabled "
+            "(campaignConfig.enableMetadataWithRecommendations)"
+        )
+    columns = list(asked["ITEMS"])
+    if len(columns) > MAX_METADATA_COLUMNS:
+        raise errors.InvalidInputError(f"metadataColumns.ITEMS names at most {MAX_METADATA_COLUMNS} columns")
+    missing = [column for column in columns if column not in index.metadata or column == "ITEM_ID"]
+    if missing:
+        raise errors.InvalidInputError(f"metadataColumns.ITEMS names columns the Items dataset lacks: {missing}")
+    return columns
+
+
+def _listed(item_id: str, score: float, columns: list[str], index: ServingIndex) -> dict[str, Any]:
+    """One entry of an itemList or personalizedRanking, with the asked metadata when there is any."""
+    entry: dict[str, Any] = {"itemId": item_id, "score": score}
+    if columns:
+        entry["metadata"] = index.item_metadata(item_id, columns)
+    return entry
 
 
 class _PausedCollections:
@@ -417,6 +449,7 @@ class Serving(ResourceAccess):
                     event_weights=event_weights,
                 )
 
+        columns = _metadata_columns(params, campaign, index)
         try:
             promoted: list[tuple[str, float]] = []
             if promotion:
@@ -431,15 +464,12 @@ class Serving(ResourceAccess):
         except (FilterValueError, FilterSyntaxError) as exc:
             raise errors.InvalidInputError(str(exc)) from exc
         promoted_ids = {item for item, _ in promoted}
+        listed = [_listed(item, score, columns, index) for item, score in items]
+        for entry in listed:
+            if entry["itemId"] in promoted_ids:
+                entry["promotionName"] = promotion["name"]
         return {
-            "itemList": [
-                {
-                    "itemId": item,
-                    "score": score,
-                    **({"promotionName": promotion["name"]} if item in promoted_ids else {}),
-                }
-                for item, score in items
-            ],
+            "itemList": listed,
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
 
@@ -461,8 +491,12 @@ class Serving(ResourceAccess):
         input_list = params.get("inputList")
         if not input_list:
             raise errors.InvalidInputError("inputList is required: the itemIds to rank (1 to 500)")
-        if len(input_list) > MAX_RANKING_INPUT:
-            raise errors.InvalidInputError(f"inputList holds {len(input_list)} items; at most {MAX_RANKING_INPUT}")
+        limit = MAX_RANKING_INPUT_WITH_METADATA if params.get("metadataColumns") else MAX_RANKING_INPUT
+        if len(input_list) > limit:
+            raise errors.InvalidInputError(
+                f"inputList holds {len(input_list)} items; at most {limit}"
+                + (" with metadataColumns" if limit == MAX_RANKING_INPUT_WITH_METADATA else "")
+            )
         seen: set[str] = set()
         for position, item in enumerate(input_list):
             if item in seen:
@@ -475,6 +509,7 @@ class Serving(ResourceAccess):
         index = self._serving_index(version["solutionVersionArn"], group)
         solution = self.store.get(SOLUTION, version["solutionArn"]) or version
         event_weights = training_config(solution, self.settings.train_threads).event_weights
+        columns = _metadata_columns(params, campaign, index)
         try:
             ranked = index.rank_input(
                 user_id,
@@ -486,7 +521,7 @@ class Serving(ResourceAccess):
         except (FilterValueError, FilterSyntaxError) as exc:
             raise errors.InvalidInputError(str(exc)) from exc
         return {
-            "personalizedRanking": [{"itemId": item, "score": score} for item, score in ranked],
+            "personalizedRanking": [_listed(item, score, columns, index) for item, score in ranked],
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
 

@@ -96,9 +96,12 @@ def catalog(start_endpoint, s3_server, tmp_path_factory) -> Catalog:
         campaigns[recipe] = p.create_campaign(
             name=unique("campaign"),
             solutionVersionArn=version,
-            campaignConfig={"itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"}}
+            campaignConfig={
+                "itemExplorationConfig": {"explorationWeight": "0", "explorationItemAgeCutOff": "30"},
+                "enableMetadataWithRecommendations": True,
+            }
             if recipe == USER_PERSONALIZATION
-            else {},
+            else {"enableMetadataWithRecommendations": recipe == RANKING},
         )["campaignArn"]
     for campaign in campaigns.values():
         wait_for(lambda c=campaign: p.describe_campaign(campaignArn=c)["campaign"])
@@ -226,6 +229,57 @@ def test_ranking_honours_filters_and_refuses_what_it_cannot_serve(catalog):
     code, message = error_of(runtime.get_recommendations, campaignArn=campaign, userId="uA1")
     assert code == "InvalidInputException"
     assert "GetPersonalizedRanking" in message
+
+
+# ---- metadata in recommendations -----------------------------------------------------------------------------
+
+
+def test_metadata_columns_come_with_the_items_of_campaigns_that_enable_them(catalog):
+    runtime = catalog.clients.runtime
+    listed = runtime.get_recommendations(
+        campaignArn=catalog.campaigns[USER_PERSONALIZATION],
+        userId="uB3",
+        numResults=5,
+        metadataColumns={"ITEMS": ["CUP_SIZE"]},
+    )["itemList"]
+    assert [r["metadata"] for r in listed] == [{"CUP_SIZE": taste_of(r["itemId"])} for r in listed]
+    ranked = runtime.get_personalized_ranking(
+        campaignArn=catalog.campaigns[RANKING],
+        userId="uB3",
+        inputList=["C1", "ghost"],
+        metadataColumns={"ITEMS": ["CUP_SIZE"]},
+    )["personalizedRanking"]
+    assert ranked == [
+        {"itemId": "C1", "score": ranked[0]["score"], "metadata": {"CUP_SIZE": "C"}},
+        {"itemId": "ghost", "score": 0.0, "metadata": {}},
+    ]
+    plain = runtime.get_recommendations(campaignArn=catalog.campaigns[USER_PERSONALIZATION], userId="uB3")["itemList"]
+    assert all("metadata" not in r for r in plain)
+    code, message = error_of(
+        runtime.get_recommendations,
+        campaignArn=catalog.campaigns[SIMS],
+        itemId="A1",
+        metadataColumns={"ITEMS": ["CUP_SIZE"]},
+    )
+    assert code == "InvalidInputException"
+    assert "enableMetadataWithRecommendations" in message
+    code, message = error_of(
+        runtime.get_recommendations,
+        campaignArn=catalog.campaigns[USER_PERSONALIZATION],
+        userId="uB3",
+        metadataColumns={"ITEMS": ["COLOUR"]},
+    )
+    assert code == "InvalidInputException"
+    assert "COLOUR" in message
+    code, message = error_of(
+        runtime.get_personalized_ranking,
+        campaignArn=catalog.campaigns[RANKING],
+        userId="uB3",
+        inputList=[f"x{i}" for i in range(51)],
+        metadataColumns={"ITEMS": ["CUP_SIZE"]},
+    )
+    assert code == "InvalidInputException"
+    assert "at most 50" in message
 
 
 # ---- metrics -------------------------------------------------------------------------------------------------
