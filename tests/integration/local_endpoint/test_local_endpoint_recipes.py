@@ -412,3 +412,20 @@ def test_list_recipes_by_domain_and_the_recipe_types(catalog):
     )
     assert code == "InvalidInputException"
     assert "not supported locally" in message
+
+
+def test_batch_inference_on_sims_or_ranking_versions_is_refused_as_not_supported_locally(catalog, s3_server):
+    from .conftest import ROLE_ARN
+
+    source = s3_server.put_csv(f"{unique('batch')}/input.json", '{"itemId": "A1"}\n')
+    for recipe in (SIMS, RANKING):
+        code, message = error_of(
+            catalog.clients.personalize.create_batch_inference_job,
+            jobName=unique("job"),
+            solutionVersionArn=catalog.versions[recipe],
+            jobInput={"s3DataSource": {"path": source}},
+            jobOutput={"s3DataDestination": {"path": f"s3://{s3_server.bucket}/{unique('out')}/"}},
+            roleArn=ROLE_ARN,
+        )
+        assert code == "InvalidInputException"
+        assert "not supported locally" in message
