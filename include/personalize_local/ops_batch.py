@@ -34,7 +34,13 @@ from personalize_local.kinds import (
     SOLUTION_VERSION,
 )
 from personalize_local.lifecycle import WorkFailed
-from personalize_local.recipes import RECIPES, USER_PERSONALIZATION, USER_SEGMENTATION
+from personalize_local.recipes import (
+    PERSONALIZED_RANKING,
+    RECIPES,
+    RELATED_ITEMS,
+    USER_PERSONALIZATION,
+    USER_SEGMENTATION,
+)
 from personalize_local.resources import DATA_LOCATION_PATTERN, Handlers, required, resource_name, role_arn
 
 if TYPE_CHECKING:
@@ -85,6 +91,16 @@ class BatchJobOps(Handlers):
                 f"Solution version {version['solutionVersionArn']} is {version['status']}, not ACTIVE."
             )
         recipe = RECIPES.get(version["recipeArn"])
+        if (
+            kind == BATCH_INFERENCE_JOB
+            and recipe is not None
+            and recipe.recipe_type in (RELATED_ITEMS, PERSONALIZED_RANKING)
+        ):
+            # The service runs batch inference on these too (itemId lines, userId + itemList lines); not here yet.
+            raise errors.InvalidInputError(
+                f"Batch inference on a {recipe.recipe_type} solution version ({version['recipeArn']}) is not "
+                "supported locally; use GetRecommendations with itemId or GetPersonalizedRanking"
+            )
         if recipe is None or recipe.recipe_type != recipe_type:
             job = "batch inference" if kind == BATCH_INFERENCE_JOB else "batch segment"
             raise errors.InvalidInputError(

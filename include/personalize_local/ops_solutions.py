@@ -28,7 +28,7 @@ from personalize_local.kinds import (
     SOLUTION_VERSION,
 )
 from personalize_local.lifecycle import WorkFailed
-from personalize_local.recipes import RECIPES, training_config
+from personalize_local.recipes import DOMAIN_RECIPES, RECIPES, recipe_type, training_config
 from personalize_local.resources import Handlers, public, required, resource_name
 from personalize_local.state import resource_key
 
@@ -46,6 +46,11 @@ class SolutionOps(Handlers):
         recipe = params.get("recipeArn")
         if params.get("performAutoML") or params.get("performHPO"):
             raise errors.InvalidInputError("performAutoML and performHPO are not supported by the local endpoint")
+        if recipe in DOMAIN_RECIPES:
+            raise errors.InvalidInputError(
+                f"recipeArn {recipe!r} is a {DOMAIN_RECIPES[recipe].domain} use case, for recommenders of domain "
+                f"dataset groups, which are not supported locally; use one of {sorted(RECIPES)}"
+            )
         if recipe not in RECIPES:
             raise errors.InvalidInputError(
                 f"recipeArn {recipe!r} is not supported locally; use one of {sorted(RECIPES)}"
@@ -181,30 +186,42 @@ class SolutionOps(Handlers):
     # ---- recipes --------------------------------------------------------------------------------------------
 
     def list_recipes(self, params: dict[str, Any]) -> dict[str, Any]:
-        recipes = [
-            {
-                "name": arn.rsplit("/", 1)[1],
-                "recipeArn": arn,
-                "status": ACTIVE,
-                "creationDateTime": 0,
-                "lastUpdatedDateTime": 0,
-            }
-            for arn in sorted(RECIPES)
+        """The custom recipes trained here and the domain recipes; ``domain`` keeps that domain's use cases only.
+
+        ``recipeProvider`` has one value (SERVICE), which every recipe here has; the model's enum check refuses
+        any other before this runs.
+        """
+        domain = params.get("domain")
+        listed: list[dict[str, Any]] = []
+        if domain is None:
+            listed += [_recipe_summary(arn) for arn in sorted(RECIPES)]
+        listed += [
+            {**_recipe_summary(arn), "domain": recipe.domain}
+            for arn, recipe in sorted(DOMAIN_RECIPES.items())
+            if domain is None or recipe.domain == domain
         ]
-        return {"recipes": recipes}
+        page, token = self._paginate(
+            listed, params, ("name", "recipeArn", "status", "creationDateTime", "lastUpdatedDateTime", "domain")
+        )
+        return {"recipes": page, "nextToken": token}
 
     def describe_recipe(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = required(params, "recipeArn")
-        if arn not in RECIPES:
+        if arn not in RECIPES and arn not in DOMAIN_RECIPES:
             raise errors.ResourceNotFoundError(f"Resource {arn} does not exist.")
         name = arn.rsplit("/", 1)[1]
+        served = (
+            f"{name}, trained locally ({RECIPES[arn].algorithm})"
+            if arn in RECIPES
+            else f"{name}, a {DOMAIN_RECIPES[arn].domain} use case (recommenders are not supported locally)"
+        )
         return {
             "recipe": {
                 "name": name,
                 "recipeArn": arn,
                 "status": ACTIVE,
-                "recipeType": RECIPES[arn].recipe_type,
-                "description": f"{name}, served locally by ALS (implicit) or popularity",
+                "recipeType": recipe_type(arn),
+                "description": served,
             }
         }
 
@@ -266,3 +283,12 @@ class SolutionOps(Handlers):
     @staticmethod
     def _existing(path: Path) -> Path | None:
         return path if path.exists() else None
+
+def _recipe_summary(arn: str) -> dict[str, Any]:
+    return {
+        "name": arn.rsplit("/", 1)[1],
+        "recipeArn": arn,
+        "status": ACTIVE,
+        "creationDateTime": 0,
+        "lastUpdatedDateTime": 0,
+    }

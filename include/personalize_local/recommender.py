@@ -14,6 +14,11 @@
   for her again: the service, too, uses impressions to explore less what was shown and not chosen.
 - Filters narrow the candidates before ranking (see filters.py).
 - Scores are a softmax over all candidate items, so they are comparable within one response as the service's are.
+- SIMS models (RELATED_ITEMS): :meth:`ServingIndex.related` ranks by co-occurrence with the given item; an item
+  the model never saw gets popular items, as a user never seen does.
+- Personalized-Ranking: :meth:`ServingIndex.rank_input` orders the request's items by the user's scores, a softmax
+  over those items only; items the training never saw come last, in the request's order, with score 0 (the
+  service's documentation: "appended to the end of the reranked list", "receives a score of 0").
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from personalize_local.filters import ANY_EVENT_TYPE, Filter, allowed_items
-from personalize_local.trainer import POPULARITY_RECIPE
+from personalize_local.trainer import POPULARITY_RECIPE, SIMS_RECIPE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -186,6 +191,45 @@ class _RequestFilterContext:
         return value or None
 
 
+class _OutsideItemsContext:
+    """FilterContext over items the serving universe does not hold (a ranking's input may name any item): they have
+    no metadata, so no Items condition holds for them, but the user's history may still hold them. Interactions and
+    CurrentUser conditions read as :class:`_RequestFilterContext` reads them."""
+
+    def __init__(self, items: list[str], history: list[tuple[str, str, int]], user: _RequestFilterContext) -> None:
+        self.items = items
+        self.size = len(items)
+        self.history = history or []
+        self.user = user
+
+    def items_in(self, field: str, values: set[str]) -> np.ndarray:
+        import numpy as np
+
+        return np.zeros(self.size, dtype=bool)
+
+    def items_compare(self, field: str, operator: str, value: str) -> np.ndarray:
+        return self.items_in(field, {value})
+
+    def _interacted(self, keep) -> np.ndarray:
+        import numpy as np
+
+        met = {item for item, event_type, _ in self.history if keep(event_type)}
+        return np.array([item in met for item in self.items], dtype=bool)
+
+    def interacted_with(self, event_types: set[str]) -> np.ndarray:
+        if ANY_EVENT_TYPE in event_types:
+            return self._interacted(lambda event_type: True)
+        return self._interacted(lambda event_type: event_type.lower() in event_types)
+
+    def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray:
+        if ANY_EVENT_TYPE in event_types:
+            return self._interacted(lambda event_type: False)
+        return self._interacted(lambda event_type: event_type.lower() not in event_types)
+
+    def user_value(self, field: str) -> str | None:
+        return self.user.user_value(field)
+
+
 class ServingIndex:
     """A trained model joined with the dataset group's current item and user data, ready to answer quickly."""
 
@@ -247,6 +291,17 @@ class ServingIndex:
             # every request gives the very same products.
             self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float64)
             self.gram = self.item_factors.T @ self.item_factors
+        self.cooccurrence = None
+        if model.recipe == SIMS_RECIPE:
+            import scipy.sparse as sp
+
+            from personalize_local.trainer import Cooccurrence
+
+            matrix = sp.csr_matrix(
+                (model.user_items_weights, model.user_items_indices, model.user_items_indptr),
+                shape=(len(model.user_ids), self.model_size),
+            )
+            self.cooccurrence = Cooccurrence(matrix)
         self.users: dict[str, dict[str, str]] = {}
         #: user id -> every Users field (upper-cased name -> value, '' left out), for filters' CurrentUser.
         self.user_records: dict[str, dict[str, str]] = {}
@@ -263,6 +318,14 @@ class ServingIndex:
             latest = users.drop_duplicates("USER_ID", keep="last")
             for user_id, *values in zip(latest["USER_ID"], *(latest[column] for column in present), strict=True):
                 self.users[user_id] = {k: v for k, v in zip(present, values, strict=True) if v}
+
+    def item_metadata(self, item_id: str, columns: list[str]) -> dict[str, str]:
+        """The item's values in these Items columns (as imported; columns without a value are left out)."""
+        position = self.position.get(item_id)
+        if position is None:
+            return {}
+        values = {column: self.metadata[column][position] for column in columns}
+        return {column: value for column, value in values.items() if value}
 
     # ---- item attribute masks -------------------------------------------------------------------------------
 
@@ -440,9 +503,21 @@ class ServingIndex:
         event_weights: dict[str, float] | None,
         vector: np.ndarray | None,
     ) -> list[tuple[str, float]]:
+        scores, _ = self.user_scores(user_id, event_weights or {}, vector)
+        return self._rank_scores(scores, user_id, num_results, parsed_filter, filter_values, exploration)
+
+    def _rank_scores(
+        self,
+        scores: np.ndarray,
+        user_id: str,
+        num_results: int,
+        parsed_filter: Filter | None,
+        filter_values: dict[str, str] | None,
+        exploration: ExplorationConfig,
+    ) -> list[tuple[str, float]]:
+        """The best ``num_results`` of these scores (one per universe item) the filter allows, with exploration."""
         import numpy as np
 
-        scores, _ = self.user_scores(user_id, event_weights or {}, vector)
         if parsed_filter is not None:
             context = _RequestFilterContext(self, self.history.get(user_id), user_id)
             allowed = allowed_items(parsed_filter, context, filter_values)
@@ -473,6 +548,85 @@ class ServingIndex:
         probabilities = np.where(np.isfinite(chosen_scores), np.exp(chosen_scores - best) / total, 0.0).tolist()
         ids = self.item_id_list
         return [(ids[i], round(p, 7)) for i, p in zip(chosen, probabilities, strict=True)]
+
+    def related(
+        self,
+        item_id: str,
+        user_id: str,
+        num_results: int,
+        *,
+        parsed_filter: Filter | None = None,
+        filter_values: dict[str, str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """A SIMS answer: the items that co-occur most with ``item_id``, best first, never the item itself.
+
+        ``user_id`` ('' when the request gave none) is what the filter's Interactions and CurrentUser parts read.
+        An item the model never saw gets the most popular items (the service answers such items with popular ones).
+        """
+        import numpy as np
+
+        if self.cooccurrence is None:
+            raise ValueError("the model is not a SIMS model")
+        row = self.position.get(item_id)
+        if row is not None and row < self.model_size:
+            query = np.zeros((1, self.model_size))
+            query[0, row] = 1.0
+            related = self.cooccurrence.scores(query)[0]
+            scores = np.full(self.size, -np.inf)
+            # Items that share no user with it are not related: they are left out, not ranked at zero.
+            scores[: self.model_size] = np.where(related > 0, related, -np.inf)
+            scores[row] = -np.inf
+        else:
+            total = self.popularity.sum() or 1.0
+            scores = self.popularity / total
+            if row is not None:
+                scores = scores.copy()
+                scores[row] = -np.inf
+        no_exploration = ExplorationConfig(weight=0.0)
+        return self._rank_scores(scores, user_id, num_results, parsed_filter, filter_values, no_exploration)
+
+    def rank_input(
+        self,
+        user_id: str,
+        input_list: list[str],
+        *,
+        parsed_filter: Filter | None = None,
+        filter_values: dict[str, str] | None = None,
+        event_weights: dict[str, float] | None = None,
+    ) -> list[tuple[str, float]]:
+        """A personalized ranking of ``input_list`` for the user: [(itemId, score)], scores a softmax over the known
+        input items; items the training never saw last, in input order, score 0; items the filter drops left out."""
+        import numpy as np
+
+        scores, _ = self.user_scores(user_id, event_weights or {})
+        outside = [item for item in input_list if item not in self.position]
+        if parsed_filter is not None:
+            context = _RequestFilterContext(self, self.history.get(user_id), user_id)
+            allowed = allowed_items(parsed_filter, context, filter_values)
+            outside_context = _OutsideItemsContext(outside, self.history.get(user_id), context)
+            outside_allowed = allowed_items(parsed_filter, outside_context, filter_values)
+            dropped = {item for item, kept in zip(outside, outside_allowed.tolist(), strict=True) if not kept}
+        else:
+            allowed, dropped = self._all_items, set()
+        known: list[tuple[str, float]] = []
+        unknown: list[str] = []
+        for item in input_list:
+            position = self.position.get(item)
+            if item in dropped or (position is not None and not allowed[position]):
+                continue
+            if position is None or position >= self.model_size or not np.isfinite(scores[position]):
+                unknown.append(item)
+            else:
+                known.append((item, float(scores[position])))
+        if known:
+            values = np.array([score for _, score in known])
+            weights = np.exp(values - values.max())
+            probabilities = (weights / weights.sum()).tolist()
+            order = sorted(range(len(known)), key=lambda i: -values[i])  # stable: ties keep the input order
+            ranked = [(known[i][0], round(probabilities[i], 7)) for i in order]
+        else:
+            ranked = []
+        return ranked + [(item, 0.0) for item in unknown]
 
     def _explore(
         self,

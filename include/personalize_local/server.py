@@ -2,7 +2,8 @@
 
 - ``POST /`` with ``X-Amz-Target: AmazonPersonalize.<Operation>``: the control plane, JSON 1.1. Errors are HTTP
   400 with ``{"__type": "<Code>", "message": ...}``, as botocore's JSON parser expects.
-- ``POST /recommendations``: personalize-runtime GetRecommendations, REST-JSON.
+- ``POST /recommendations`` and ``POST /personalize-ranking``: personalize-runtime GetRecommendations and
+  GetPersonalizedRanking, REST-JSON.
 - ``POST /events``, ``POST /items``, ``POST /users``: personalize-events PutEvents, PutItems and PutUsers,
   REST-JSON (errors carry ``x-amzn-ErrorType`` and the model's HTTP status).
 
@@ -140,6 +141,9 @@ def route(
 
     elif path == "/recommendations":
         action, model, operation = service.get_recommendations, request_validation.RUNTIME, "GetRecommendations"
+    elif path == "/personalize-ranking":
+        action, model = service.get_personalized_ranking, request_validation.RUNTIME
+        operation = "GetPersonalizedRanking"
     elif path == "/events":
         action, model, operation = service.put_events, request_validation.EVENTS, "PutEvents"
     elif path == "/items":
@@ -166,6 +170,10 @@ def route(
         return _internal_error(exc, content_type)
 
 
+#: Runtime calls that may need a model loaded first (see quick_request_body).
+RUNTIME_PATHS = ("/recommendations", "/personalize-ranking")
+
+
 def quick_request_body(
     service: PersonalizeService, path: str, headers: dict[str, str], raw: bytes
 ) -> dict[str, Any] | None:
@@ -177,7 +185,7 @@ def quick_request_body(
     """
     if is_control_plane(headers) or path in RECORD_PATHS:
         return None
-    if path != "/recommendations":
+    if path not in RUNTIME_PATHS:
         return {}
     try:
         body = request_validation.load_body(raw)

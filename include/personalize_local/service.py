@@ -160,6 +160,11 @@ class PersonalizeService:
         self.serving.remember_recommendations(response)  # an event naming its recommendationId was shown these
         return response
 
+    def get_personalized_ranking(self, params: dict[str, Any]) -> dict[str, Any]:
+        response = self.serving.get_personalized_ranking(params)
+        self.serving.remember_recommendations(response)
+        return response
+
     def put_events(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.serving.put_events(params)
 

@@ -1,5 +1,11 @@
 """Serving: GetRecommendations, PutEvents, and the in-memory indexes they answer from.
 
+GetRecommendations (promotions included, see promotions.py) and GetPersonalizedRanking answer by the campaign's
+recipe type: USER_PERSONALIZATION campaigns take a userId, RELATED_ITEMS (SIMS) ones an itemId (a userId too when
+a filter reads the member's interactions), and PERSONALIZED_RANKING ones answer GetPersonalizedRanking only.
+``metadataColumns`` adds the Items columns asked for when the campaign enables metadata; ``context``, which the
+local models are not trained on, is refused.
+
 A campaign's requests are scored by a :class:`~personalize_local.recommender.ServingIndex` built from its solution
 version's model, the group's Items and Users data and its live interaction history; indexes are cached per (version,
 group data version), so an import or a data deletion makes the next request use the new data (a deletion also takes
@@ -20,6 +26,7 @@ import gc
 import json
 import logging
 import math
+import random
 import threading
 import time
 import uuid
@@ -39,7 +46,14 @@ from personalize_local.kinds import (
     SOLUTION,
     SOLUTION_VERSION,
 )
-from personalize_local.recipes import training_config
+from personalize_local.promotions import checked_promotion, place_promoted, promoted_count
+from personalize_local.recipes import (
+    PERSONALIZED_RANKING,
+    RECIPES,
+    RELATED_ITEMS,
+    USER_PERSONALIZATION,
+    training_config,
+)
 from personalize_local.records import camel_case, field_key
 from personalize_local.resources import ResourceAccess, required
 
@@ -50,6 +64,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_NUM_RESULTS = 25
+MAX_RANKING_INPUT = 500  # GetPersonalizedRanking inputList
+MAX_RANKING_INPUT_WITH_METADATA = 50
+MAX_METADATA_COLUMNS = 10
 MAX_NUM_RESULTS = 500
 MAX_EVENTS_PER_CALL = 10
 MAX_PROPERTIES_LENGTH = 1024
@@ -63,6 +80,50 @@ FORBIDDEN_PROPERTY_KEYS = {"userid", "sessionid", "eventtype", "timestamp", "rec
 MAX_REMEMBERED_RECOMMENDATIONS = 10_000
 #: Serving indexes kept in memory; older ones are dropped (each holds a model and the group's histories).
 MAX_CACHED_INDEXES = 8
+
+
+def _recipe_type(version: dict[str, Any]) -> str:
+    recipe = RECIPES.get(version.get("recipeArn", ""))
+    return recipe.recipe_type if recipe else USER_PERSONALIZATION
+
+
+def _refuse_unsupported(params: dict[str, Any]) -> None:
+    """Runtime request members the local endpoint does not serve: refused, never ignored."""
+    if params.get("context"):
+        raise errors.InvalidInputError(
+            "context is not supported locally: the local models are not trained on contextual metadata"
+        )
+
+
+def _metadata_columns(params: dict[str, Any], campaign: dict[str, Any], index: ServingIndex) -> list[str]:
+    """The Items columns ``metadataColumns`` asks for ([] without it); the campaign must have metadata enabled
+    (campaignConfig.enableMetadataWithRecommendations) and each column must be one of the Items dataset's."""
+    asked = params.get("metadataColumns")
+    if not asked:
+        return []
+    unknown_keys = sorted(key for key in asked if key != "ITEMS")
+    if unknown_keys:
+        raise errors.InvalidInputError(f"metadataColumns takes the key ITEMS only, not {unknown_keys}")
+    if not (campaign.get("campaignConfig") or {}).get("enableMetadataWithRecommendations"):
+        raise errors.InvalidInputError(
+            f"Campaign {campaign['campaignArn']} does not have metadata in recommendations enabled "
+            "(campaignConfig.enableMetadataWithRecommendations)"
+        )
+    columns = list(asked["ITEMS"])
+    if len(columns) > MAX_METADATA_COLUMNS:
+        raise errors.InvalidInputError(f"metadataColumns.ITEMS names at most {MAX_METADATA_COLUMNS} columns")
+    missing = [column for column in columns if column not in index.metadata or column == "ITEM_ID"]
+    if missing:
+        raise errors.InvalidInputError(f"metadataColumns.ITEMS names columns the Items dataset lacks: {missing}")
+    return columns
+
+
+def _listed(item_id: str, score: float, columns: list[str], index: ServingIndex) -> dict[str, Any]:
+    """One entry of an itemList or personalizedRanking, with the asked metadata when there is any."""
+    entry: dict[str, Any] = {"itemId": item_id, "score": score}
+    if columns:
+        entry["metadata"] = index.item_metadata(item_id, columns)
+    return entry
 
 
 class _PausedCollections:
@@ -314,28 +375,14 @@ class Serving(ResourceAccess):
 
         return recommend
 
-    def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
-        from personalize_local.filters import FilterSyntaxError, FilterValueError
-        from personalize_local.recommender import ExplorationConfig
-
-        if params.get("recommenderArn"):
-            raise errors.InvalidInputError(
-                "Recommenders (domain dataset groups) are not supported locally; use a campaignArn"
-            )
+    def _campaign_version(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(campaign, its solution version, the version's dataset group) of a runtime request; it must be ACTIVE."""
         campaign_arn = required(params, "campaignArn")
         campaign = self.store.get(CAMPAIGN, campaign_arn)
         if campaign is None:
             raise errors.ResourceNotFoundError(f"Campaign {campaign_arn} does not exist.")
         if campaign["status"] != ACTIVE:
             raise errors.InvalidInputError(f"Campaign {campaign_arn} is {campaign['status']}, not ACTIVE.")
-        user_id = params.get("userId")
-        if not user_id:
-            raise errors.InvalidInputError("userId is required for a User-Personalization campaign")
-        if len(user_id) > 256:
-            raise errors.InvalidInputError("userId is longer than 256 characters")
-        num_results = params.get("numResults", DEFAULT_NUM_RESULTS)
-        if not isinstance(num_results, int) or not 1 <= num_results <= MAX_NUM_RESULTS:
-            raise errors.InvalidInputError(f"numResults must be between 1 and {MAX_NUM_RESULTS}")
         version = self.store.get(SOLUTION_VERSION, campaign["solutionVersionArn"])
         if version is None:
             raise errors.ResourceNotFoundError(f"Solution version {campaign['solutionVersionArn']} does not exist.")
@@ -345,23 +392,146 @@ class Serving(ResourceAccess):
                 f"Solution version {version['solutionVersionArn']} of campaign {campaign_arn} is CREATE FAILED: "
                 f"{version.get('failureReason', '')}"
             )
-        group = self.get(DATASET_GROUP, version["datasetGroupArn"])
+        return campaign, version, self.get(DATASET_GROUP, version["datasetGroupArn"])
+
+    def get_recommendations(self, params: dict[str, Any]) -> dict[str, Any]:
+        from personalize_local.filters import FilterSyntaxError, FilterValueError
+        from personalize_local.recommender import ExplorationConfig
+
+        if params.get("recommenderArn"):
+            raise errors.InvalidInputError(
+                "Recommenders (domain dataset groups) are not supported locally; use a campaignArn"
+            )
+        _refuse_unsupported(params)
+        campaign, version, group = self._campaign_version(params)
+        kind = _recipe_type(version)
+        if kind == PERSONALIZED_RANKING:
+            raise errors.InvalidInputError(
+                f"Campaign {campaign['campaignArn']} serves a PERSONALIZED_RANKING recipe: use GetPersonalizedRanking"
+            )
+        user_id = params.get("userId") or ""
+        item_id = params.get("itemId") or ""
+        if kind == RELATED_ITEMS:
+            if not item_id:
+                raise errors.InvalidInputError("itemId is required for a RELATED_ITEMS (SIMS) campaign")
+        else:
+            if not user_id:
+                raise errors.InvalidInputError("userId is required for a User-Personalization campaign")
+            if item_id:
+                raise errors.InvalidInputError(
+                    "itemId is not used by a USER_PERSONALIZATION campaign; it is for RELATED_ITEMS (SIMS) campaigns"
+                )
+        if len(user_id) > 256 or len(item_id) > 256:
+            raise errors.InvalidInputError("userId and itemId are at most 256 characters")
+        num_results = params.get("numResults", DEFAULT_NUM_RESULTS)
+        if not isinstance(num_results, int) or not 1 <= num_results <= MAX_NUM_RESULTS:
+            raise errors.InvalidInputError(f"numResults must be between 1 and {MAX_NUM_RESULTS}")
         filter_arn = params.get("filterArn")
         if not filter_arn and params.get("filterValues"):
             raise errors.InvalidInputError("filterValues need a filterArn")
-        recommend = self.recommender(
-            version,
-            group,
-            filter_arn=filter_arn,
-            exploration=ExplorationConfig.from_campaign_config(campaign.get("campaignConfig")),
-            against="the campaign",
+        promotion = checked_promotion(params.get("promotions"))
+        promotion_filter = (
+            self.parsed_filter(promotion["filterArn"], group, against="the campaign (promotions[0].filterArn)")
+            if promotion
+            else None
         )
+        if kind == RELATED_ITEMS:
+            parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+            index = self._serving_index(version["solutionVersionArn"], group)
+
+            def recommend(count: int, chosen_filter: Filter | None, values: dict[str, str] | None):
+                return index.related(item_id, user_id, count, parsed_filter=chosen_filter, filter_values=values)
+
+        else:
+            exploration = ExplorationConfig.from_campaign_config(campaign.get("campaignConfig"))
+            parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+            index = self._serving_index(version["solutionVersionArn"], group)
+            solution = self.store.get(SOLUTION, version["solutionArn"]) or version
+            event_weights = training_config(solution, self.settings.train_threads).event_weights
+
+            def recommend(count: int, chosen_filter: Filter | None, values: dict[str, str] | None):
+                return index.recommend(
+                    user_id,
+                    count,
+                    parsed_filter=chosen_filter,
+                    filter_values=values,
+                    exploration=exploration,
+                    event_weights=event_weights,
+                )
+
+        columns = _metadata_columns(params, campaign, index)
         try:
-            items = recommend(user_id, num_results, params.get("filterValues"))
+            promoted: list[tuple[str, float]] = []
+            if promotion:
+                wanted = promoted_count(num_results, promotion["percentPromotedItems"])
+                promoted = recommend(wanted, promotion_filter, promotion.get("filterValues"))
+            # With promoted items, the others come from a longer list: leaving those out still fills numResults.
+            items = recommend(num_results + len(promoted), parsed, params.get("filterValues"))
+            if promoted:
+                taken = {item for item, _ in promoted}
+                others = [entry for entry in items if entry[0] not in taken][: num_results - len(promoted)]
+                items = place_promoted(promoted, others, random.Random())
+        except (FilterValueError, FilterSyntaxError) as exc:
+            raise errors.InvalidInputError(str(exc)) from exc
+        promoted_ids = {item for item, _ in promoted}
+        listed = [_listed(item, score, columns, index) for item, score in items]
+        for entry in listed:
+            if entry["itemId"] in promoted_ids:
+                entry["promotionName"] = promotion["name"]
+        return {
+            "itemList": listed,
+            "recommendationId": f"RID-{uuid.uuid4()}",
+        }
+
+    # ---- GetPersonalizedRanking -------------------------------------------------------------------------------
+
+    def get_personalized_ranking(self, params: dict[str, Any]) -> dict[str, Any]:
+        from personalize_local.filters import FilterSyntaxError, FilterValueError
+
+        _refuse_unsupported(params)
+        campaign, version, group = self._campaign_version(params)
+        if _recipe_type(version) != PERSONALIZED_RANKING:
+            raise errors.InvalidInputError(
+                f"Campaign {campaign['campaignArn']} does not serve a PERSONALIZED_RANKING recipe "
+                f"({version['recipeArn']}): use GetRecommendations"
+            )
+        user_id = params.get("userId")
+        if not user_id:
+            raise errors.InvalidInputError("userId is required for GetPersonalizedRanking")
+        input_list = params.get("inputList")
+        if not input_list:
+            raise errors.InvalidInputError("inputList is required: the itemIds to rank (1 to 500)")
+        limit = MAX_RANKING_INPUT_WITH_METADATA if params.get("metadataColumns") else MAX_RANKING_INPUT
+        if len(input_list) > limit:
+            raise errors.InvalidInputError(
+                f"inputList holds {len(input_list)} items; at most {limit}"
+                + (" with metadataColumns" if limit == MAX_RANKING_INPUT_WITH_METADATA else "")
+            )
+        seen: set[str] = set()
+        for position, item in enumerate(input_list):
+            if item in seen:
+                raise errors.InvalidInputError(f"inputList[{position}] repeats itemId {errors.shorten(item, 60)!r}")
+            seen.add(item)
+        filter_arn = params.get("filterArn")
+        if not filter_arn and params.get("filterValues"):
+            raise errors.InvalidInputError("filterValues need a filterArn")
+        parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+        index = self._serving_index(version["solutionVersionArn"], group)
+        solution = self.store.get(SOLUTION, version["solutionArn"]) or version
+        event_weights = training_config(solution, self.settings.train_threads).event_weights
+        columns = _metadata_columns(params, campaign, index)
+        try:
+            ranked = index.rank_input(
+                user_id,
+                input_list,
+                parsed_filter=parsed,
+                filter_values=params.get("filterValues"),
+                event_weights=event_weights,
+            )
         except (FilterValueError, FilterSyntaxError) as exc:
             raise errors.InvalidInputError(str(exc)) from exc
         return {
-            "itemList": [{"itemId": item, "score": score} for item, score in items],
+            "personalizedRanking": [_listed(item, score, columns, index) for item, score in ranked],
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
 
@@ -408,9 +578,11 @@ class Serving(ResourceAccess):
         return {}
 
     def remember_recommendations(self, response: dict[str, Any]) -> None:
-        """Keep a GetRecommendations answer's items under its recommendationId, for the events that name it."""
+        """Keep a GetRecommendations (or GetPersonalizedRanking) answer's items under its recommendationId, for the
+        events that name it."""
+        listed = response.get("itemList", response.get("personalizedRanking", []))
         with self._recommended_lock:
-            self._recommended[response["recommendationId"]] = [entry["itemId"] for entry in response["itemList"]]
+            self._recommended[response["recommendationId"]] = [entry["itemId"] for entry in listed]
             while len(self._recommended) > MAX_REMEMBERED_RECOMMENDATIONS:
                 self._recommended.pop(next(iter(self._recommended)))
 

@@ -13,7 +13,10 @@ What it imitates (personalize-rules.md sections 2, 4 and 5):
 Event types weigh an interaction (a purchase says more than a click), and ALS (``implicit``) learns user and item
 factors from the summed weights. Unless the rank is given, a small fixed search picks it (8, 16 or 32 factors) on a
 validation split of the training users, as Personalize's HPO would; the metrics' test users are never used for it.
-The popularity-count recipe keeps only the popularity ranking.
+The popularity-count recipe keeps only the popularity ranking. SIMS keeps no factors either: its related items
+are the item co-occurrence of the training matrix (how many users met both items, as a cosine of the two items'
+user sets), which serving computes from the matrix the model keeps; its metrics score, for each held-out user, the
+items related to her input items. Every recipe reports the same metric names, as the service's do.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ INTERACTION_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_V
 POPULARITY_RECIPE = "popularity"
 FACTOR_CANDIDATES = (8, 16, 32)
 ALS_RECIPE = "als"
+SIMS_RECIPE = "sims"
+#: Recipes whose model has no factors: their items are ranked by popularity or co-occurrence.
+FACTORLESS_RECIPES = (POPULARITY_RECIPE, SIMS_RECIPE)
 
 
 class InsufficientDataError(ValueError):
@@ -386,6 +392,55 @@ def _model_metrics(split: EvaluationSplit, config: TrainingConfig, catalog_size:
     return ranking_metrics([item_index[row].tolist() for row in top], split.test_relevant, catalog_size)
 
 
+class Cooccurrence:
+    """Item co-occurrence on a users x items matrix (any positive entry: the user met the item), for SIMS.
+
+    The score of item j for query weights w is sum_i w_i * |users(i) & users(j)| / sqrt(|users(i)| * |users(j)|):
+    a cosine on the items' user sets, so a popular item does not relate to everything.
+    """
+
+    def __init__(self, matrix) -> None:
+        import numpy as np
+        import scipy.sparse as sp
+
+        met = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+        met.data[:] = 1.0
+        self.met = met
+        self.met_t = met.T.tocsr()
+        users_per_item = np.asarray(met.sum(axis=0)).ravel()
+        self.norm = np.where(users_per_item > 0, 1.0 / np.sqrt(np.maximum(users_per_item, 1.0)), 0.0)
+
+    def scores(self, item_weights) -> np.ndarray:
+        """(queries x items) dense scores for a (queries x items) matrix of query weights."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        weighted = sp.csr_matrix(item_weights, dtype=np.float64).multiply(self.norm[None, :]).tocsr()
+        shared = (weighted @ self.met_t) @ self.met  # queries x items: users in common, weighted
+        return shared.toarray() * self.norm[None, :]
+
+
+def _sims_metrics(split: EvaluationSplit, config: TrainingConfig, catalog_size: int) -> dict[str, float]:
+    """Metrics of co-occurrence on the split: each held-out user's input items ask for their related items."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    k = max(METRIC_KS)
+    _, item_ids, matrix = weighted_matrix(split.train, config)
+    cooccurrence = Cooccurrence(matrix)
+    positions = {item: i for i, item in enumerate(item_ids)}
+    seen = [np.array([positions[i] for i in items if i in positions], dtype=np.int64) for items in split.test_inputs]
+    tops = []
+    for start in range(0, len(seen), 2048):  # bounded memory for large test sets
+        chunk = seen[start : start + 2048]
+        rows = np.repeat(np.arange(len(chunk)), [len(columns) for columns in chunk])
+        columns = np.concatenate(chunk) if chunk else np.array([], dtype=np.int64)
+        queries = sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(chunk), len(item_ids)))
+        tops.append(_top_unseen(cooccurrence.scores(queries), chunk, k))
+    top = np.vstack(tops)
+    return ranking_metrics([item_ids[row].tolist() for row in top], split.test_relevant, catalog_size)
+
+
 def choose_factors(train_frame: pd.DataFrame, config: TrainingConfig) -> int:
     """The ALS rank with the best NDCG@25 on a validation split of the training users (a small, fixed HPO).
 
@@ -413,6 +468,8 @@ def evaluate_split(
     baseline = _popularity_metrics(split, config, catalog_size)
     if config.recipe == POPULARITY_RECIPE:
         return baseline, baseline
+    if config.recipe == SIMS_RECIPE:
+        return _sims_metrics(split, config, catalog_size), baseline
     return _model_metrics(split, config, catalog_size), baseline
 
 
@@ -427,12 +484,12 @@ def train(
     check_minimum_data(frame)
     catalog = set(frame["ITEM_ID"].unique()) | (catalog_items or set())
     split = split_for_evaluation(frame, seed=config.seed)
-    if config.factors is None and config.recipe != POPULARITY_RECIPE:
+    if config.factors is None and config.recipe not in FACTORLESS_RECIPES:
         config = replace(config, factors=choose_factors(split.train, config))
     metrics, baseline = evaluate_split(split, config, len(catalog))
     user_ids, item_ids, matrix = weighted_matrix(frame, config)
     item_index = pd.Index(item_ids)
-    if config.recipe == POPULARITY_RECIPE:
+    if config.recipe in FACTORLESS_RECIPES:
         user_factors = np.zeros((len(user_ids), 0), dtype=np.float32)
         item_factors = np.zeros((len(item_ids), 0), dtype=np.float32)
     else:
