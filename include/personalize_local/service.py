@@ -11,6 +11,8 @@ operation. Each handler takes the request's JSON members and returns the respons
   status engine that moves resources through the service's statuses on a scheduler (``status_delay`` seconds per
   step), runs import, deletion, training and batch work on their own worker threads so the API stays responsive,
   and on start resumes what was in flight when the endpoint stopped;
+- :mod:`~personalize_local.support`: which operations and request members the endpoint supports; a request
+  setting a member it refuses is answered InvalidInputException before any handler runs;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
   control plane notifies when what a campaign serves changes.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from personalize_local import errors
+from personalize_local import errors, support
 from personalize_local.lifecycle import Lifecycle
 from personalize_local.ops_batch import BatchJobOps
 from personalize_local.ops_campaigns import CampaignOps
@@ -140,7 +142,7 @@ class PersonalizeService:
         """A control-plane call: ``operation`` as in ``X-Amz-Target``, ``region`` from the request's signature."""
         handler = self._handlers.get(operation)
         if handler is None:
-            raise errors.UnknownOperationError(f"Operation {operation} is not supported by the local endpoint")
+            raise errors.UnknownOperationError(support.unknown_operation_message(operation))
         self._request.region = region or self.settings.default_region
         self.lifecycle.faults.before_call(operation)  # test-only refusals (faults.py); nothing unless switched on
         return handler(params) or {}
