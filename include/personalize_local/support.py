@@ -72,7 +72,6 @@ RECS = _INTEGRATION + "test_local_endpoint_recommendations.py::"
 BATCH = _INTEGRATION + "test_local_endpoint_batch.py::"
 DELETION = _INTEGRATION + "test_local_endpoint_data_deletion.py::"
 PARAMS = _INTEGRATION + "test_local_endpoint_parameters.py::"
-TRAINER = "tests/unit/local_endpoint/test_local_trainer.py::"
 ISOLATION = "tests/unit/local_endpoint/test_local_serving_isolation.py::"
 
 CREATED = PARAMS + "test_create_keeps_what_the_request_gave"
@@ -80,6 +79,7 @@ DESCRIBED = PARAMS + "test_describe_answers_for_the_arn_given"
 DELETED = PARAMS + "test_delete_removes_the_resource_given"
 LISTED = PARAMS + "test_list_keeps_the_parents_resources_and_pages"
 LIFECYCLE = API + "test_full_lifecycle_from_import_to_recommendations"
+SELECTED = PARAMS + "test_solution_settings_and_event_values_choose_what_trains"
 UPDATED = PARAMS + "test_update_campaign_changes_its_capacity_and_exploration"
 
 # ---- members shared by many operations -------------------------------------------------------------------------
@@ -304,16 +304,16 @@ OPERATIONS: dict[str, Operation] = {
             "recipeArn": honoured(
                 "User-Personalization (v1 and v2) trains implicit ALS, Popularity-Count ranks by popularity, "
                 "Item-Affinity trains the factors segment jobs read; other recipes are refused",
-                TRAINER + "test_popularity_recipe_keeps_only_the_ranking",
+                PARAMS + "test_the_recipe_decides_how_versions_rank",
             ),
             "datasetGroupArn": honoured("the dataset group whose interactions the versions train on", CREATED),
             "eventType": honoured(
                 "versions train only on interactions of this event type",
-                TRAINER + "test_event_type_and_value_threshold_select_training_rows",
+                SELECTED,
             ),
             "solutionConfig.eventValueThreshold": honoured(
                 "versions train only on interactions whose EVENT_VALUE is at least this",
-                TRAINER + "test_event_type_and_value_threshold_select_training_rows",
+                SELECTED,
             ),
             **{
                 f"solutionConfig.{name}": refused(f"{reason}; leave solutionConfig.{name} out")
@@ -522,12 +522,12 @@ OPERATIONS: dict[str, Operation] = {
                 ISOLATION + "test_events_streamed_while_a_history_is_built_are_in_it_once",
             ),
             "eventList[].eventType": honoured(
-                "the event's type, for filters and training (eventType of the solution)",
-                RECS + "test_put_events_update_recommendations_and_join_sessions_at_the_next_full_training",
+                "the event's type, for filters and training (a solution's eventType selects on it)",
+                SELECTED,
             ),
             "eventList[].eventValue": honoured(
                 "stored as the event's EVENT_VALUE, which solutionConfig.eventValueThreshold selects on at training",
-                TRAINER + "test_event_type_and_value_threshold_select_training_rows",
+                SELECTED,
             ),
             "eventList[].itemId": honoured(
                 "the item, in the history that shapes the next answers",

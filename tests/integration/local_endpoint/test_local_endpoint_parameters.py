@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from personalize_local import synthetic
 from personalize_local.recipes import ITEM_AFFINITY
 
-from .conftest import ROLE_ARN, build_group, make_clients, train_version, unique, wait_for
+from .conftest import RECIPE_ARN, ROLE_ARN, build_group, make_clients, train_version, unique, wait_for
 
 
 def error_code(call: Callable[[], Any]) -> str | None:
@@ -378,3 +378,62 @@ def test_update_campaign_changes_its_capacity_and_exploration(shop):
     campaign = p.describe_campaign(campaignArn=arn)["campaign"]
     assert campaign["minProvisionedTPS"] == 4
     assert explored()
+
+
+def test_solution_settings_and_event_values_choose_what_trains(shop):
+    """eventType and eventValueThreshold select the streamed events by the type and value PutEvents gave them."""
+    p, events = shop.clients.personalize, shop.clients.events
+    group = build_group(shop.clients)
+    tracker = p.create_event_tracker(name=unique("tracker"), datasetGroupArn=group.arn)
+    wait_for(lambda: p.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"])
+    now = time.time()
+    for user in range(30):
+        # Per user: 15 events valued 50 (10 of them purchases) and 15 valued 5 (all clicks); 900 in all, too few
+        # to train on, so every version fails with the count of events it selected.
+        batch = [
+            {
+                "eventType": "purchase" if n < 10 else "click",
+                "itemId": f"i{(user + n) % 60}",
+                "sentAt": now - 1000 + n,
+                "eventValue": 50.0 if n < 15 else 5.0,
+            }
+            for n in range(30)
+        ]
+        for start in range(0, 30, 10):
+            events.put_events(
+                trackingId=tracker["trackingId"],
+                sessionId=f"s{user}",
+                userId=f"u{user}",
+                eventList=batch[start : start + 10],
+            )
+
+    def trained_on(**settings: Any) -> str:
+        """The failure reason of a version of a solution with these settings (too little data for any of them)."""
+        arn = p.create_solution(name=unique("sel"), datasetGroupArn=group.arn, recipeArn=RECIPE_ARN, **settings)[
+            "solutionArn"
+        ]
+        wait_for(lambda: p.describe_solution(solutionArn=arn)["solution"])
+        version = train_version(shop.clients, arn)
+        assert version["status"] == "CREATE FAILED"
+        return version["failureReason"]
+
+    assert "Number of interactions (900)" in trained_on()
+    assert "Number of interactions (300)" in trained_on(eventType="purchase")
+    assert "Number of interactions (450)" in trained_on(solutionConfig={"eventValueThreshold": "30"})
+    assert "Number of interactions (0)" in trained_on(solutionConfig={"eventValueThreshold": "60"})
+
+
+def test_the_recipe_decides_how_versions_rank(shop):
+    p = shop.clients.personalize
+    popular = p.create_solution(
+        name=unique("popular"),
+        datasetGroupArn=shop.group.arn,
+        recipeArn="arn:aws:personalize:::recipe/aws-popularity-count",
+    )["solutionArn"]
+    wait_for(lambda: p.describe_solution(solutionArn=popular)["solution"])
+    version = train_version(shop.clients, popular)
+    assert version["status"] == "ACTIVE", version.get("failureReason")
+    metric = "normalized_discounted_cumulative_gain_at_25"
+    by_popularity = p.get_solution_metrics(solutionVersionArn=version["solutionVersionArn"])["metrics"][metric]
+    by_als = p.get_solution_metrics(solutionVersionArn=shop.version["solutionVersionArn"])["metrics"][metric]
+    assert by_als > by_popularity > 0
