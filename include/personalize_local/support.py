@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -663,6 +664,24 @@ def unknown_operation_message(operation: str) -> str:
     spec = OPERATIONS.get(operation)
     reason = f": {spec.note}" if spec is not None and not spec.implemented and spec.note else ""
     return f"Operation {operation} is not supported by the local endpoint{reason}"
+
+
+@cache
+def _rest_routes() -> dict[str, str]:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    routes = {}
+    for service in (RUNTIME, EVENTS):
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            routes[model.operation_model(name).http["requestUri"]] = name
+    return routes
+
+
+def rest_operation(path: str) -> str | None:
+    """The runtime or events operation whose route is ``path`` (``/personalize-ranking``: GetPersonalizedRanking)."""
+    return _rest_routes().get(path)
 
 
 # ---- the generated page ----------------------------------------------------------------------------------------

@@ -162,7 +162,10 @@ def test_an_operation_not_implemented_answers_unknown_operation(clients, operati
     error = call(clients, operation, value_for(input_shape) if input_shape is not None else {})
     assert error is not None
     assert error.response["Error"]["Code"] == "UnknownOperationException"
-    assert "not supported by the local endpoint" in error.response["Error"]["Message"]
+    message = error.response["Error"]["Message"]
+    assert (
+        message == f"Operation {operation} is not supported by the local endpoint: {support.OPERATIONS[operation].note}"
+    )
 
 
 @pytest.mark.parametrize("operation", IMPLEMENTED)
