@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test e2e demo airflow bench
+.PHONY: install lint format test e2e demo airflow bench support-doc
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# docs/local-endpoint-support.md from the local endpoint's support table (a test fails while it is stale).
+support-doc: install
+	PYTHONPATH=include $(BIN)/python -m personalize_local.support
 
 # Every test but the e2e tier (which starts whole Airflow clusters and takes longer): see `make e2e`.
 test: lint

@@ -132,16 +132,9 @@ class BatchJobOps(Handlers):
         from personalize_local.recommender import ExplorationConfig
 
         record = self._job_record(BATCH_INFERENCE_JOB, params, USER_PERSONALIZATION)
-        mode = params.get("batchInferenceJobMode") or BATCH_INFERENCE
-        if mode != BATCH_INFERENCE:
-            raise errors.InvalidInputError(
-                f"batchInferenceJobMode {mode!r} is not supported locally (themes need Similar-Items); use "
-                f"{BATCH_INFERENCE}"
-            )
+        mode = BATCH_INFERENCE  # other modes, like rankingInfluence, are refused before this runs (support.py)
         config = params.get("batchInferenceJobConfig")
         if config is not None:
-            if config.get("rankingInfluence"):
-                raise errors.InvalidInputError("batchInferenceJobConfig.rankingInfluence is not supported locally")
             try:
                 ExplorationConfig.from_campaign_config(config)
             except ValueError as exc:
@@ -196,9 +189,6 @@ class BatchJobOps(Handlers):
         from personalize_local.batch import SEGMENT_DEFAULT_NUM_RESULTS, SEGMENT_MAX_NUM_RESULTS
 
         record = self._job_record(BATCH_SEGMENT_JOB, params, USER_SEGMENTATION)
-        if params.get("filterArn"):
-            # Segment filters select users (Users dataset, CurrentItem); the local filters select items only.
-            raise errors.InvalidInputError("filterArn is not supported locally for batch segment jobs")
         record["numResults"] = _num_results(params, SEGMENT_DEFAULT_NUM_RESULTS, SEGMENT_MAX_NUM_RESULTS)
         arn = record["batchSegmentJobArn"]
         self.create_resource(BATCH_SEGMENT_JOB, arn, record)

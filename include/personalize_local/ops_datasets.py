@@ -19,15 +19,12 @@ from personalize_local.schema_validation import schema_problems
 class DatasetGroupOps(Handlers):
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = resource_name(params)
-        if params.get("domain"):
-            raise errors.InvalidInputError("Domain dataset groups are not supported by the local endpoint")
         role = role_arn(params)
         arn = self.new_arn(DATASET_GROUP, name)
         record = {
             "name": name,
             "datasetGroupArn": arn,
             "roleArn": role,
-            "kmsKeyArn": params.get("kmsKeyArn"),
             "_dataVersion": 0,  # counts imports: serving caches are keyed by it
         }
         self.create_resource(DATASET_GROUP, arn, record)

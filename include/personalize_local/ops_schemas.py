@@ -22,8 +22,6 @@ class SchemaOps(Handlers):
 
         name = resource_name(params)
         text = required(params, "schema")
-        if params.get("domain"):
-            raise errors.InvalidInputError("Domain schemas are not supported by the local endpoint")
         if len(text) > MAX_SCHEMA_LENGTH:
             raise errors.InvalidInputError(f"schema is longer than {MAX_SCHEMA_LENGTH} characters")
         problems = schema_problems(text)

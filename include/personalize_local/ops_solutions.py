@@ -72,7 +72,7 @@ class SolutionOps(Handlers):
             "solutionArn": arn,
             "performHPO": False,
             "performAutoML": False,
-            "performAutoTraining": params.get("performAutoTraining", True),
+            "performAutoTraining": False,  # never trains on its own locally (support.py refuses true)
             "recipeArn": recipe,
             "datasetGroupArn": group["datasetGroupArn"],
             "eventType": params.get("eventType"),

@@ -12,7 +12,8 @@ endpoint does too, from the same models the clients are generated from:
   (a list where a string goes, a string or a boolean where a number goes) or a member the shape does not have is a
   ``SerializationException``, as the AWS JSON protocols answer; broken constraints are one ``ValidationException``
   listing them in the service's words ("1 validation error detected: Value '0' at 'maxResults' failed to satisfy
-  constraint: Member must have value greater than or equal to 1").
+  constraint: Member must have value greater than or equal to 1"). Then it refuses a member the local endpoint
+  does not support (:func:`personalize_local.support.refuse_unsupported`): InvalidInputException saying so.
 
 Quoted values are cut short and sensitive members (user and item IDs, event properties) are not quoted at all.
 """
@@ -25,7 +26,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from personalize_local import errors
+from personalize_local import errors, support
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, Shape
@@ -136,7 +137,10 @@ def _pattern(source: str) -> re.Pattern[str] | None:
 
 
 def validate(service_name: str, operation: str, body: dict[str, Any]) -> None:
-    """Refuse ``body`` unless it fits the operation's input shape; an unknown operation is left to the router."""
+    """Refuse ``body`` unless it fits the operation's input shape and sets only members the endpoint supports.
+
+    An unknown operation is left to the router.
+    """
     model = operation_model(service_name, operation)
     if model is None or model.input_shape is None:
         return
@@ -148,6 +152,8 @@ def validate(service_name: str, operation: str, body: dict[str, Any]) -> None:
         more = f"; and {count - MAX_LISTED_VIOLATIONS} more" if count > MAX_LISTED_VIOLATIONS else ""
         plural = "error" if count == 1 else "errors"
         raise errors.ValidationError(f"{count} validation {plural} detected: {listed}{more}")
+    # A body the model takes may still set a member the local endpoint does not honour: refused, never ignored.
+    support.refuse_unsupported(operation, body)
 
 
 def _json_type(value: Any) -> str:

@@ -46,7 +46,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from personalize_local import errors, request_validation
+from personalize_local import errors, request_validation, support
 from personalize_local.service import EndpointSettings, PersonalizeService
 
 log = logging.getLogger(__name__)
@@ -151,9 +151,14 @@ def route(
     elif path == "/users":
         action, model, operation = service.put_users, request_validation.EVENTS, "PutUsers"
     else:
+        rest = support.rest_operation(path)  # a runtime or events operation the endpoint does not implement
         message = (
-            f"Operation for {method} {errors.shorten(path)} (target {errors.shorten(target)!r}) "
-            "is not supported by the local endpoint"
+            support.unknown_operation_message(rest)
+            if rest
+            else (
+                f"Operation for {method} {errors.shorten(path)} (target {errors.shorten(target)!r}) "
+                "is not supported by the local endpoint"
+            )
         )
         return _error(errors.UnknownOperationError(message), json_1_1=not path.strip("/"))
     content_type = JSON_1_1 if json_1_1 else REST_JSON

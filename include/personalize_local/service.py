@@ -12,6 +12,8 @@ operation. Each handler takes the request's JSON members and returns the respons
   step), runs import, deletion and batch work on their own worker threads and training in a process of its own
   (:mod:`~personalize_local.work_process`) so the API stays responsive, and on start resumes what was in flight
   when the endpoint stopped;
+- :mod:`~personalize_local.support`: which operations and request members the endpoint supports; a request
+  setting a member it refuses is answered InvalidInputException before any handler runs;
 - :mod:`~personalize_local.serving`: GetRecommendations and PutEvents with their in-memory indexes, which the
   control plane notifies when what a campaign serves changes;
 - :mod:`~personalize_local.records`: PutItems and PutUsers, records added to the Items and Users data at once.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from personalize_local import errors
+from personalize_local import errors, support
 from personalize_local.lifecycle import Lifecycle
 from personalize_local.ops_batch import BatchJobOps
 from personalize_local.ops_campaigns import CampaignOps
@@ -147,7 +149,7 @@ class PersonalizeService:
         ``invocation_id`` from its ``amz-sdk-invocation-id`` header (the same on every retry of one SDK call)."""
         handler = self._handlers.get(operation)
         if handler is None:
-            raise errors.UnknownOperationError(f"Operation {operation} is not supported by the local endpoint")
+            raise errors.UnknownOperationError(support.unknown_operation_message(operation))
         self._request.region = region or self.settings.default_region
         # Test-only refusals (faults.py); nothing unless switched on.
         self.lifecycle.faults.before_call(operation, invocation_id)
