@@ -74,6 +74,8 @@ BATCH = _INTEGRATION + "test_local_endpoint_batch.py::"
 DELETION = _INTEGRATION + "test_local_endpoint_data_deletion.py::"
 PARAMS = _INTEGRATION + "test_local_endpoint_parameters.py::"
 ISOLATION = "tests/unit/local_endpoint/test_local_serving_isolation.py::"
+EVENTS_API = _INTEGRATION + "test_local_endpoint_events.py::"
+RECIPES_API = _INTEGRATION + "test_local_endpoint_recipes.py::"
 
 CREATED = PARAMS + "test_create_keeps_what_the_request_gave"
 DESCRIBED = PARAMS + "test_describe_answers_for_the_arn_given"
@@ -352,9 +354,12 @@ OPERATIONS: dict[str, Operation] = {
                 "SERVICE, the model's only value: the same list, since every recipe served is a service recipe",
                 PARAMS + "test_list_recipes_of_the_service_provider",
             ),
-            "domain": refused("domain recipes are not served locally; leave domain out"),
-            "maxResults": refused("ListRecipes answers in one page locally; leave maxResults out"),
-            "nextToken": refused("ListRecipes answers in one page locally; leave nextToken out"),
+            "domain": honoured(
+                "ECOMMERCE or VIDEO_ON_DEMAND: that domain's use-case recipes (listed; recommenders are not served)",
+                RECIPES_API + "test_list_recipes_by_domain_and_the_recipe_types",
+            ),
+            "maxResults": honoured("the page size", RECIPES_API + "test_list_recipes_by_domain_and_the_recipe_types"),
+            "nextToken": honoured("the next page", RECIPES_API + "test_list_recipes_by_domain_and_the_recipe_types"),
         },
     ),
     "DescribeRecipe": _describe("recipeArn", "recipe"),
@@ -495,11 +500,21 @@ OPERATIONS: dict[str, Operation] = {
             "filterValues": honoured(
                 "the values of the filter's placeholders", RECS + "test_size_filter_keeps_only_items_in_the_given_sizes"
             ),
-            "itemId": refused("related-items recommendations are not served locally; leave itemId out"),
+            "itemId": honoured(
+                "the item a SIMS campaign finds related items for (refused on other campaigns, as it means nothing)",
+                RECIPES_API + "test_sims_related_items_co_occur_with_the_item_and_share_its_taste",
+            ),
             "context": refused("contextual metadata is not used by the local models; leave context out"),
             "recommenderArn": refused("recommenders (domain dataset groups) are not served locally; use a campaignArn"),
-            "promotions": refused("promotions are not applied locally; leave promotions out"),
-            "metadataColumns": refused("answers carry no item metadata locally; leave metadataColumns out"),
+            "promotions": honoured(
+                "name, percentPromotedItems, filterArn and filterValues: the promotion's filter picks its share of "
+                "numResults, marked with promotionName and placed among the others",
+                RECIPES_API + "test_promoted_items_match_the_promotion_filter_and_take_their_share",
+            ),
+            "metadataColumns": honoured(
+                "Items columns returned with each item, on campaigns with enableMetadataWithRecommendations",
+                RECIPES_API + "test_metadata_columns_come_with_the_items_of_campaigns_that_enable_them",
+            ),
         },
     ),
     "PutEvents": Operation(
@@ -534,29 +549,89 @@ OPERATIONS: dict[str, Operation] = {
                 "the item, in the history that shapes the next answers",
                 RECS + "test_put_events_update_recommendations_and_join_sessions_at_the_next_full_training",
             ),
-            "eventList[].properties": refused(
-                "event properties are not read locally (send the item as itemId); leave properties out"
+            "eventList[].properties": honoured(
+                "JSON of the event's fields in camel case (itemId, eventValue, the Interactions schema's other "
+                "fields): itemId counts as the itemId member does; unknown keys and wrong types are refused",
+                EVENTS_API + "test_an_item_sent_in_properties_moves_recommendations_like_item_id_and_feeds_filters",
             ),
             "eventList[].sentAt": honoured(
                 "the event's time (epoch seconds, 2000 to a day ahead)",
                 RECS + "test_put_events_update_recommendations_and_join_sessions_at_the_next_full_training",
             ),
-            "eventList[].recommendationId": refused(
-                "recommendation attribution is not used locally; leave recommendationId out"
+            "eventList[].recommendationId": honoured(
+                "without an impression, the items of that recommendation count as shown to her",
+                EVENTS_API + "test_an_impression_passed_over_is_not_explored_again_and_a_recommendation_id_implies_one",
             ),
-            "eventList[].impression": refused("impressions are not used locally; leave impression out"),
+            "eventList[].impression": honoured(
+                "items shown: one she passed over is not explored for her again",
+                EVENTS_API + "test_an_impression_passed_over_is_not_explored_again_and_a_recommendation_id_implies_one",
+            ),
             "eventList[].metricAttribution": refused(
                 "metric attributions are not served locally; leave metricAttribution out"
             ),
         },
     ),
-    # ---- not implemented ----
-    "GetPersonalizedRanking": _not_served(
-        "Personalized-Ranking is not trained locally; rank the list with GetRecommendations", RUNTIME
+    "GetPersonalizedRanking": Operation(
+        RUNTIME,
+        True,
+        members={
+            "campaignArn": honoured(
+                "the Personalized-Ranking campaign whose version ranks",
+                RECIPES_API + "test_ranking_reorders_the_input_for_each_member_and_keeps_every_item",
+            ),
+            "inputList": honoured(
+                "the items to order; items the training never saw come last with score 0",
+                RECIPES_API + "test_ranking_reorders_the_input_for_each_member_and_keeps_every_item",
+            ),
+            "userId": honoured(
+                "the user ranked for",
+                RECIPES_API + "test_ranking_reorders_the_input_for_each_member_and_keeps_every_item",
+            ),
+            "context": refused("contextual metadata is not used by the local models; leave context out"),
+            "filterArn": honoured(
+                "the filter applied to the input items",
+                RECIPES_API + "test_ranking_honours_filters_and_refuses_what_it_cannot_serve",
+            ),
+            "filterValues": honoured(
+                "the values of the filter's placeholders",
+                RECIPES_API + "test_ranking_honours_filters_and_refuses_what_it_cannot_serve",
+            ),
+            "metadataColumns": honoured(
+                "Items columns returned with each item, on campaigns with enableMetadataWithRecommendations",
+                RECIPES_API + "test_metadata_columns_come_with_the_items_of_campaigns_that_enable_them",
+            ),
+        },
     ),
+    "PutItems": Operation(
+        EVENTS,
+        True,
+        members={
+            "datasetArn": honoured(
+                "the Items dataset the records join (another type is refused)",
+                EVENTS_API + "test_bad_items_and_users_are_refused_naming_the_record_and_field",
+            ),
+            "items": honoured(
+                "1 to 10 records checked against the schema, in the Items data at once and after a restart",
+                EVENTS_API + "test_put_items_reaches_filters_at_once_and_survives_a_restart",
+            ),
+        },
+    ),
+    "PutUsers": Operation(
+        EVENTS,
+        True,
+        members={
+            "datasetArn": honoured(
+                "the Users dataset the records join (another type is refused)",
+                EVENTS_API + "test_bad_items_and_users_are_refused_naming_the_record_and_field",
+            ),
+            "users": honoured(
+                "1 to 10 records checked against the schema, replacing her earlier record at once",
+                EVENTS_API + "test_put_users_changes_what_a_current_user_filter_gives",
+            ),
+        },
+    ),
+    # ---- not implemented ----
     "GetActionRecommendations": _not_served("actions are not served locally", RUNTIME),
-    "PutItems": _not_served("items reach the endpoint through dataset import jobs", EVENTS),
-    "PutUsers": _not_served("users reach the endpoint through dataset import jobs", EVENTS),
     "PutActions": _not_served("actions are not served locally", EVENTS),
     "PutActionInteractions": _not_served("actions are not served locally", EVENTS),
     **{

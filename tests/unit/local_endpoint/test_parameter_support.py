@@ -137,8 +137,13 @@ def test_refusals_are_in_the_services_words() -> None:
     assert "docs/local-endpoint-support.md" in message
     # The values the endpoint behaves as anyway are taken, at any depth; so is an empty structure.
     support.refuse_unsupported("CreateSolution", {**body, "performHPO": False, "solutionConfig": {"hpoConfig": {}}})
-    events = {"eventList": [{"eventType": "click"}, {"eventType": "click", "impression": ["i1"]}]}
-    with pytest.raises(errors.InvalidInputError, match=r"^eventList\[1\]\.impression is not supported"):
+    events = {
+        "eventList": [
+            {"eventType": "click"},
+            {"eventType": "click", "metricAttribution": {"eventAttributionSource": "x"}},
+        ]
+    }
+    with pytest.raises(errors.InvalidInputError, match=r"^eventList\[1\]\.metricAttribution is not supported"):
         support.refuse_unsupported("PutEvents", events)
 
 
