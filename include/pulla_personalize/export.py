@@ -66,6 +66,7 @@ from pulla_personalize.extract import (
     activity_span,
     check_connection,
     check_source_tables,
+    check_sqlite_file,
     make_engine,
 )
 from pulla_personalize.quality import (
@@ -709,6 +710,7 @@ def export_window(
     settings = settings or ExportSettings()
     out_dir = Path(out_dir).resolve()
     engine = make_engine(db_url)
+    check_sqlite_file(engine)  # before --out is made: a run refused here leaves nothing behind
     created = _missing_folders(out_dir)
     lock = _lock_output(out_dir)
     started = time.perf_counter()

@@ -169,19 +169,12 @@ class Window:
 def make_engine(url: str | sa.URL) -> sa.Engine:
     """An engine for the source; SQLite text that is not UTF-8 is kept (as lone surrogates) to be quarantined.
 
-    A URL without a driver gets this project's (``db_urls.normalise_url``). A SQLite file that does not exist is
-    refused: SQLite would create an empty one, and the export would then fail on a missing table.
+    A URL without a driver gets this project's (``db_urls.normalise_url``).
     """
     try:
         parsed = normalise_url(url)
     except BadDatabaseUrl as error:
         raise SourceUnavailable(f"cannot use database URL: {error}") from None
-    sqlite_path = sqlite_file(parsed)
-    if sqlite_path is not None and not Path(sqlite_path).is_file():
-        raise SourceUnavailable(
-            f"no SQLite database at {sqlite_path} (from {shown(parsed)}); the export never creates one: "
-            f"create it with `pulla-personalize seed-demo-db --url {shown(parsed)}` or fix the path"
-        )
     try:
         engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as error:
@@ -193,6 +186,18 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
             dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
 
     return engine
+
+
+def check_sqlite_file(engine: sa.Engine) -> None:
+    """Raises SourceUnavailable when the engine is SQLite and its file does not exist: connecting would create an
+    empty one, and a reader would then fail on a missing table."""
+    path = sqlite_file(engine.url)
+    if path is not None and not Path(path).is_file():
+        url = _safe_url(str(engine.url))
+        raise SourceUnavailable(
+            f"no SQLite database at {path} (from {url}); the export never creates one: "
+            f"create it with `pulla-personalize seed-demo-db --url {url}` or fix the path"
+        )
 
 
 def check_connection(engine: sa.Engine) -> None:
@@ -226,7 +231,7 @@ def check_source_tables(engine: sa.Engine, query_names: Iterable[str]) -> None:
         ) from None
     missing = [_qualified(schema, name) for schema, name in wanted if _qualified(schema, name).lower() not in present]
     if missing:
-        which = "none of" if len(missing) == len(wanted) else "not"
+        which = "none of" if len(missing) == len(wanted) else "no"
         raise SourceUnavailable(
             f"no Pulla tables here: {_safe_url(str(engine.url))} has {which} {', '.join(missing)}; "
             f"run `pulla-personalize seed-demo-db --url {_safe_url(str(engine.url))}` to create a demo database, "
