@@ -25,9 +25,9 @@ from datetime import date, datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from pulla_dev.demo_shop import tables
-from pulla_personalize.db_urls import BadDatabaseUrl, normalise_url, shown
 from pulla_dev.demo_shop.generator import SeedConfig, generate
 from pulla_dev.demo_shop.load import bulk_insert
+from pulla_personalize.db_urls import BadDatabaseUrl, normalise_url, shown
 
 _SEOUL = timezone(timedelta(hours=9), "Asia/Seoul")
 

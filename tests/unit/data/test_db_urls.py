@@ -73,11 +73,12 @@ def test_source_tables_follow_rewritten_sql(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_swapped_dates_are_reported_as_typed_not_in_utc() -> None:
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match="is not before") as raised:
         Window.parse("2026-11-02", "2026-11-01", "Asia/Seoul")
     message = str(raised.value)
-    assert message.startswith("--start 2026-11-02 is not before --end 2026-11-01 (bounds without an offset are Asia/Seoul")
-    assert "15:00" not in message and "+00:00" not in message
+    assert message.startswith("--start 2026-11-02 is not before --end 2026-11-01 (bounds without an offset are Asia")
+    assert "15:00" not in message
+    assert "+00:00" not in message
 
 
 def test_a_window_describes_itself_in_its_zone() -> None:
