@@ -204,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _usage_error(str(error))
     started = time.perf_counter()
-    result = validate_folder(args.folder, settings, bounds, args.data_docs)
+    # Great Expectations wants an absolute folder for Data Docs; people type relative ones.
+    docs_dir = args.data_docs.resolve() if args.data_docs else None
+    result = validate_folder(args.folder, settings, bounds, docs_dir)
     for line in result.summary_lines():
         print(line)
     print(f"checked {args.folder} in {time.perf_counter() - started:.2f}s")

@@ -93,3 +93,13 @@ def test_swapped_dates_are_reported_as_typed(seeded: str, tmp_path: Path, capsys
     assert "--start 2025-12-31 is not before --end 2025-12-29" in err
     assert "T15:00" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_takes_a_relative_data_docs_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "oct").mkdir()  # no CSVs: every file_present check fails, and the docs say so
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "oct", "--data-docs", "docs"]) == 1
+    assert "interactions.csv is missing" in capsys.readouterr().out
+    assert (tmp_path / "docs" / "index.html").is_file()
