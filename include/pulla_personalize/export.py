@@ -48,6 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -760,7 +761,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     window = report.get("window")
     if window:
-        lines.append(f"window {window['start']} .. {window['end']} (source time zone {window['source_time_zone']})")
+        # As the user typed it (source-local), then the UTC bounds the CSVs' TIMESTAMPs are checked against.
+        local = Window(
+            datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]), window["source_time_zone"]
+        )
+        lines.append(f"window {local.describe()} = {window['start']} .. {window['end']}")
     for source, account in report.get("sources", {}).items():
         excluded = ", ".join(f"{rule} {count}" for rule, count in account["excluded"].items()) or "none"
         quarantined = ", ".join(f"{reason} {count}" for reason, count in account["quarantined"].items()) or "none"

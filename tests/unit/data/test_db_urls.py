@@ -1,4 +1,4 @@
-"""Database URLs as typed, the tables the queries read, and a window's bounds reported as the user wrote them."""
+"""Database URLs as typed, the tables the queries read, and a window as the user wrote it (errors, the summary)."""
 
 from __future__ import annotations
 
@@ -86,4 +86,20 @@ def test_a_window_describes_itself_in_its_zone() -> None:
     assert (
         Window.parse("2026-10-02T09:30", "2026-10-02T18:00Z", "Asia/Seoul").describe()
         == "2026-10-02 09:30 → 2026-10-03 03:00 (Asia/Seoul)"
+    )
+
+
+def test_the_export_summary_shows_the_window_in_its_zone_then_in_utc() -> None:
+    from pulla_personalize.export import summary_lines
+
+    window = Window.parse("2026-10-02", "2026-11-01", "Asia/Seoul")
+    report = {
+        "window": {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "source_time_zone": "Asia/Seoul",
+        }
+    }
+    assert summary_lines(report)[0] == (
+        "window 2026-10-02 → 2026-11-01 (Asia/Seoul) = 2026-10-01T15:00:00+00:00 .. 2026-10-31T15:00:00+00:00"
     )
