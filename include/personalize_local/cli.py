@@ -12,6 +12,10 @@ from pathlib import Path
 
 DEFAULT_PORT = 8765
 
+EXIT_CODES = """exit codes:
+  0  stopped by SIGTERM or Ctrl-C
+  2  cannot start: a damaged state file in --data-dir or a malformed fault switch (the message names it)"""
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

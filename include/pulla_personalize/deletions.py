@@ -142,11 +142,12 @@ def read_departed_members(db_url: str, end_local: Any) -> dict[str, str]:
     import sqlalchemy as sa
 
     from pulla_personalize.copy_reader import first_line
-    from pulla_personalize.extract import SourceUnavailable, check_connection, make_engine
+    from pulla_personalize.extract import SourceUnavailable, check_connection, check_sqlite_file, make_engine
     from pulla_personalize.queries import DEPARTED_MEMBERS_QUERY, load_query
 
     engine = make_engine(db_url)
     try:
+        check_sqlite_file(engine)
         check_connection(engine)
         with engine.connect() as connection:
             rows = connection.execute(load_query(DEPARTED_MEMBERS_QUERY), {"end": end_local}).all()

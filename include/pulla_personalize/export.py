@@ -48,6 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,7 +64,10 @@ from pulla_personalize.extract import (
     QueryStream,
     SourceUnavailable,
     Window,
+    activity_span,
     check_connection,
+    check_source_tables,
+    check_sqlite_file,
     make_engine,
 )
 from pulla_personalize.quality import (
@@ -105,6 +109,11 @@ INTERACTION_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_V
 class OutputUnavailable(Exception):
     """``out_dir`` cannot take this export: another export is writing into it, or a file of the run cannot be
     written (a full disk, a read-only folder). Nothing was published. Its message is one line meant for a person."""
+
+
+class EmptyWindow(Exception):
+    """The window holds no order line and no web-log row, so no interaction can come out of it (raised only
+    when asked for: see ``export_window``). Its message names the window and where the data is."""
 
 
 @dataclass
@@ -239,8 +248,11 @@ def _arrow_table(frame: pd.DataFrame) -> Any:
 
 
 class _ExportRun:
-    def __init__(self, engine: Any, window: Window, settings: ExportSettings, staging: Path) -> None:
+    def __init__(
+        self, engine: Any, window: Window, settings: ExportSettings, staging: Path, refuse_empty_window: bool = False
+    ) -> None:
         self.engine = engine
+        self.refuse_empty_window = refuse_empty_window
         self.window = window
         self.settings = settings
         self.staging = staging
@@ -480,6 +492,8 @@ class _ExportRun:
         self._timed("logins", self.logins_pass)
         self._timed("sessions", self.sessions_pass)
         self._timed("order_lines", self.order_lines_pass)
+        if self.refuse_empty_window:
+            self._refuse_empty_window()
         interactions = self._timed("interactions", self.interactions_out)
 
         items, origins = self.catalogue.items(self.fields["items"], self.first_interaction, self.bounds.window_end)
@@ -521,6 +535,21 @@ class _ExportRun:
             "rejects": f"{REJECTS_DIR}/",
             "data_docs": f"{DOCS_DIR}/index.html",
         }
+
+    def _refuse_empty_window(self) -> None:
+        sources = self.accounting.sources
+        if sources["order_items"].source_rows or sources["web_logs"].source_rows:
+            return
+        span = activity_span(self.engine, self.window.time_zone)
+        where = (
+            f"the data runs from {span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M} ({self.window.time_zone})"
+            if span
+            else "the database holds none at all (seed it with `pulla-personalize seed-demo-db`)"
+        )
+        raise EmptyWindow(
+            f"the window {self.window.describe()} holds no orders or web-log rows, so it has no interactions to "
+            f"export; {where}. Nothing was validated or published"
+        )
 
     def close(self) -> None:
         self.source.close()
@@ -616,6 +645,16 @@ def _publish(staging: Path, out_dir: Path, passed: bool) -> None:
         os.replace(source, target)
 
 
+def _missing_folders(out_dir: Path) -> list[Path]:
+    """``out_dir`` and those of its parents that do not exist yet, deepest first: what creating it adds."""
+    missing = []
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
 def _lock_output(out_dir: Path) -> int:
     """Takes an exclusive lock on ``out_dir`` (created if missing) and returns its descriptor (closing it frees
     the lock); raises ``OutputUnavailable`` at once when another export holds it."""
@@ -656,14 +695,24 @@ def _write_failure(error: OSError, staging: Path, out_dir: Path) -> str:
     return f"cannot write {name} for {out_dir}: {reason} (errno {error.errno}); nothing was published"
 
 
-def export_window(db_url: str, window: Window, out_dir: Path, settings: ExportSettings | None = None) -> ExportResult:
-    """Runs the whole export; raises ``extract.SourceUnavailable`` when the database cannot be reached or fails
-    during the run, ``OutputUnavailable`` when another export holds ``out_dir`` or a file cannot be written. On
-    any failure ``out_dir`` is left as it was (a folder this call created is removed again)."""
+def export_window(
+    db_url: str,
+    window: Window,
+    out_dir: Path,
+    settings: ExportSettings | None = None,
+    *,
+    refuse_empty_window: bool = False,
+) -> ExportResult:
+    """Runs the whole export; raises ``extract.SourceUnavailable`` when the database cannot be reached, lacks the
+    tables the queries read or fails during the run, ``OutputUnavailable`` when another export holds ``out_dir``
+    or a file cannot be written, and with ``refuse_empty_window`` ``EmptyWindow`` when the window holds no order
+    line and no web-log row (before the gate's verdict, which would only say "observed 0"). On any failure
+    ``out_dir`` is left as it was (folders this call created are removed again)."""
     settings = settings or ExportSettings()
     out_dir = Path(out_dir).resolve()
     engine = make_engine(db_url)
-    created = not out_dir.exists()
+    check_sqlite_file(engine)  # before --out is made: a run refused here leaves nothing behind
+    created = _missing_folders(out_dir)
     lock = _lock_output(out_dir)
     started = time.perf_counter()
     run: _ExportRun | None = None
@@ -672,7 +721,8 @@ def export_window(db_url: str, window: Window, out_dir: Path, settings: ExportSe
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
         check_connection(engine)
-        run = _ExportRun(engine, window, settings, staging)
+        check_source_tables(engine, [query for lane in QUERY_LANES for query in lane])
+        run = _ExportRun(engine, window, settings, staging, refuse_empty_window)
         report = run.run()
         run.close()
         with naming_file(staging / REPORT_NAME):
@@ -698,9 +748,10 @@ def export_window(db_url: str, window: Window, out_dir: Path, settings: ExportSe
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
-            if created and not moved_in:
-                with contextlib.suppress(OSError):  # only if still empty: never what someone else put there
-                    out_dir.rmdir()
+            if not moved_in:
+                for folder in created:  # deepest first; rmdir only removes an empty one: never what others put there
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
             os.close(lock)
             engine.dispose()
 
@@ -710,7 +761,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     window = report.get("window")
     if window:
-        lines.append(f"window {window['start']} .. {window['end']} (source time zone {window['source_time_zone']})")
+        # As the user typed it (source-local), then the UTC bounds the CSVs' TIMESTAMPs are checked against.
+        local = Window(
+            datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]), window["source_time_zone"]
+        )
+        lines.append(f"window {local.describe()} = {window['start']} .. {window['end']}")
     for source, account in report.get("sources", {}).items():
         excluded = ", ".join(f"{rule} {count}" for rule, count in account["excluded"].items()) or "none"
         quarantined = ", ".join(f"{reason} {count}" for reason, count in account["quarantined"].items()) or "none"

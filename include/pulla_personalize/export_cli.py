@@ -1,9 +1,10 @@
 """``pulla-personalize export``: one window of the Pulla database → gated Personalize CSVs, report and rejects.
 
-Exit codes: 0 the gate passed and the CSVs are in --out; 1 a blocking expectation failed (the summary says which,
-on which column, with examples; no CSV is published); 2 bad usage, an unreachable database or one that fails
-during the run, another export writing into --out, or a file that cannot be written (a full disk): one line on
-stderr, no traceback, and --out left as it was.
+Exit codes (``EXIT_CODES``, shown by ``--help``): 0 the gate passed and the CSVs are in --out; 1 a blocking
+expectation failed (the summary says which, on which column, with examples; no CSV is published); 2 bad usage or
+input (swapped dates, a window that holds no orders or web-log rows, a missing SQLite file, a database without
+the Pulla tables), an unreachable database or one that fails during the run, another export writing into --out,
+or a file that cannot be written (a full disk): one line on stderr, no traceback, and --out left as it was.
 """
 
 from __future__ import annotations
@@ -14,11 +15,33 @@ from pathlib import Path
 
 EXIT_USAGE = 2
 
+EXIT_CODES = """exit codes:
+  0  the gate passed: interactions.csv, users.csv, items.csv, report.json, rejects/ and data_docs/ are in --out
+  1  a blocking check failed: report.json, rejects/ and data_docs/ say which; no CSV is published
+  2  bad usage or input (swapped dates, a window without orders or web-log rows, a missing SQLite file, a database
+     without the Pulla tables), a database that cannot be reached or fails, --out busy or not writable:
+     one line on stderr, and --out left as it was"""
+
+
+def default_time_zone_help() -> str:
+    """The configured zone for --help; a broken configuration is reported when the command runs, not here."""
+    from pulla_personalize.pipeline_config import ConfigError, configured_time_zone
+
+    try:
+        return f"default: {configured_time_zone()}, the time_zone of the pipeline configuration"
+    except ConfigError:
+        return "default: the time_zone of the pipeline configuration"
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     from pulla_personalize.export_settings import field_default  # light: the defaults shown in --help
 
-    parser.add_argument("--db", required=True, help="SQLAlchemy URL of the Pulla database")
+    parser.add_argument(
+        "--db",
+        required=True,
+        help="SQLAlchemy URL of the Pulla database, e.g. sqlite:///pulla.db or postgresql+psycopg://user@host/pulla "
+        "(postgres:// and mysql:// get this project's drivers)",
+    )
     parser.add_argument(
         "--start", required=True, help="window start, ISO 8601 (no offset = source time zone), included"
     )
@@ -32,7 +55,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source-time-zone",
         default=None,
-        help="zone of the naive source timestamps (default: time_zone of the pipeline configuration)",
+        help=f"zone of the naive source timestamps and of --start/--end without an offset ({default_time_zone_help()})",
     )
     parser.add_argument(
         "--bot-events-per-minute",
@@ -65,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from pulla_personalize.csvout import SchemaError
-    from pulla_personalize.export import OutputUnavailable, export_window, summary_lines
+    from pulla_personalize.export import EmptyWindow, OutputUnavailable, export_window, summary_lines
     from pulla_personalize.export_settings import ExportSettings
     from pulla_personalize.extract import SourceUnavailable, Window
     from pulla_personalize.pipeline_config import ConfigError, configured_time_zone
@@ -100,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         return _usage_error(f"--out {args.out} exists and is not a folder")
     try:
-        result = export_window(args.db, window, args.out, settings)
-    except (SourceUnavailable, SchemaError, OutputUnavailable) as error:
+        result = export_window(args.db, window, args.out, settings, refuse_empty_window=True)
+    except (SourceUnavailable, SchemaError, OutputUnavailable, EmptyWindow) as error:
         return _usage_error(str(error))
     for line in summary_lines(result.report):
         print(line)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,9 @@ from pulla_personalize.copy_reader import (
     first_line,
     open_copy,
 )
+from pulla_personalize.db_urls import BadDatabaseUrl, normalise_url, shown, sqlite_file
 from pulla_personalize.pipeline_config import configured_time_zone
+from pulla_personalize.queries import load_query, source_tables
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,20 @@ class Window:
                 value = value.replace(tzinfo=zone)
             return value.astimezone(UTC)
 
-        return cls(one(start, "start"), one(end, "end"), time_zone)
+        first, last = one(start, "start"), one(end, "end")
+        if first >= last:
+            # Said with the bounds as typed: their UTC forms are times the user never wrote.
+            raise ValueError(
+                f"--start {start.strip()} is not before --end {end.strip()} (bounds without an offset are "
+                f"{time_zone} time); the window is [start, end), so start must come first"
+            )
+        return cls(first, last, time_zone)
+
+    def describe(self) -> str:
+        """The window in its source time zone, as a person reads it: ``2026-10-02 → 2026-11-01 (Asia/Seoul)``."""
+        start, end = self.local(self.start), self.local(self.end)
+        pattern = "%Y-%m-%d" if start.time() == end.time() == datetime.min.time() else "%Y-%m-%d %H:%M"
+        return f"{start:{pattern}} → {end:{pattern}} ({self.time_zone})"
 
     @property
     def start_seconds(self) -> int:
@@ -150,12 +166,19 @@ class Window:
         return last_second.astimezone(ZoneInfo(self.time_zone)).date()
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for the source; SQLite text that is not UTF-8 is kept (as lone surrogates) to be quarantined."""
+def make_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine for the source; SQLite text that is not UTF-8 is kept (as lone surrogates) to be quarantined.
+
+    A URL without a driver gets this project's (``db_urls.normalise_url``).
+    """
     try:
-        engine = sa.create_engine(url)
+        parsed = normalise_url(url)
+    except BadDatabaseUrl as error:
+        raise SourceUnavailable(f"cannot use database URL: {error}") from None
+    try:
+        engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as error:
-        raise SourceUnavailable(f"cannot use database URL {_safe_url(url)}: {error}") from None
+        raise SourceUnavailable(f"cannot use database URL {shown(parsed)}: {error}") from None
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -163,6 +186,18 @@ def make_engine(url: str) -> sa.Engine:
             dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
 
     return engine
+
+
+def check_sqlite_file(engine: sa.Engine) -> None:
+    """Raises SourceUnavailable when the engine is SQLite and its file does not exist: connecting would create an
+    empty one, and a reader would then fail on a missing table."""
+    path = sqlite_file(engine.url)
+    if path is not None and not Path(path).is_file():
+        url = _safe_url(str(engine.url))
+        raise SourceUnavailable(
+            f"no SQLite database at {path} (from {url}); the export never creates one: "
+            f"create it with `pulla-personalize seed-demo-db --url {url}` or fix the path"
+        )
 
 
 def check_connection(engine: sa.Engine) -> None:
@@ -177,11 +212,65 @@ def check_connection(engine: sa.Engine) -> None:
         raise SourceUnavailable(f"cannot reach database {_safe_url(str(engine.url))}: {error}") from None
 
 
-def _safe_url(url: str) -> str:
+def check_source_tables(engine: sa.Engine, query_names: Iterable[str]) -> None:
+    """Raises SourceUnavailable naming the tables the queries read that the database lacks (views count).
+
+    The tables come from the queries' own SQL (``queries.source_tables``), so a team that rewrote the SQL for
+    its own tables is checked against those.
+    """
+    wanted = source_tables(query_names)
     try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparseable URL>"
+        inspector = sa.inspect(engine)
+        present: set[str] = set()
+        for schema in sorted({schema for schema, _ in wanted}, key=lambda name: name or ""):
+            names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+            present |= {_qualified(schema, name).lower() for name in names}
+    except sa.exc.DBAPIError as error:
+        raise SourceUnavailable(
+            f"cannot list the tables of {_safe_url(str(engine.url))}: {first_line(error.orig or error)}"
+        ) from None
+    missing = [_qualified(schema, name) for schema, name in wanted if _qualified(schema, name).lower() not in present]
+    if missing:
+        which = "none of" if len(missing) == len(wanted) else "no"
+        raise SourceUnavailable(
+            f"no Pulla tables here: {_safe_url(str(engine.url))} has {which} {', '.join(missing)}; "
+            f"run `pulla-personalize seed-demo-db --url {_safe_url(str(engine.url))}` to create a demo database, "
+            "or point --db at the Pulla one"
+        )
+
+
+def activity_span(engine: sa.Engine, time_zone: str) -> tuple[datetime, datetime] | None:
+    """The first and last moment of any order line or web-log row the queries return, as naive local date-times
+    in ``time_zone``; None when there are none. Runs the queries over all time: meant for an error message."""
+    zone = ZoneInfo(time_zone)
+    everything = Window(datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC), time_zone)
+    moments: list[datetime] = []
+    for name, column in (("order_lines", "ordered_at"), ("web_logs", "occurred_at_ms")):
+        rows = load_query(name).columns(*(sa.column(label) for label in QUERY_COLUMNS[name])).subquery("q")
+        statement = sa.select(sa.func.min(rows.c[column]), sa.func.max(rows.c[column]))
+        try:
+            with engine.connect() as connection:
+                bounds = connection.execute(statement, everything.params(name)).one()
+        except sa.exc.DBAPIError as error:
+            raise SourceUnavailable(
+                f"{name}.sql failed on {engine.dialect.name}: {first_line(error.orig or error)}"
+            ) from None
+        for value in bounds:
+            if value is None:
+                continue
+            if column == "occurred_at_ms":
+                moments.append(datetime.fromtimestamp(int(value) / 1000, UTC).astimezone(zone).replace(tzinfo=None))
+            else:
+                moments.append(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+    return (min(moments), max(moments)) if moments else None
+
+
+def _qualified(schema: str | None, name: str) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+def _safe_url(url: str) -> str:
+    return shown(url)
 
 
 def iter_query(

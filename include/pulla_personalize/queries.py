@@ -16,6 +16,7 @@ Whole-line ``--`` comments are removed before the text is handed to SQLAlchemy: 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -171,3 +172,23 @@ def query_columns(name: str) -> tuple[tuple[str, str, bool], ...]:
     if not columns:
         raise ValueError(f"{path.name}: no 'Output columns' block in the leading comment")
     return tuple(columns)
+
+
+# A table after FROM or JOIN (optionally schema-qualified); a sub-select's "(" does not match. And the names a
+# WITH clause defines, which are not tables.
+_TABLE_REFERENCE = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)", re.IGNORECASE)
+_CTE_NAME = re.compile(r"(?:\bWITH(?:\s+RECURSIVE)?|,)\s*([A-Za-z_]\w*)\s+AS\s*\(", re.IGNORECASE)
+
+
+def source_tables(names: Iterable[str]) -> list[tuple[str | None, str]]:
+    """The (schema or None, table) pairs the named queries read, in first-seen order: what a database needs
+    before an export can run (``extract.check_source_tables``)."""
+    found: dict[tuple[str | None, str], None] = {}
+    for name in names:
+        text = query_text(name)
+        defined = {match.lower() for match in _CTE_NAME.findall(text)}
+        for reference in _TABLE_REFERENCE.findall(text):
+            schema, _, table = reference.rpartition(".")
+            if reference.lower() not in defined:
+                found[(schema or None, table)] = None
+    return list(found)

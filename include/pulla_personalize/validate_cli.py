@@ -24,8 +24,15 @@ import pandas as pd
 
 EXIT_USAGE = 2
 
+EXIT_CODES = """exit codes:
+  0  every blocking check passes
+  1  a blocking check fails (the summary names it)
+  2  bad usage: no such folder, bad or swapped dates, an unknown time zone"""
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from pulla_personalize.export_cli import default_time_zone_help
+
     parser.add_argument(
         "folder", type=Path, metavar="DIR", help="folder holding interactions.csv, users.csv, items.csv"
     )
@@ -34,7 +41,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source-time-zone",
         default=None,
-        help="zone of --start and --end without an offset (default: time_zone of the pipeline configuration)",
+        help=f"zone of --start and --end without an offset ({default_time_zone_help()})",
     )
     parser.add_argument("--data-docs", type=Path, help="also write Great Expectations Data Docs into this folder")
 
@@ -197,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _usage_error(str(error))
     started = time.perf_counter()
-    result = validate_folder(args.folder, settings, bounds, args.data_docs)
+    # Great Expectations wants an absolute folder for Data Docs; people type relative ones.
+    docs_dir = args.data_docs.resolve() if args.data_docs else None
+    result = validate_folder(args.folder, settings, bounds, docs_dir)
     for line in result.summary_lines():
         print(line)
     print(f"checked {args.folder} in {time.perf_counter() - started:.2f}s")

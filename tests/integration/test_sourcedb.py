@@ -200,7 +200,7 @@ def test_seed_stores_exactly_the_generated_rows(database_url: str, source_rows: 
 
 def test_seed_refuses_existing_tables_and_replaces_on_request(database_url: str) -> None:
     first = seed_config(database_url)
-    with pytest.raises(SourceDatabaseExistsError, match=rf"members \({first['members']} rows\).*--replace"):
+    with pytest.raises(SourceDatabaseExistsError, match=rf"members \({first['members']} rows\).*replace=True"):
         seed_config(database_url)
     other = SeedConfig(scale=CONFIG.scale, seed=CONFIG.seed + 1, end_date=CONFIG.end_date, days=CONFIG.days)
     replaced = seed_config(database_url, other, replace=True)

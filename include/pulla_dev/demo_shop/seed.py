@@ -8,6 +8,10 @@ scales.
 
 Without ``--end-date`` the window ends at today's midnight in Asia/Seoul (and the summary prints the date
 used); pass ``--end-date`` to make a run reproducible: the same arguments always give the same rows.
+
+A PostgreSQL or MariaDB database must exist unless ``--create-database`` is given (``create_database``): a
+typo in the URL then fails with a message instead of seeding a database nobody meant to create. SQLite creates
+its file either way.
 """
 
 from __future__ import annotations
@@ -23,12 +27,64 @@ import sqlalchemy as sa
 from pulla_dev.demo_shop import tables
 from pulla_dev.demo_shop.generator import SeedConfig, generate
 from pulla_dev.demo_shop.load import bulk_insert
+from pulla_personalize.db_urls import BadDatabaseUrl, normalise_url, shown
 
 _SEOUL = timezone(timedelta(hours=9), "Asia/Seoul")
 
 
 class SourceDatabaseExistsError(RuntimeError):
-    """The target database already has Pulla tables and ``replace`` was not asked for."""
+    """The target database already has Pulla tables and ``replace`` was not asked for; ``described`` names them
+    with their row counts."""
+
+    def __init__(self, described: str) -> None:
+        super().__init__(f"the database already has Pulla tables: {described}; pass replace=True to drop and recreate")
+        self.described = described
+
+
+#: Server error codes for "this database does not exist": PostgreSQL's SQLSTATE, MySQL/MariaDB's error number.
+_POSTGRES_NO_DATABASE = "3D000"
+_MYSQL_NO_DATABASE = 1049
+
+
+def is_missing_database(error: sa.exc.DBAPIError, name: str | None) -> bool:
+    """Whether a connection failed because the database ``name`` does not exist on the server."""
+    original = error.orig
+    if getattr(original, "sqlstate", None) == _POSTGRES_NO_DATABASE:
+        return True
+    # psycopg reports a refused connection without a SQLSTATE; the server's words are all there is.
+    if name and f'database "{name}" does not exist' in str(original):
+        return True
+    args = getattr(original, "args", ())
+    return bool(args) and args[0] == _MYSQL_NO_DATABASE
+
+
+def create_database(url: str | sa.URL) -> bool:
+    """Creates the PostgreSQL or MariaDB/MySQL database the URL names, through the same server and credentials;
+    returns False when it already exists (or for SQLite, whose file the first connection creates)."""
+    target = normalise_url(url)
+    backend, name = target.get_backend_name(), target.database
+    if backend == "sqlite" or not name:
+        return False
+    if backend == "postgresql":
+        admin_url = target.set(database="postgres")
+        exists = sa.text("SELECT 1 FROM pg_database WHERE datname = :name")
+        create = "CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0"
+    elif backend in ("mysql", "mariadb"):
+        admin_url = target._replace(database=None)  # URL.set ignores None
+        exists = sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :name")
+        create = "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    else:
+        raise ValueError(f"cannot create a database on {backend}: create it yourself, then seed it")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            if connection.execute(exists, {"name": name}).first():
+                return False
+            quoted = admin.dialect.identifier_preparer.quote_identifier(name)
+            connection.exec_driver_sql(create.format(quoted))
+    finally:
+        admin.dispose()
+    return True
 
 
 def seoul_today() -> date:
@@ -103,17 +159,14 @@ def seed_demo_database(
     arguments. Nothing is half-written: see the module docstring.
     """
     config = SeedConfig(scale=scale, seed=seed, end_date=end_date, days=days)
-    engine = sqlite_transactional_engine(url)
+    engine = sqlite_transactional_engine(normalise_url(url))
     try:
         with engine.connect() as connection:
             existing = tables.existing_tables(connection)
             if existing and not replace:
                 described = _describe_existing(connection, existing)
                 connection.rollback()
-                raise SourceDatabaseExistsError(
-                    f"the database already has Pulla tables: {described}; use --replace (replace=True)"
-                    " to drop and recreate them"
-                )
+                raise SourceDatabaseExistsError(described)
             if connection.in_transaction():
                 connection.rollback()
             transactional_ddl = engine.dialect.name != "mysql"
@@ -144,8 +197,20 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
 
 
+EXIT_CODES = """exit codes:
+  0  the database is seeded
+  1  it already has Pulla tables (add --replace), or the seeding failed in the database (nothing is left behind)
+  2  bad usage: bad arguments or URL, a server that cannot be reached, a database that does not exist
+     (add --create-database)"""
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="SQLAlchemy URL of the target database")
+    parser.add_argument(
+        "--url",
+        required=True,
+        help="SQLAlchemy URL of the target database, e.g. sqlite:///pulla.db or "
+        "postgresql+psycopg://postgres@localhost/pulla (postgres:// and mysql:// get this project's drivers)",
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="1 ≈ 1,000 members, 300 products (default 1)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument(
@@ -156,24 +221,69 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--days", type=int, default=30, help="days of activity before the end date (default 30)")
     parser.add_argument("--replace", action="store_true", help="drop existing Pulla tables and recreate them")
+    parser.add_argument(
+        "--create-database",
+        action="store_true",
+        help="create the PostgreSQL or MariaDB database the URL names if it does not exist (SQLite creates its "
+        "file anyway)",
+    )
+
+
+def _fail(message: str, exit_code: int) -> int:
+    print(f"seed-demo-db: {message}", file=sys.stderr)
+    return exit_code
+
+
+def _reason(error: sa.exc.SQLAlchemyError) -> str:
+    """The driver's own first line, without SQLAlchemy's statement echo and background link."""
+    original = getattr(error, "orig", None)
+    text = str(original if original is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _prepare_database(url: sa.URL, create: bool) -> str | None:
+    """Creates the database when asked and checks that it can be reached; returns a message when it cannot."""
+    if create:
+        try:
+            if create_database(url):
+                print(f"created database {url.database}")
+        except (sa.exc.SQLAlchemyError, ValueError) as error:
+            reason = _reason(error) if isinstance(error, sa.exc.SQLAlchemyError) else str(error)
+            return f"cannot create database {url.database} on {shown(url)}: {reason}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as error:
+        if is_missing_database(error, url.database):
+            return (
+                f"database {url.database} does not exist on {shown(url._replace(database=None))}: "
+                "add --create-database to create it, or create it yourself"
+            )
+        return f"cannot reach {shown(url)}: {_reason(error)}"
+    finally:
+        engine.dispose()
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     end_date = args.end_date or seoul_today()
     try:
         config = SeedConfig(scale=args.scale, seed=args.seed, end_date=end_date, days=args.days)
-    except ValueError as error:
-        print(f"seed-demo-db: {error}", file=sys.stderr)
-        return 2
-    shown_url = sa.make_url(args.url).render_as_string(hide_password=True)
+        url = normalise_url(args.url)
+    except (ValueError, BadDatabaseUrl) as error:
+        return _fail(str(error), 2)
+    problem = _prepare_database(url, args.create_database)
+    if problem:
+        return _fail(problem, 2)
     print(
-        f"seeding {shown_url}: scale {config.scale:g}, seed {config.seed}, {config.days} days"
+        f"seeding {shown(url)}: scale {config.scale:g}, seed {config.seed}, {config.days} days"
         f" from {config.start_date} to {config.end_date} (exclusive, Asia/Seoul)"
     )
     began = time.perf_counter()
     try:
         counts = seed_demo_database(
-            args.url,
+            url,
             end_date=config.end_date,
             scale=config.scale,
             seed=config.seed,
@@ -181,9 +291,12 @@ def run(args: argparse.Namespace) -> int:
             replace=args.replace,
             progress=print,
         )
-    except (SourceDatabaseExistsError, sa.exc.SQLAlchemyError) as error:
-        print(f"seed-demo-db: {error}", file=sys.stderr)
-        return 1
+    except SourceDatabaseExistsError as error:
+        return _fail(
+            f"{shown(url)} already has Pulla tables: {error.described}; add --replace to drop and recreate them", 1
+        )
+    except sa.exc.SQLAlchemyError as error:
+        return _fail(f"seeding {shown(url)} failed, nothing was kept: {_reason(error)}", 1)
     for name, rows in counts.items():
         print(f"  {name:<16} {rows:>12,}")
     print(f"done in {time.perf_counter() - began:.1f} s")

@@ -124,7 +124,7 @@ def test_a_window_with_too_few_users_fails_the_gate_and_publishes_no_csv(
     [
         (["--db", "postgresql+psycopg://postgres@127.0.0.1:1/nothing"], "cannot reach database"),
         (["--db", "nosuchdb://x"], "cannot use database URL"),
-        (["--db", "sqlite:///x.db", "--end", "2025-01-01"], "is not before its end"),
+        (["--db", "sqlite:///x.db", "--end", "2025-01-01"], f"--start {START} is not before --end 2025-01-01"),
         (["--db", "sqlite:///x.db", "--start", "last tuesday"], "is not an ISO 8601"),
         (["--db", "sqlite:///x.db", "--source-time-zone", "Mars/Olympus"], "unknown time zone"),
     ],
@@ -150,7 +150,7 @@ def test_a_database_without_the_tables_exits_2_naming_the_query(
     sa.create_engine(f"sqlite:///{empty}").connect().close()
     assert export(f"sqlite:///{empty}", tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert "members.sql failed on sqlite: no such table: members" in err
+    assert f"no Pulla tables here: sqlite:///{empty} has none of members, products" in err
     assert "Traceback" not in err
 
 

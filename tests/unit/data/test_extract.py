@@ -33,7 +33,7 @@ def test_window_without_offset_is_source_local_time() -> None:
 
 def test_window_with_offset_and_errors() -> None:
     assert Window.parse("2026-01-01T00:00:00Z", "2026-01-02T00:00:00+00:00").start_seconds == 1767225600
-    with pytest.raises(ValueError, match="not before its end"):
+    with pytest.raises(ValueError, match="--start 2026-01-02 is not before --end 2026-01-01"):
         Window.parse("2026-01-02", "2026-01-01")
     with pytest.raises(ValueError, match="--start 'yesterday' is not an ISO 8601"):
         Window.parse("yesterday", "2026-01-01")
