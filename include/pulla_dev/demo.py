@@ -49,6 +49,10 @@ SOURCE_ROWS = {
     "members": "members",
     "products": "product × size options",
 }
+#: What a reader would otherwise wonder about a source's count.
+SOURCE_NOTES = {"products": "one row per product and size option; a product without options counts once"}
+#: Width of the cup type column: the longest cup type, three_quarter, and a space.
+CUP_TYPE_WIDTH = 15
 #: The launch audience the demo asks for: the 100 members most likely to buy a plunge bra.
 DEMO_AUDIENCE = {"audience": "plunge-launch", "cup_type": "plunge", "size": 100}
 
@@ -197,6 +201,8 @@ def print_export_summary(summary: dict[str, Any], zone: ZoneInfo) -> None:
             f"  {SOURCE_ROWS.get(source, source):<26}{account['source_rows']:>10,}{account['exported']:>10,}"
             f"{excluded:>10,}{quarantined:>13,}"
         )
+        if source in SOURCE_NOTES:
+            say(f"  {'':<28}({SOURCE_NOTES[source]})")
         for rule, count in account["excluded"].items():
             say(f"  {'':<28}excluded {rule}: {count:,}")
         for reason, count in account["quarantined"].items():
@@ -266,8 +272,9 @@ def print_training(latest: dict[str, Any], baseline: dict[str, float], config: A
     if business:
         say(
             f"  The shop's own measures, on the model's top {TOP_K} for an evaluation sample of "
-            f"{config.evaluation_sample_size:,} members (the model alone, no filter), beside the gate's rule:"
+            f"{config.evaluation_sample_size:,} members"
         )
+        say("  (the model alone, no filter), beside the gate's rule:")
         for name in ("size_fit_at_25", "catalogue_coverage", "new_item_share", "already_bought_share"):
             value = business.get(name)
             rule = config.business_rules.get(name)
@@ -281,12 +288,15 @@ def print_training(latest: dict[str, Any], baseline: dict[str, float], config: A
 def print_recommendation_rows(
     member: dict[str, str], item_ids: list[str], items_by_id: dict[str, dict[str, str]], scores: dict[str, float]
 ) -> None:
-    say(f"      {'rank':>4}  {'item':>6}  {'score':>6}  {'cup sizes':<22}{'band sizes':<26}{'cup type':<10}her size")
+    say(
+        f"      {'rank':>4}  {'item':>6}  {'score':>6}  {'cup sizes':<22}{'band sizes':<26}"
+        f"{'cup type':<{CUP_TYPE_WIDTH}}her size"
+    )
     for rank, item_id in enumerate(item_ids, 1):
         item = items_by_id.get(item_id, {})
         say(
             f"      {rank:>4}  {item_id:>6}  {scores.get(item_id, 0):>6.3f}  {item.get('CUP_SIZE') or '-':<22}"
-            f"{item.get('BAND_SIZE') or '-':<26}{item.get('CUP_TYPE') or '-':<10}"
+            f"{item.get('BAND_SIZE') or '-':<26}{item.get('CUP_TYPE') or '-':<{CUP_TYPE_WIDTH}}"
             f"{'✓' if in_her_size(member, item) else '✗'}"
         )
 
@@ -310,7 +320,9 @@ def print_recommendations(services: Any, resources: dict[str, Any], config: Any,
         f"  The campaign mixes young items into its answers (exploration weight {campaign.exploration_weight:g}, "
         f"items up to {campaign.exploration_item_age_cut_off_days:g} days old),"
     )
-    say("  so a score need not fall from one row to the next: Personalize does the same.")
+    say("  so a score need not fall from one row to the next: Personalize does the same. A score is the item's")
+    say("  share of the items the answer ranked (they sum to 1), so the filtered answer, which ranks only items")
+    say("  in her size, gives larger scores than the model alone.")
     chosen = choose_members(users, interactions, items_by_id, top_picks)
     for member, picks in chosen:
         cup, band = member["CUP_SIZE"], member["BAND_SIZE"]
@@ -355,7 +367,7 @@ def print_picks(s3_client: Any, config: Any) -> None:
     rows = read_csv_rows(s3_client, config.s3.bucket, prefix + "picks.csv")
     say(f"CRM picks (week {summary['week']}, batch inference job {summary['batch_inference_job']})")
     say(
-        f"  {summary['members_with_picks']} members got {summary['picks']} picks in their size: "
+        f"  {summary['members_with_picks']:,} members got {summary['picks']:,} picks in their size: "
         f"s3://{config.s3.bucket}/{config.s3.key('crm', 'picks', 'week=' + summary['week'])}/picks.csv"
     )
     say(f"  {summary['unserved']} active members without picks, with the reason, in unserved.csv")

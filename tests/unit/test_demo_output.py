@@ -132,7 +132,31 @@ def test_the_export_summary_names_what_each_source_row_is(capsys: pytest.Capture
     out = capsys.readouterr().out
     assert "2026-10-02 to 2026-10-31, 30 days in Asia/Seoul" in out
     assert "product × size options" in out
+    assert "(one row per product and size option; a product without options counts once)" in out
     assert "click-log rows" in out
     assert "excluded bot_session: 7" in out
     assert "quarantined missing_id: 2" in out
     assert "items 300 rows" in out
+
+
+def test_recommendation_rows_have_labelled_aligned_columns_and_mark_her_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    her = member("1", "B", "75")
+    items = {
+        "10001": {**item("10001", "A|B|C", "70|75|80"), "CUP_TYPE": "three_quarter"},
+        "10002": {**item("10002", "D|E", "80|85"), "CUP_TYPE": "plunge"},
+    }
+
+    demo.print_recommendation_rows(her, ["10001", "10002"], items, {"10001": 0.04, "10002": 0.031})
+
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header.split() == ["rank", "item", "score", "cup", "sizes", "band", "sizes", "cup", "type", "her", "size"]
+    assert first.split() == ["1", "10001", "0.040", "A|B|C", "70|75|80", "three_quarter", "✓"]
+    assert second.split() == ["2", "10002", "0.031", "D|E", "80|85", "plunge", "✗"]
+    # Every column starts where its label does, the longest cup type included.
+    for label in ("cup type", "her size"):
+        column = header.index(label)
+        assert first[column - 1] == " "
+        assert second[column - 1] == " "
+    assert first.index("✓") == header.index("her size")
