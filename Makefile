@@ -8,14 +8,23 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Reinstalls only when the pins or the package metadata change.
+# Reinstalls only when the pins or the package metadata change. pip's output goes to $(VENV)/install.log and is
+# shown only when the install fails.
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 2; }
-	@# A venv made without ensurepip (Debian without python3.11-venv) has no pip: make it again.
-	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	touch $(STAMP)
+	@if [ ! -d $(VENV) ]; then \
+		echo "install: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); \
+	elif ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+		echo "install: $(VENV) has no pip; creating it again"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { \
+		echo "error: $(PYTHON) made a venv without pip (on Debian or Ubuntu: apt install python3.11-venv)" >&2; exit 2; }
+	@echo "install: installing requirements.txt into $(VENV) (minutes the first time; log: $(VENV)/install.log)"
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -r requirements.txt; } \
+		>$(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log >&2; \
+		echo "error: the install failed; the whole log is $(VENV)/install.log" >&2; exit 1; }
+	@touch $(STAMP)
+	@echo "install: done"
 
 lint: install
 	$(BIN)/ruff check .

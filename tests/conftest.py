@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+#: Test data kept in the repository: the seed's original schemas and a corpus of published Personalize schemas.
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 # Admin URLs of the servers; each test gets its own database created through them.
 SERVER_ADMIN_URLS = {
     "postgresql": os.environ.get("PULLA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     "mysql": os.environ.get("PULLA_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
+SERVER_URL_VARIABLES = {"postgresql": "PULLA_TEST_POSTGRES_URL", "mysql": "PULLA_TEST_MYSQL_URL"}
 ENGINES = ("sqlite", "postgresql", "mysql")
 
 
@@ -29,7 +31,10 @@ def servers_required() -> bool:
 
 
 def _unreachable(engine_name: str, error: Exception) -> None:
-    message = f"{engine_name} server not reachable at {SERVER_ADMIN_URLS[engine_name]}: {error}"
+    message = (
+        f"{engine_name} server not reachable at {SERVER_ADMIN_URLS[engine_name]}: {error} "
+        f"(start one there, or set {SERVER_URL_VARIABLES[engine_name]} to an account that may create databases)"
+    )
     if servers_required():
         pytest.fail(f"{message} (PULLA_REQUIRE_DB_SERVERS=1)")
     pytest.skip(message)
@@ -79,10 +84,3 @@ def make_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 def database_url(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> str:
     """A new, empty database on each engine in turn."""
     return make_database(request.param)
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.skip(f"the shared folder is not beside the checkout ({SHARED_DIR.name}/ missing)")
-    return SHARED_DIR

@@ -1,6 +1,6 @@
 """Schema parsing and bulk CSV validation, the way a Personalize dataset import job checks a file.
 
-Rules (personalize-rules.md section 3): row 1 holds the schema's field names, unquoted, in the schema's order;
+Rules (docs/personalize-rules.md section 3): row 1 holds the schema's field names, unquoted, in the schema's order;
 every record sits on one line; every value has the schema's type; an empty cell is a null and needs a union with
 ``null``; USER_ID/ITEM_ID are at most 256 characters and categorical values at most 1,000 (``|`` included); an
 interactions import carries at least 1,000 records. A problem raises :class:`ImportValidationError` whose message

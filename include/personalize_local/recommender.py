@@ -5,7 +5,7 @@
 - Users without history, or with only anonymous session events (pass the sessionId as userId): the session's
   events give a vector when there are any; otherwise popular items, those that fit the user's CUP_SIZE and
   BAND_SIZE first when the Users dataset has them.
-- Exploration (personalize-rules.md section 6): items no older than ``explorationItemAgeCutOff`` days, measured
+- Exploration (docs/personalize-rules.md section 6): items no older than ``explorationItemAgeCutOff`` days, measured
   back from the latest interaction in the training data (age from CREATION_TIMESTAMP, else the item's oldest
   interaction, else it counts as new), take up to ``round(numResults * explorationWeight / 2)`` slots, spread
   evenly through the list; 0 turns exploration off. Explored items that fit the user's sizes come first, then

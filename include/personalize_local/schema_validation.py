@@ -1,7 +1,7 @@
 """The checks Personalize makes on an Avro schema at CreateSchema, and again at CreateDataset for the dataset type.
 
-The rules are those of personalize-rules.md sections 1 and 2 that a schema alone shows, read strictly where the docs
-are silent: a flat Avro ``record`` whose name tells the dataset type (Interactions, Users, Items, or Actions /
+The rules are those of docs/personalize-rules.md sections 1 and 2 that a schema alone shows, read strictly where the
+docs are silent: a flat Avro ``record`` whose name tells the dataset type (Interactions, Users, Items, or Actions /
 Action_Interactions, ignoring case and underscores); field names after Avro's rule, unique even once underscores and
 case are ignored; types among float, double, int, long, string, boolean and null, where a union holds one data type
 and may add null, and a field that can only be null carries nothing; the dataset type's required fields with exactly
@@ -26,7 +26,7 @@ AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 AVRO_NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _COMPLEX_TYPES = ("array", "map", "record", "enum", "fixed")
 #: Metadata field quotas (required and reserved fields not counted). Users and Items keep the long-standing 5 and
-#: 50 of the limits page; the current guide allows 25 and 100 (personalize-rules.md section 2).
+#: 50 of the limits page; the current guide allows 25 and 100 (docs/personalize-rules.md section 2).
 INTERACTIONS_METADATA_LIMIT = 5
 USERS_METADATA_LIMIT = 5
 ITEMS_METADATA_LIMIT = 50

@@ -1,6 +1,6 @@
 """Training a solution version for real: implicit-feedback ALS on the imported and streamed interactions.
 
-What it imitates (personalize-rules.md sections 2, 4 and 5):
+What it imitates (docs/personalize-rules.md sections 2, 4 and 5):
 
 - the minimum data rule: at least 1,000 interactions (after eventType / eventValueThreshold filtering) and at
   least 25 users with 2 or more interactions, else the version ends CREATE FAILED with the service's reason;

@@ -1,10 +1,13 @@
 """``make demo``: the whole pipeline, end to end, on the embedded default (no AWS account, no Docker).
 
 It starts moto's S3 server and the local Personalize endpoint, seeds a demo Pulla database (SQLite), runs the
-setup, daily, retrain and CRM batch DAGs with ``airflow dags test`` in a throwaway AIRFLOW_HOME, prints what happened
-(rows, exclusions, quarantine, validation, import jobs, metrics, the business measures and the gate's decision, the
-CRM picks file) and the top recommendations for three members of different sizes, then stops everything it
-started, also on failure or Ctrl-C.
+setup, daily, retrain, CRM batch and launch-audience DAGs with ``airflow dags test`` in a throwaway AIRFLOW_HOME,
+and prints what happened for a shop owner to read: the window in Seoul days, what each source gave and lost and
+why, the validation, the import jobs, the model's metrics beside a popularity baseline trained on the same data
+and scored on the same held-out members, the shop's own measures beside the gate's rules, the CRM picks and the
+launch audience, and for three members of different sizes the campaign's answers in the order it returns them,
+from the model alone and through the size filter, with what the filter changed. It stops everything it started,
+also on failure or Ctrl-C, and deletes its work folder unless ``--keep`` is given (``make demo DEMO_ARGS=--keep``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,24 @@ REPO_ROOT = INCLUDE_DIR.parent
 DEMO_SEED = 42
 DEMO_DAYS = 30
 TOP_N = 5
+#: How deep the model's own list is read to count what comes in a member's size: the gate's and the picks' depth.
+TOP_K = 25
+#: How many members are asked before the demo settles for members whose list the filter does not change.
+MEMBER_CANDIDATES = 300
+#: The baseline solution the demo trains beside the pipeline's, on the same dataset group.
+BASELINE_SOLUTION = "pulla-demo-popularity-baseline"
+BASELINE_RECIPE = "arn:aws:personalize:::recipe/aws-popularity-count"
+#: What one row of each source is: the products query reads one row per product and size option.
+SOURCE_ROWS = {
+    "order_items": "order lines",
+    "web_logs": "click-log rows",
+    "members": "members",
+    "products": "product × size options",
+}
+#: What a reader would otherwise wonder about a source's count.
+SOURCE_NOTES = {"products": "one row per product and size option; a product without options counts once"}
+#: Width of the cup type column: the longest cup type, three_quarter, and a space.
+CUP_TYPE_WIDTH = 15
 #: The launch audience the demo asks for: the 100 members most likely to buy a plunge bra.
 DEMO_AUDIENCE = {"audience": "plunge-launch", "cup_type": "plunge", "size": 100}
 
@@ -69,7 +90,7 @@ def run_airflow(arguments: list[str], env: dict[str, str], log_path: Path, title
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
         say("\n".join("    " + line for line in tail))
         raise RuntimeError(f"{title} failed (exit {completed.returncode}); full log: {log_path}")
-    say(f"  done in {elapsed:.0f} s (log: {log_path.name})")
+    say(f"  done in {elapsed:.0f} s (log: logs/{log_path.name} in the work folder)")
 
 
 def read_s3_text(s3_client: Any, bucket: str, key: str) -> str:
@@ -80,88 +101,263 @@ def read_csv_rows(s3_client: Any, bucket: str, key: str) -> list[dict[str, str]]
     return list(csv.DictReader(io.StringIO(read_s3_text(s3_client, bucket, key))))
 
 
-def pick_members(
-    users: list[dict[str, str]], items: list[dict[str, str]], interactions: list[dict[str, str]]
-) -> list[dict[str, str]]:
-    """Three members of different cup and band sizes that the catalogue serves, most active first."""
+def in_her_size(member: dict[str, str], item: dict[str, str]) -> bool:
+    """True when the item comes in the member's cup and band (an item without a size list fits every size)."""
+    cups, bands = item.get("CUP_SIZE", ""), item.get("BAND_SIZE", "")
+    return (not cups or member["CUP_SIZE"] in cups.split("|")) and (
+        not bands or member["BAND_SIZE"] in bands.split("|")
+    )
+
+
+def seoul_days(window: dict[str, str], zone: ZoneInfo) -> tuple[date, date, int]:
+    """(first day, last day, number of days) of a window given as UTC instants, in the shop's local days."""
+    first = datetime.fromisoformat(window["start"]).astimezone(zone).date()
+    # The end is excluded: the last day is the one holding the window's last instant.
+    last = (datetime.fromisoformat(window["end"]).astimezone(zone) - timedelta(microseconds=1)).date()
+    return first, last, (last - first).days + 1
+
+
+def metric_rows(model: dict[str, float], baseline: dict[str, float]) -> list[tuple[str, float, float | None]]:
+    """(metric, the model's value, the popularity baseline's value or None), in the service's metric order."""
+    return [(name, model[name], baseline.get(name)) for name in sorted(model)]
+
+
+def choose_members(
+    users: list[dict[str, str]],
+    interactions: list[dict[str, str]],
+    items_by_id: dict[str, dict[str, str]],
+    top_picks: Any,
+    wanted: int = 3,
+) -> list[tuple[dict[str, str], list[str]]]:
+    """Members of different cup and band sizes whose own top picks include items she cannot wear, most active
+    first, with those picks (``top_picks(member)`` returns the model's item ids, best first).
+
+    Members whose first TOP_N are all in her size show nothing the filter does, so they are taken only when too
+    few others are found among the MEMBER_CANDIDATES most active members.
+    """
     activity: dict[str, int] = {}
     for row in interactions:
         activity[row["USER_ID"]] = activity.get(row["USER_ID"], 0) + 1
+    served = [
+        user
+        for user in sorted(users, key=lambda u: (-activity.get(u["USER_ID"], 0), u["USER_ID"]))
+        if user["CUP_SIZE"]
+        and user["BAND_SIZE"]
+        and sum(in_her_size(user, item) for item in items_by_id.values()) >= TOP_N
+    ][:MEMBER_CANDIDATES]
+    chosen: list[tuple[dict[str, str], list[str]]] = []
+    unchanged: list[tuple[dict[str, str], list[str]]] = []
 
-    def items_in_size(user: dict[str, str]) -> int:
-        return sum(
-            user["CUP_SIZE"] in item["CUP_SIZE"].split("|") and user["BAND_SIZE"] in item["BAND_SIZE"].split("|")
-            for item in items
-        )
+    def new_size(user: dict[str, str]) -> bool:
+        taken = [member for member, _ in chosen]
+        return not any(user["CUP_SIZE"] == m["CUP_SIZE"] or user["BAND_SIZE"] == m["BAND_SIZE"] for m in taken)
 
-    chosen: list[dict[str, str]] = []
-    for user in sorted(users, key=lambda u: (-activity.get(u["USER_ID"], 0), u["USER_ID"])):
-        if not user["CUP_SIZE"] or not user["BAND_SIZE"] or items_in_size(user) < TOP_N:
-            continue
-        if any(user["CUP_SIZE"] == c["CUP_SIZE"] or user["BAND_SIZE"] == c["BAND_SIZE"] for c in chosen):
-            continue
-        chosen.append(user)
-        if len(chosen) == 3:
+    for user in served:
+        if len(chosen) == wanted:
             break
+        if not new_size(user):
+            continue
+        picks = top_picks(user)
+        shown = [items_by_id.get(item, {}) for item in picks[:TOP_N]]
+        if all(in_her_size(user, item) for item in shown):
+            unchanged.append((user, picks))
+        else:
+            chosen.append((user, picks))
+    for user, picks in unchanged:
+        if len(chosen) == wanted:
+            break
+        if new_size(user):
+            chosen.append((user, picks))
     return chosen
 
 
-def print_export_summary(summary: dict[str, Any]) -> None:
+def rule_text(rule: Any) -> str:
+    """A business rule in words: "at least 0.85, at most 0.02 below the live version"."""
+    parts = []
+    if rule.at_least is not None:
+        parts.append(f"at least {rule.at_least:g}")
+    if rule.at_most is not None:
+        parts.append(f"at most {rule.at_most:g}")
+    if rule.max_drop is not None:
+        parts.append(f"at most {rule.max_drop:g} below the live version")
+    if rule.max_rise is not None:
+        parts.append(f"at most {rule.max_rise:g} above the live version")
+    return ", ".join(parts)
+
+
+def print_export_summary(summary: dict[str, Any], zone: ZoneInfo) -> None:
+    first, last, days = seoul_days(summary["window"], zone)
     say("Export (daily run)")
-    say(f"  window   {summary['window']['start']} .. {summary['window']['end']} (label {summary['window']['label']})")
-    for name, rows in summary["datasets"].items():
-        say(f"  {name:<13}{rows:>8} rows")
+    say(
+        f"  window      {first} to {last}, {days} days in {zone.key} "
+        f"(run label {summary['window']['label']}; the files' TIMESTAMPs are UTC)"
+    )
+    say("  datasets    " + ", ".join(f"{name} {rows:,} rows" for name, rows in summary["datasets"].items()))
+    say(f"  {'source':<26}{'rows read':>10}{'exported':>10}{'excluded':>10}{'quarantined':>13}")
     for source, account in summary["sources"].items():
         excluded = sum(account["excluded"].values())
         quarantined = sum(account["quarantined"].values())
         say(
-            f"  {source:<13}{account['source_rows']:>8} source rows: {account['exported']} exported, "
-            f"{excluded} excluded, {quarantined} quarantined"
+            f"  {SOURCE_ROWS.get(source, source):<26}{account['source_rows']:>10,}{account['exported']:>10,}"
+            f"{excluded:>10,}{quarantined:>13,}"
         )
-        for rule, count in {**account["excluded"], **account["quarantined"]}.items():
-            say(f"  {'':<13}{'':>8}   {rule}: {count}")
-    say(f"  validation {'PASSED' if summary['validation_passed'] else 'FAILED'}")
+        if source in SOURCE_NOTES:
+            say(f"  {'':<28}({SOURCE_NOTES[source]})")
+        for rule, count in account["excluded"].items():
+            say(f"  {'':<28}excluded {rule}: {count:,}")
+        for reason, count in account["quarantined"].items():
+            say(f"  {'':<28}quarantined {reason}: {count:,}")
+    say(f"  validation  {'PASSED' if summary['validation_passed'] else 'FAILED'}")
     for name, job in summary["import_jobs"].items():
-        say(f"  import   {name:<13}{job}")
+        say(f"  import      {name:<13}{job}")
     deletion = summary.get("deletion") or {}
     if deletion.get("job_name"):
-        say(f"  deleted  {deletion['deleted_users']} departed members (withdrawn or test) from Personalize")
+        say(f"  deleted     {deletion['deleted_users']} departed members (withdrawn or test) from Personalize")
     else:
-        say("  deleted  nobody: no member had departed")
+        say("  deleted     nobody: no member had departed")
 
 
-def print_recommendations(services: Any, resources: dict[str, Any], users, items, interactions) -> None:
-    runtime = services.client("personalize-runtime")
-    by_id = {item["ITEM_ID"]: item for item in items}
-    size_filter = resources["filter_arns"].get("pulla-in-my-size")
-    say(f"Recommendations (campaign {resources['campaign_arn']})")
-    for user in pick_members(users, items, interactions):
-        cup, band = user["CUP_SIZE"], user["BAND_SIZE"]
-        say(f"  member {user['USER_ID']} (cup {cup}, band {band}, age {user['AGE'] or '?'})")
-        for label, extra in (
-            ("model", {}),
-            (
-                "size filter",
-                {"filterArn": size_filter, "filterValues": {"CUP_SIZE": f'"{cup}"', "BAND_SIZE": f'"{band}"'}},
-            ),
-        ):
-            if label == "size filter" and not size_filter:
-                continue
-            answer = runtime.get_recommendations(
-                campaignArn=resources["campaign_arn"], userId=user["USER_ID"], numResults=TOP_N, **extra
+def train_popularity_baseline(services: Any, resources: dict[str, Any]) -> dict[str, float]:
+    """Trains Personalize's popularity-count recipe on the same dataset group, with the pipeline's solution's event
+    type and threshold, and returns its GetSolutionMetrics: the same data and the same held-out members as the
+    pipeline's version, ranked by best sellers alone."""
+    personalize = services.client("personalize")
+    ours = personalize.describe_solution(solutionArn=resources["solution_arn"])["solution"]
+    request: dict[str, Any] = {
+        "name": BASELINE_SOLUTION,
+        "datasetGroupArn": resources["dataset_group_arn"],
+        "recipeArn": BASELINE_RECIPE,
+        "performAutoTraining": False,
+    }
+    if ours.get("eventType"):
+        request["eventType"] = ours["eventType"]
+    threshold = (ours.get("solutionConfig") or {}).get("eventValueThreshold")
+    if threshold is not None:
+        request["solutionConfig"] = {"eventValueThreshold": threshold}
+    solution_arn = personalize.create_solution(**request)["solutionArn"]
+    wait_until_active(lambda: personalize.describe_solution(solutionArn=solution_arn)["solution"], "solution")
+    version_arn = personalize.create_solution_version(solutionArn=solution_arn, trainingMode="FULL")[
+        "solutionVersionArn"
+    ]
+    wait_until_active(
+        lambda: personalize.describe_solution_version(solutionVersionArn=version_arn)["solutionVersion"],
+        "baseline solution version",
+    )
+    return personalize.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
+
+
+def wait_until_active(describe: Any, what: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        resource = describe()
+        if resource["status"] == "ACTIVE":
+            return
+        if "FAILED" in resource["status"]:
+            raise RuntimeError(f"the {what} failed: {resource.get('failureReason', resource['status'])}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {what} was not ACTIVE within {timeout:.0f} s (status {resource['status']})")
+        time.sleep(0.5)
+
+
+def print_training(latest: dict[str, Any], baseline: dict[str, float], config: Any) -> None:
+    say(f"Training (retrain run): solution version {latest['solution_version_arn']}")
+    say("  Personalize's offline metrics: 10% of members held out, the newest 10% of each one's history to predict.")
+    say("  The baseline recommends the best sellers to everyone (aws-popularity-count), trained on the same data")
+    say("  and scored on the same members: a model earns its keep by beating it.")
+    say(f"  {'metric':<46}{'model':>9}{'popularity':>12}{'model ÷ popularity':>20}")
+    for name, value, base in metric_rows(latest["metrics"], baseline):
+        ratio = f"{value / base:.2f}×" if base else "-"
+        say(f"  {name:<46}{value:>9.4f}{'-' if base is None else f'{base:.4f}':>12}{ratio:>20}")
+    business = latest.get("business_metrics") or {}
+    if business:
+        say(
+            f"  The shop's own measures, on the model's top {TOP_K} for an evaluation sample of "
+            f"{config.evaluation_sample_size:,} members"
+        )
+        say("  (the model alone, no filter), beside the gate's rule:")
+        for name in ("size_fit_at_25", "catalogue_coverage", "new_item_share", "already_bought_share"):
+            value = business.get(name)
+            rule = config.business_rules.get(name)
+            say(
+                f"  {name:<46}{'n/a' if value is None else f'{value:.4f}':>9}"
+                f"   {rule_text(rule) if rule else 'not gated, for information'}"
             )
-            fits = 0
-            say(f"    {label}:")
-            for entry in answer["itemList"]:
-                item = by_id.get(entry["itemId"], {})
-                cups, bands = item.get("CUP_SIZE", ""), item.get("BAND_SIZE", "")
-                fit = cup in cups.split("|") and band in bands.split("|")
-                fits += fit
-                say(
-                    f"      {'✓' if fit else ' '} item {entry['itemId']:>5}  score {entry.get('score', 0):.3f}  "
-                    f"cups {cups or '-'}  bands {bands or '-'}  {item.get('CUP_TYPE') or ''}"
-                )
-            say(f"      {fits} of {len(answer['itemList'])} come in her size")
+    say(f"  gate: {'DEPLOY' if latest['deployed'] else 'KEEP'} — {latest['reason']}")
+
+
+def print_recommendation_rows(
+    member: dict[str, str], item_ids: list[str], items_by_id: dict[str, dict[str, str]], scores: dict[str, float]
+) -> None:
+    say(
+        f"      {'rank':>4}  {'item':>6}  {'score':>6}  {'cup sizes':<22}{'band sizes':<26}"
+        f"{'cup type':<{CUP_TYPE_WIDTH}}her size"
+    )
+    for rank, item_id in enumerate(item_ids, 1):
+        item = items_by_id.get(item_id, {})
+        say(
+            f"      {rank:>4}  {item_id:>6}  {scores.get(item_id, 0):>6.3f}  {item.get('CUP_SIZE') or '-':<22}"
+            f"{item.get('BAND_SIZE') or '-':<26}{item.get('CUP_TYPE') or '-':<{CUP_TYPE_WIDTH}}"
+            f"{'✓' if in_her_size(member, item) else '✗'}"
+        )
+
+
+def print_recommendations(services: Any, resources: dict[str, Any], config: Any, users, items, interactions) -> None:
+    runtime = services.client("personalize-runtime")
+    items_by_id = {item["ITEM_ID"]: item for item in items}
+    size_filter = resources["filter_arns"].get("pulla-in-my-size")
+    campaign = config.personalize.campaign
+    answers: dict[str, list[dict[str, Any]]] = {}
+
+    def top_picks(member: dict[str, str]) -> list[str]:
+        answer = runtime.get_recommendations(
+            campaignArn=resources["campaign_arn"], userId=member["USER_ID"], numResults=TOP_K
+        )
+        answers[member["USER_ID"]] = answer["itemList"]
+        return [entry["itemId"] for entry in answer["itemList"]]
+
+    say(f"Recommendations (campaign {campaign.name}), in the order the campaign returns them")
+    say(
+        f"  The campaign mixes young items into its answers (exploration weight {campaign.exploration_weight:g}, "
+        f"items up to {campaign.exploration_item_age_cut_off_days:g} days old),"
+    )
+    say("  so a score need not fall from one row to the next: Personalize does the same. A score is the item's")
+    say("  share of the items the answer ranked (they sum to 1), so the filtered answer, which ranks only items")
+    say("  in her size, gives larger scores than the model alone.")
+    chosen = choose_members(users, interactions, items_by_id, top_picks)
+    for member, picks in chosen:
+        cup, band = member["CUP_SIZE"], member["BAND_SIZE"]
+        scores = {entry["itemId"]: entry.get("score", 0.0) for entry in answers[member["USER_ID"]]}
+        fitting = sum(in_her_size(member, items_by_id.get(item, {})) for item in picks)
+        say()
+        say(f"  member {member['USER_ID']} (cup {cup}, band {band}, age {member['AGE'] or 'unknown'})")
+        say(
+            f"    the model alone: {fitting} of its top {len(picks)} come in her size ({cup}{band}); its first {TOP_N}:"
+        )
+        shown = picks[:TOP_N]
+        print_recommendation_rows(member, shown, items_by_id, scores)
+        if not size_filter:
+            continue
+        answer = runtime.get_recommendations(
+            campaignArn=resources["campaign_arn"],
+            userId=member["USER_ID"],
+            numResults=TOP_N,
+            filterArn=size_filter,
+            filterValues={"CUP_SIZE": f'"{cup}"', "BAND_SIZE": f'"{band}"'},
+        )
+        filtered = [entry["itemId"] for entry in answer["itemList"]]
+        say("    through the size filter (pulla-in-my-size, what the shop shows her):")
+        print_recommendation_rows(
+            member, filtered, items_by_id, {entry["itemId"]: entry.get("score", 0.0) for entry in answer["itemList"]}
+        )
+        removed = [item for item in shown if item not in filtered]
+        added = [item for item in filtered if item not in shown]
+        if removed or added:
+            say(
+                f"    the filter took out {', '.join(removed) or 'nothing'} (not in {cup}{band}) "
+                f"and brought in {', '.join(added) or 'nothing'} from further down her list"
+            )
+        else:
+            say(f"    the filter changed nothing: the model's first {TOP_N} all come in her size")
 
 
 def print_picks(s3_client: Any, config: Any) -> None:
@@ -171,7 +367,7 @@ def print_picks(s3_client: Any, config: Any) -> None:
     rows = read_csv_rows(s3_client, config.s3.bucket, prefix + "picks.csv")
     say(f"CRM picks (week {summary['week']}, batch inference job {summary['batch_inference_job']})")
     say(
-        f"  {summary['members_with_picks']} members got {summary['picks']} picks in their size: "
+        f"  {summary['members_with_picks']:,} members got {summary['picks']:,} picks in their size: "
         f"s3://{config.s3.bucket}/{config.s3.key('crm', 'picks', 'week=' + summary['week'])}/picks.csv"
     )
     say(f"  {summary['unserved']} active members without picks, with the reason, in unserved.csv")
@@ -208,7 +404,7 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
 
     config = load_pipeline_config()
     bucket = config.s3.bucket
-    say(f"Working in {work_dir}")
+    say(f"Working in {work_dir} (deleted at the end unless --keep)")
     with LocalServices(work_dir / "services", bucket=bucket) as services:
         say(f"Local S3 at {services.s3_url}, local Personalize at {services.personalize_url}")
         db_url = f"sqlite:///{work_dir / 'pulla.db'}"
@@ -263,25 +459,21 @@ def run_demo(work_dir: Path, end_date: date, scale: float) -> None:
         items = read_csv_rows(s3, bucket, prefix + "items.csv")
         interactions = read_csv_rows(s3, bucket, prefix + "interactions.csv")
 
+        started = time.monotonic()
+        say("→ popularity baseline: aws-popularity-count trained on the same dataset group …")
+        baseline = train_popularity_baseline(services, resources)
+        say(f"  done in {time.monotonic() - started:.0f} s")
+
         say()
-        print_export_summary(summary)
-        latest = history[-1]
-        say("Training (retrain run)")
-        say(f"  solution version {latest['solution_version_arn']}")
-        for name, value in sorted(latest["metrics"].items()):
-            say(f"  {name:<46}{value:.4f}")
-        business = latest.get("business_metrics") or {}
-        if business:
-            say("  business measures (top 25 of the evaluation sample, model alone, no filter):")
-            for name in ("size_fit_at_25", "catalogue_coverage", "new_item_share", "already_bought_share"):
-                value = business.get(name)
-                say(f"  {name:<46}{'n/a' if value is None else f'{value:.4f}'}")
-        say(f"  gate: {'DEPLOY' if latest['deployed'] else 'KEEP'} — {latest['reason']}")
+        print_export_summary(summary, zone)
+        say()
+        print_training(history[-1], baseline, config)
+        say()
         print_picks(s3, config)
         print_audience(s3, config, DEMO_AUDIENCE["audience"])
         say(f"Web team: tracking id {resources['tracking_id']}, campaign {resources['campaign_arn']}")
         say()
-        print_recommendations(services, resources, users, items, interactions)
+        print_recommendations(services, resources, config, users, items, interactions)
     say("\nStopped the local S3 and Personalize servers.")
 
 
@@ -310,9 +502,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         say(f"Total {time.monotonic() - started:.0f} s")
     if args.keep:
-        say(f"Kept {work_dir}")
+        say(f"Kept {work_dir}: each DAG run's log in logs/, the Airflow home in airflow/, the data in services/")
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
+        say("The work folder with each DAG run's log was deleted; `make demo DEMO_ARGS=--keep` keeps it.")
     return 0
 
 

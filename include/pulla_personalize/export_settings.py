@@ -1,7 +1,7 @@
 """Settings of an export run: the source time zone, the exclusion knobs, the Personalize limits and chunk sizes.
 
 One frozen dataclass, so a run's behaviour is fully described by the values written into its report.json.
-Defaults follow the design and the service rules (shared reference ``personalize-rules.md``): IDs at most 256
+Defaults follow the design and the service rules (``docs/personalize-rules.md``): IDs at most 256
 characters, categorical values at most 1,000, at least 1,000 interactions and 25 users with 2 or more of them.
 """
 

@@ -3,7 +3,7 @@
 Personalize takes an Avro record schema as a string and either rejects it (sometimes only when the dataset
 is created) or, worse, accepts it and quietly ignores what the author meant: ``categorical`` on a number,
 boolean fields, plain strings. This module checks a schema text against every rule of sections 1 and 2 of
-``reference/personalize-rules.md`` that can be checked on the schema alone, and says what to do about each:
+``docs/personalize-rules.md`` that can be checked on the schema alone, and says what to do about each:
 
 - **errors** are what the service rejects (or, where its docs are silent, what we read strictly): invalid
   JSON, not a record, nested or complex types, a dataset type that cannot be told, missing or mistyped

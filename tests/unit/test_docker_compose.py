@@ -164,3 +164,68 @@ def test_compose_runs_the_component_commands_the_celery_e2e_run_tests(compose: d
 
 def test_the_celery_provider_is_pinned_with_airflow(compose: dict) -> None:
     assert pinned_version("apache-airflow-providers-celery")
+
+
+def test_the_init_service_runs_airflow_db_migrate_through_the_images_entrypoint(compose: dict) -> None:
+    init = compose["services"]["airflow-init"]
+    assert "entrypoint" not in init  # the image's entrypoint waits for the database, then runs the command
+    assert init["command"] == ["airflow", "db", "migrate"]
+    for name, service in compose["services"].items():
+        if name.startswith("airflow-") and name != "airflow-init":
+            assert service["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}, name
+
+
+def test_no_service_sets_entrypoint_switches_its_entrypoint_would_ignore(compose: dict) -> None:
+    """The image's _AIRFLOW_* switches act only in its own entrypoint: with another one they silently do nothing."""
+    for name, service in compose["services"].items():
+        if "entrypoint" in service:
+            switches = [key for key in service.get("environment", {}) if key.startswith("_AIRFLOW_")]
+            assert not switches, f"{name} replaces the image's entrypoint, so {switches} do nothing"
+
+
+README_TEXT = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_compose_section() -> str:
+    start = README_TEXT.index("## docker-compose\n")
+    return README_TEXT[start : README_TEXT.index("\n## ", start + 1)]
+
+
+def test_the_readme_states_the_compose_version_the_env_file_form_needs(compose: dict) -> None:
+    entries = [entry for service in compose["services"].values() for entry in service.get("env_file", [])]
+    if any(isinstance(entry, dict) for entry in entries):  # the path/required form: Compose v2.24 and later
+        assert "Docker Compose v2.24 or newer" in readme_compose_section()
+        assert "Compose v2.24 or newer" in (REPO_ROOT / "docker-compose.yaml").read_text(encoding="utf-8")
+
+
+def test_the_readme_says_how_to_build_start_trigger_watch_stop_and_reset() -> None:
+    section = readme_compose_section()
+    for command in (
+        "docker compose build",
+        "docker compose up -d",
+        "docker compose exec airflow-apiserver airflow dags trigger pulla_personalize_daily",
+        "docker compose logs -f",
+        "docker compose down",
+        "docker compose down -v",
+    ):
+        assert re.search(rf"^{re.escape(command)}(\s|$)", section, flags=re.MULTILINE), command
+
+
+def test_the_readme_compose_commands_name_services_and_dags_that_exist(compose: dict) -> None:
+    section = readme_compose_section()
+    services = set(compose["services"])
+    named = re.findall(r"docker compose (?:exec|logs(?: -f)?|run --rm) ((?:[a-z0-9-]+ ?)+)", section)
+    assert named
+    for names in named:
+        for name in names.split():
+            if name in ("airflow", "grep"):
+                break  # the command run inside the container starts here
+            assert name in services, f"the README names an unknown compose service {name}"
+    dag_ids = {path.stem for path in (REPO_ROOT / "dags").glob("pulla_personalize_*.py")}
+    used = set(re.findall(r"airflow dags \w[\w-]* (pulla_personalize_\w+)", section))
+    assert used
+    assert used <= dag_ids, used - dag_ids
+    # The demo window the README triggers is the one the compose seed fills by default.
+    seed = compose["services"]["pulla-db-seed"]["command"]
+    assert "${PULLA_DEMO_END_DATE:-2026-11-01}" in seed
+    assert '"window_start": "2026-10-02", "window_end": "2026-11-01"' in section

@@ -21,5 +21,5 @@ def test_every_package_directory_is_listed_in_pyproject() -> None:
 
 def test_waiter_definitions_ship_as_package_data() -> None:
     setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    patterns = setuptools["package-data"]["personalize_provider"]
-    assert any((REPO_ROOT / "plugins/personalize_provider").glob(pattern) for pattern in patterns)
+    patterns = setuptools["package-data"]["personalize_provider.waiters"]
+    assert any((REPO_ROOT / "plugins/personalize_provider/waiters").glob(pattern) for pattern in patterns)

@@ -23,14 +23,16 @@ from pulla_personalize.schema_lint import (
     lint_schema_file,
     lint_schema_text,
 )
-from tests.conftest import SHARED_DIR
+from tests.conftest import TEST_DATA
 
-CORPUS = Path("testdata") / "personalize-schemas"
-SEED_FILE = Path("seed") / "000_e360001213d9d1db.txt"
+#: Schemas published in public repositories and AWS's guide (tests/data/personalize-schemas/SOURCES.md).
+CORPUS = TEST_DATA / "personalize-schemas"
+#: The seed's three schemas as its research note wrote them, defects included.
+SEED_SCHEMAS = TEST_DATA / "seed-schemas"
 
 
 def _corpus_names(kind: str) -> list[str]:
-    return sorted(path.name for path in (SHARED_DIR / CORPUS / kind).glob("*.json"))
+    return sorted(path.name for path in (CORPUS / kind).glob("*.json"))
 
 
 # --- building schemas -----------------------------------------------------------------------------------
@@ -462,15 +464,14 @@ def test_seed_items_reproduction_json_error_then_bsw_without_type_and_booleans()
     assert repaired[-1].line == 12
 
 
-def seed_schema_blocks(shared_dir: Path) -> dict[str, str]:
-    text = (shared_dir / SEED_FILE).read_text(encoding="utf-8")
-    blocks = re.findall(r"```json\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == 3
-    return dict(zip(("interactions", "users", "items"), blocks, strict=True))
+def seed_schemas() -> dict[str, str]:
+    return {
+        name: (SEED_SCHEMAS / f"{name}.json").read_text(encoding="utf-8") for name in ("interactions", "users", "items")
+    }
 
 
-def test_the_real_seed_schemas(shared_dir: Path) -> None:
-    seed = seed_schema_blocks(shared_dir)
+def test_the_real_seed_schemas() -> None:
+    seed = seed_schemas()
 
     interactions_findings = lint_schema_text(seed["interactions"])
     users_findings = lint_schema_text(seed["users"])
@@ -526,8 +527,8 @@ def test_our_schemas_match_the_dataset_contract(file_name: str) -> None:
     assert fields == expected_fields
 
 
-def test_our_schemas_keep_every_field_of_the_seed(shared_dir: Path) -> None:
-    seed = seed_schema_blocks(shared_dir)
+def test_our_schemas_keep_every_field_of_the_seed() -> None:
+    seed = seed_schemas()
     seed["items"] = repair_trailing_comma(seed["items"])
 
     for dataset, text in seed.items():
@@ -540,21 +541,21 @@ def test_our_schemas_keep_every_field_of_the_seed(shared_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("file_name", _corpus_names("valid"))
-def test_real_schemas_personalize_accepted_have_no_error(shared_dir: Path, file_name: str) -> None:
-    findings = lint_schema_file(shared_dir / CORPUS / "valid" / file_name)
+def test_real_schemas_personalize_accepted_have_no_error(file_name: str) -> None:
+    findings = lint_schema_file(CORPUS / "valid" / file_name)
 
     assert not rules(findings, ERROR), [format_finding(f) for f in findings]
 
 
 @pytest.mark.parametrize("file_name", _corpus_names("invalid"))
-def test_real_broken_schemas_have_an_error(shared_dir: Path, file_name: str) -> None:
-    findings = lint_schema_file(shared_dir / CORPUS / "invalid" / file_name)
+def test_real_broken_schemas_have_an_error(file_name: str) -> None:
+    findings = lint_schema_file(CORPUS / "invalid" / file_name)
 
     assert rules(findings, ERROR)
 
 
-def test_the_corpus_was_collected(shared_dir: Path) -> None:
-    valid = sorted(path.name for path in (shared_dir / CORPUS / "valid").glob("*.json"))
+def test_the_corpus_was_collected() -> None:
+    valid = sorted(path.name for path in (CORPUS / "valid").glob("*.json"))
 
     assert len(valid) == 64
     assert _corpus_names("valid") == valid

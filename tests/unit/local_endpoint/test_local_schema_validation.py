@@ -2,8 +2,8 @@
 
 The endpoint stands in for Personalize when the pipeline's linter is tested, so it must never use the linter
 (tests/unit/test_package_lines.py keeps personalize_local from importing it). This test may: on every real-world
-schema in the shared corpus and on the project's own schemas, CreateSchema and the linter must agree on accept or
-reject, except where a documented disagreement says who is right.
+schema in the corpus (tests/data/personalize-schemas) and on the project's own schemas, CreateSchema and the
+linter must agree on accept or reject, except where a documented disagreement says who is right.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from personalize_local import errors, synthetic
 from personalize_local.schema_validation import schema_problems
 from personalize_local.service import EndpointSettings, PersonalizeService
 from pulla_personalize.schema_lint import ERROR, lint_schema_text
-from tests.conftest import SHARED_DIR
+from tests.conftest import TEST_DATA
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PROJECT_SCHEMAS = sorted((REPO_ROOT / "include" / "schemas").glob("*.json"))
-CORPUS = SHARED_DIR / "testdata" / "personalize-schemas"
+CORPUS = TEST_DATA / "personalize-schemas"
 
-#: Where the endpoint and the linter disagree on accept vs reject, and why (personalize-rules.md section 1).
+#: Where the endpoint and the linter disagree on accept vs reject, and why (docs/personalize-rules.md, schemas).
 KNOWN_DISAGREEMENTS = {
     # A field that can only be null carries no data: the endpoint refuses it (an import could not type the
     # column), the linter warns (null-only). The rules file only says null "is only useful inside a union".
@@ -222,6 +222,4 @@ def check_agreement(service: PersonalizeService, label: str, text: str) -> None:
 
 
 def test_the_corpus_is_there() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared schema corpus is not beside the checkout ({CORPUS})")
     assert len(corpus_files()) >= 60
