@@ -284,6 +284,7 @@ class SolutionOps(Handlers):
     def _existing(path: Path) -> Path | None:
         return path if path.exists() else None
 
+
 def _recipe_summary(arn: str) -> dict[str, Any]:
     return {
         "name": arn.rsplit("/", 1)[1],
