@@ -145,8 +145,10 @@ _CAMPAIGN_CONFIG = {
         "explorationWeight and explorationItemAgeCutOff mix new items into the answers, as the service explores",
         RECS + "test_exploration_surfaces_new_items_only_when_the_campaign_asks",
     ),
-    "campaignConfig.enableMetadataWithRecommendations": refused(
-        "answers carry no item metadata locally; leave it out or false", accepts=(False,)
+    "campaignConfig.enableMetadataWithRecommendations": honoured(
+        "lets GetRecommendations and GetPersonalizedRanking return the Items columns metadataColumns names",
+        _INTEGRATION
+        + "test_local_endpoint_recipes.py::test_metadata_columns_come_with_the_items_of_campaigns_that_enable_them",
     ),
     "campaignConfig.syncWithLatestSolutionVersion": honoured(
         "the campaign follows each new ACTIVE version of its solution",

@@ -217,7 +217,7 @@ def test_ranking_honours_filters_and_refuses_what_it_cannot_serve(catalog):
         context={"DEVICE": "web"},
     )
     assert code == "InvalidInputException"
-    assert "context is not supported locally" in message
+    assert "context is not supported by the local endpoint" in message
     code, message = error_of(
         runtime.get_personalized_ranking,
         campaignArn=catalog.campaigns[USER_PERSONALIZATION],
