@@ -2,8 +2,9 @@
 
 CreateDataset checks the schema against the dataset type as the service does (its required and reserved fields);
 UpdateDataset moves a dataset to a schema that keeps every existing field, through ``latestDatasetUpdate``. Deleting
-a dataset removes its data files; a dataset group can only go once its datasets, solutions, event tracker and
-filters are gone and no data deletion job of it is still to finish.
+a dataset removes its data files, and is refused while an import into it or a solution version of its group is in
+flight; a dataset group can only go once its datasets, solutions, event tracker and filters are gone and no data
+deletion job of it is still to finish.
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from personalize_local import errors
-from personalize_local.kinds import ACTIVE, DATASET, DATASET_GROUP, IMPORT_JOB, IN_FLIGHT, KINDS, SCHEMA, children_of
+from personalize_local.kinds import (
+    ACTIVE,
+    DATASET,
+    DATASET_GROUP,
+    IMPORT_JOB,
+    IN_FLIGHT,
+    KINDS,
+    SCHEMA,
+    SOLUTION_VERSION,
+    children_of,
+)
 from personalize_local.resources import SERVICE_DATASET_TYPES, Handlers, required, resource_name, role_arn
 from personalize_local.schema_validation import schema_problems
 
@@ -87,9 +98,15 @@ class DatasetOps(Handlers):
 
     def delete(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = required(params, "datasetArn")
-        self.get(DATASET, arn)
+        dataset = self.get(DATASET, arn)
         if any(j["datasetArn"] == arn and j["status"] in IN_FLIGHT for j in self.store.all(IMPORT_JOB)):
             raise errors.ResourceInUseError(f"Dataset {arn} has an import job in progress.")
+        # As the service: not while a solution version of its dataset group trains on it.
+        group_arn = dataset["datasetGroupArn"]
+        if any(
+            v.get("datasetGroupArn") == group_arn and v["status"] in IN_FLIGHT for v in self.store.all(SOLUTION_VERSION)
+        ):
+            raise errors.ResourceInUseError(f"Dataset {arn} is used by a solution version in training.")
         directory = self.store.dataset_dir(arn)
 
         def cleanup() -> None:
