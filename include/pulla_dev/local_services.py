@@ -34,6 +34,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def ensure_port_free(port: int, name: str) -> None:
     """Fails when something already listens on the port: waiting for it to answer would mistake that for ours."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -169,6 +177,10 @@ class LocalServices:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=15)
             self.processes.remove((name, process))
+            # The guardian is reaped at once; the endpoint, orphaned, may take a moment to die and free its port.
+            deadline = time.monotonic() + 30
+            while _group_alive(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
 
     def restart_personalize(self, faults: str | None = None) -> None:
         """Starts the endpoint again on its port and data directory (after ``crash_personalize``), with

@@ -157,7 +157,9 @@ def test_an_import_refused_with_limit_exceeded_backs_off_under_the_triggerer(e2e
     assert "attempt 2 of" in log, log[-3000:]
     assert log.count("Pausing task as DEFERRED") >= 2, log[-3000:]  # the back-off timer, then the job's wait
     triggered = trigger_logs(e2e, daily, run_id, task_id)
-    assert sum(text.count("Trigger fired event") for text in triggered) >= 2, triggered
+    # The task resumed twice (the timer's event, then the job's); the triggerer keeps one log file per try, which
+    # the second trigger of the try rewrites, so only its event is found there.
+    assert any("Trigger fired event" in text for text in triggered), triggered
 
     endpoint_log = (e2e.services.work_dir / "personalize.log").read_text(encoding="utf-8", errors="replace")
     limited = endpoint_log.count("fault switch: CreateDatasetImportJob answered LimitExceededException")
@@ -240,7 +242,7 @@ def test_an_endpoint_crash_during_a_deferred_import_is_reported_and_a_cleared_ta
         "window_end": date.fromordinal(last_day + 1).isoformat(),
         "full_reload": False,
     }
-    label = window["window_start"].replace("-", "") + "-" + window["window_end"].replace("-", "")
+    label = window["window_start"].replace("-", "")  # one local day: the job names carry just its date
     services = e2e.services
     services.crash_personalize()
     services.restart_personalize(faults="slow:dataset-import-job:900")  # imports stay IN_PROGRESS until the crash
