@@ -360,8 +360,13 @@ class _RecordingHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.requests.append(self.headers.get("X-Amz-Target") or self.path)
-        self.send_response(500)
+        # A refusal botocore does not retry (a 500 would be retried 10 times, a minute of back-off).
+        body = json.dumps({"__type": "AccessDeniedException", "message": "a recording stand-in"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
