@@ -32,6 +32,8 @@ from personalize_local.filters import ANY_EVENT_TYPE, Filter, allowed_items
 from personalize_local.trainer import POPULARITY_RECIPE, SIMS_RECIPE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import pandas as pd
 
@@ -146,6 +148,14 @@ class ExplorationConfig:
         return cls(weight, cutoff)
 
 
+def _event_type_test(event_types: set[str], *, listed: bool) -> Callable[[str], bool]:
+    """Whether an event's type is (``listed``) or is not among a filter's types: given lower-cased, matched
+    ignoring case, ``*`` standing for every type."""
+    if ANY_EVENT_TYPE in event_types:
+        return lambda event_type: listed
+    return lambda event_type: (event_type.lower() in event_types) == listed
+
+
 class _RequestFilterContext:
     """FilterContext over the serving universe for one user.
 
@@ -174,14 +184,10 @@ class _RequestFilterContext:
         return mask
 
     def interacted_with(self, event_types: set[str]) -> np.ndarray:
-        if ANY_EVENT_TYPE in event_types:
-            return self._interacted(lambda event_type: True)
-        return self._interacted(lambda event_type: event_type.lower() in event_types)
+        return self._interacted(_event_type_test(event_types, listed=True))
 
     def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray:
-        if ANY_EVENT_TYPE in event_types:
-            return self._interacted(lambda event_type: False)
-        return self._interacted(lambda event_type: event_type.lower() not in event_types)
+        return self._interacted(_event_type_test(event_types, listed=False))
 
     def user_value(self, field: str) -> str | None:
         record = self.index.user_records.get(self.user_id)
@@ -217,14 +223,10 @@ class _OutsideItemsContext:
         return np.array([item in met for item in self.items], dtype=bool)
 
     def interacted_with(self, event_types: set[str]) -> np.ndarray:
-        if ANY_EVENT_TYPE in event_types:
-            return self._interacted(lambda event_type: True)
-        return self._interacted(lambda event_type: event_type.lower() in event_types)
+        return self._interacted(_event_type_test(event_types, listed=True))
 
     def interacted_with_other_than(self, event_types: set[str]) -> np.ndarray:
-        if ANY_EVENT_TYPE in event_types:
-            return self._interacted(lambda event_type: False)
-        return self._interacted(lambda event_type: event_type.lower() not in event_types)
+        return self._interacted(_event_type_test(event_types, listed=False))
 
     def user_value(self, field: str) -> str | None:
         return self.user.user_value(field)

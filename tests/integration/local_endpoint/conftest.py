@@ -225,3 +225,21 @@ def build_shop(clients: Clients, endpoint: Any, s3: S3Server, seed: int = 7) -> 
 def shop(start_endpoint: Callable[..., Any], s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     endpoint = start_endpoint(tmp_path_factory.mktemp("endpoint"))
     return build_shop(make_clients(endpoint.url), endpoint, s3_server)
+
+
+def recommend(shop: Shop, user_id: str, campaign_arn: str | None = None, **kwargs: Any) -> list[str]:
+    """The item ids GetRecommendations answers for her (the shop's campaign unless another is given)."""
+    response = shop.clients.runtime.get_recommendations(
+        campaignArn=campaign_arn or shop.campaign_arn, userId=user_id, **kwargs
+    )
+    return [item["itemId"] for item in response["itemList"]]
+
+
+def create_filter(shop: Shop, expression: str) -> str:
+    """A filter on the shop's dataset group, waited for until ACTIVE."""
+    p = shop.clients.personalize
+    arn = p.create_filter(name=unique("filter"), datasetGroupArn=shop.group.arn, filterExpression=expression)[
+        "filterArn"
+    ]
+    assert wait_for(lambda: p.describe_filter(filterArn=arn)["filter"])["status"] == "ACTIVE"
+    return arn

@@ -10,23 +10,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE_ARN, make_clients, unique, wait_for
+from .conftest import ROLE_ARN, create_filter, make_clients, recommend, unique, wait_for
 
 ONLY_D_FILTER = 'INCLUDE ItemID WHERE Items.CUP_SIZE IN ("D") IF CurrentUser.CUP_SIZE IN ("D")'
-
-
-def recommend(shop, user_id: str, **kwargs) -> list[str]:
-    response = shop.clients.runtime.get_recommendations(campaignArn=shop.campaign_arn, userId=user_id, **kwargs)
-    return [item["itemId"] for item in response["itemList"]]
-
-
-def create_filter(shop, expression: str) -> str:
-    p = shop.clients.personalize
-    arn = p.create_filter(name=unique("filter"), datasetGroupArn=shop.group.arn, filterExpression=expression)[
-        "filterArn"
-    ]
-    assert wait_for(lambda: p.describe_filter(filterArn=arn)["filter"])["status"] == "ACTIVE"
-    return arn
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,10 @@ from botocore.exceptions import ClientError
 
 from personalize_local import synthetic
 
-from .conftest import import_csv, train_version, unique, wait_for
+from .conftest import create_filter, import_csv, recommend, train_version, unique, wait_for
 
 SIZE_FILTER = "INCLUDE ItemID WHERE Items.CUP_SIZE IN ($CUP) AND Items.BAND_SIZE IN ($BAND)"
 NOT_PURCHASED_FILTER = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
-
-
-def recommend(shop, user_id: str, campaign_arn: str | None = None, **kwargs) -> list[str]:
-    response = shop.clients.runtime.get_recommendations(
-        campaignArn=campaign_arn or shop.campaign_arn, userId=user_id, **kwargs
-    )
-    return [item["itemId"] for item in response["itemList"]]
-
-
-def create_filter(shop, expression: str) -> str:
-    p = shop.clients.personalize
-    arn = p.create_filter(name=unique("filter"), datasetGroupArn=shop.group.arn, filterExpression=expression)[
-        "filterArn"
-    ]
-    assert wait_for(lambda: p.describe_filter(filterArn=arn)["filter"])["status"] == "ACTIVE"
-    return arn
 
 
 def sizes_of(shop, user_id: str) -> tuple[str, str]:
