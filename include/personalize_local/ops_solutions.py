@@ -261,7 +261,7 @@ class SolutionOps(Handlers):
                     paths["events_path"] = events_copy
             if items is not None:
                 paths["items_path"] = self._existing(self.store.bulk_path(items["datasetArn"]))
-                if self.store.read_records(items["datasetArn"]) is not None:
+                if self.store.has_records(items["datasetArn"]):
                     # Items sent by PutItems belong to the catalogue too: the training reads them with the bulk.
                     current = self.store.read_current(items["datasetArn"], "ITEM_ID")
                     items_copy = self.store.training_dir() / f"{resource_key(version_arn)}.items.csv"

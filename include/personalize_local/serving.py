@@ -87,14 +87,6 @@ def _recipe_type(version: dict[str, Any]) -> str:
     return recipe.recipe_type if recipe else USER_PERSONALIZATION
 
 
-def _refuse_unsupported(params: dict[str, Any]) -> None:
-    """Runtime request members the local endpoint does not serve: refused, never ignored."""
-    if params.get("context"):
-        raise errors.InvalidInputError(
-            "context is not supported locally: the local models are not trained on contextual metadata"
-        )
-
-
 def _metadata_columns(params: dict[str, Any], campaign: dict[str, Any], index: ServingIndex) -> list[str]:
     """The Items columns ``metadataColumns`` asks for ([] without it); the campaign must have metadata enabled
     (campaignConfig.enableMetadataWithRecommendations) and each column must be one of the Items dataset's."""
@@ -398,11 +390,7 @@ class Serving(ResourceAccess):
         from personalize_local.filters import FilterSyntaxError, FilterValueError
         from personalize_local.recommender import ExplorationConfig
 
-        if params.get("recommenderArn"):
-            raise errors.InvalidInputError(
-                "Recommenders (domain dataset groups) are not supported locally; use a campaignArn"
-            )
-        _refuse_unsupported(params)
+        # recommenderArn and context are refused before any handler, by the support table (support.py).
         campaign, version, group = self._campaign_version(params)
         kind = _recipe_type(version)
         if kind == PERSONALIZED_RANKING:
@@ -435,17 +423,15 @@ class Serving(ResourceAccess):
             if promotion
             else None
         )
+        parsed = self.parsed_filter(filter_arn, group, against="the campaign")
+        index = self._serving_index(version["solutionVersionArn"], group)
         if kind == RELATED_ITEMS:
-            parsed = self.parsed_filter(filter_arn, group, against="the campaign")
-            index = self._serving_index(version["solutionVersionArn"], group)
 
             def recommend(count: int, chosen_filter: Filter | None, values: dict[str, str] | None):
                 return index.related(item_id, user_id, count, parsed_filter=chosen_filter, filter_values=values)
 
         else:
             exploration = ExplorationConfig.from_campaign_config(campaign.get("campaignConfig"))
-            parsed = self.parsed_filter(filter_arn, group, against="the campaign")
-            index = self._serving_index(version["solutionVersionArn"], group)
             solution = self.store.get(SOLUTION, version["solutionArn"]) or version
             event_weights = training_config(solution, self.settings.train_threads).event_weights
 
@@ -488,7 +474,6 @@ class Serving(ResourceAccess):
     def get_personalized_ranking(self, params: dict[str, Any]) -> dict[str, Any]:
         from personalize_local.filters import FilterSyntaxError, FilterValueError
 
-        _refuse_unsupported(params)
         campaign, version, group = self._campaign_version(params)
         if _recipe_type(version) != PERSONALIZED_RANKING:
             raise errors.InvalidInputError(

@@ -226,6 +226,10 @@ class StateStore:
         with self._events_lock(dataset_arn):
             _append_whole(self.dataset_dir(dataset_arn) / "records.jsonl", data)
 
+    def has_records(self, dataset_arn: str) -> bool:
+        """Whether PutItems/PutUsers sent any record to the dataset (its records file exists)."""
+        return (self.dataset_dir(dataset_arn) / "records.jsonl").exists()
+
     def read_records(self, dataset_arn: str) -> pd.DataFrame | None:
         """The records PutItems/PutUsers sent, oldest first (strings, '' = null); None when there are none."""
         import pandas as pd
